@@ -1,0 +1,169 @@
+// A model of one vLLM V1 engine core: scheduler, KV block pool with prefix caching, and the
+// step-time model. A pure state machine: no sockets, no threads, no sleeping. Whoever owns it
+// calls step(now) with a clock of their own (scaled wall time in `eta vllm-sim`, virtual time in
+// `eta cluster-sim`) and delivers the step's results at result.end.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/profile.hpp"
+
+namespace eta::engine {
+
+using RequestId = uint64_t;
+
+enum class FinishReason { kNone, kStop, kLength, kAbort };
+const char* to_string(FinishReason r);
+
+struct EngineConfig {
+  ModelArch arch;
+  GpuProfile gpu;
+  double speed = 1.0;              // 0.5: every step takes twice as long
+  int max_num_seqs = 0;            // 0: the GPU profile's vLLM default
+  int max_num_batched_tokens = 0;  // 0: the GPU profile's vLLM default
+  int num_gpu_blocks = 0;          // 0: derived from GPU memory, utilisation, weights, KV/token
+  int block_size = 16;
+  int max_model_len = 0;  // 0: the arch's
+  double gpu_memory_utilization = 0.9;
+  bool enable_prefix_caching = true;
+  int long_prefill_token_threshold = 0;  // 0: off (vLLM's default for a single-request prefill)
+
+  // Returns a copy with every 0 default filled in.
+  EngineConfig resolved() const;
+  // Blocks that fit in gpu memory: floor((mem*util - weights - activations) / (block*kv/token)).
+  int derived_num_gpu_blocks() const;
+};
+
+// Builds an EngineConfig from profile names; returns false with a one-line error if unknown.
+bool make_config(const ProfileSet& profiles, const std::string& arch, const std::string& gpu,
+                 EngineConfig& out, std::string& error);
+
+// Hash of one full block given its parent's hash and the block's token ids (vLLM's chained
+// block hash; the first block's parent is kRootBlockHash).
+inline constexpr uint64_t kRootBlockHash = 0xcbf29ce484222325ull;
+uint64_t hash_block(uint64_t parent, std::span<const uint32_t> tokens);
+// Chained hashes of every *full* block of `tokens`.
+std::vector<uint64_t> chain_block_hashes(std::span<const uint32_t> tokens, int block_size);
+
+struct EngineRequest {
+  RequestId id = 0;
+  int prompt_tokens = 0;
+  // Chained hashes of the prompt's full blocks (chain_block_hashes). May be empty when prefix
+  // caching is not wanted for this request.
+  std::vector<uint64_t> block_hashes;
+  // The request stops after this many output tokens, with this reason (kStop: it produced EOS
+  // naturally; kLength: it hit max_tokens / max_model_len).
+  int output_tokens = 1;
+  FinishReason finish_reason = FinishReason::kLength;
+  // Seeds the request's generated content; output blocks are hashed from it, so two requests
+  // with the same prompt and seed produce identical, cacheable output blocks.
+  uint64_t output_seed = 0;
+  double arrival_time = 0;  // when it reached the engine (simulated seconds)
+};
+
+struct TokenEvent {
+  RequestId id = 0;
+  int index = 0;       // 0-based index of this output token
+  bool first = false;  // index == 0
+  FinishReason finished = FinishReason::kNone;  // set on the last token
+};
+
+struct FinishedRequest {
+  RequestId id = 0;
+  FinishReason reason = FinishReason::kNone;
+  int prompt_tokens = 0;
+  int output_tokens = 0;
+  int cached_prompt_tokens = 0;  // prefix-cache hit at first scheduling
+  double arrival_time = 0;
+  double first_scheduled_time = 0;
+  double first_token_time = 0;
+  double finish_time = 0;
+};
+
+struct StepResult {
+  double start = 0;
+  double end = 0;  // start + step duration; results are visible from here
+  int num_scheduled_tokens = 0;
+  int num_prefill_tokens = 0;
+  int num_decode_seqs = 0;
+  int num_running_after = 0;
+  std::vector<TokenEvent> tokens;  // one per request that produced a token, in batch order
+  std::vector<FinishedRequest> finished;
+  std::vector<RequestId> preempted;
+  std::vector<RequestId> first_scheduled;  // requests scheduled for the first time this step
+  bool idle() const { return num_scheduled_tokens == 0; }
+};
+
+// What the step-time model needs to know about a batch.
+struct BatchShape {
+  int num_tokens = 0;              // tokens computed in the step (prefill chunks + decodes)
+  int num_sampled = 0;             // sequences that sample a token (lm_head rows)
+  int64_t decode_kv_tokens = 0;    // sum of context lengths of decoding sequences
+  double prefill_attn_pairs = 0;   // sum over prefill chunks of n * (c + n)
+  int64_t prefill_kv_tokens = 0;   // sum over prefill chunks of the cached context c they read
+};
+
+class StepTimeModel {
+ public:
+  explicit StepTimeModel(const EngineConfig& resolved_config);
+  // Duration of one step in seconds, already divided by the speed factor.
+  double step_seconds(const BatchShape& b) const;
+  // Components, in milliseconds, before the speed factor (for docs and tests).
+  double linear_ms(int num_tokens) const;
+  double lm_head_ms(int num_sampled) const;
+  double decode_attention_ms(int64_t kv_tokens) const;
+  double prefill_attention_ms(double attn_pairs, int64_t kv_tokens) const;
+  double overhead_ms() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<const Impl> impl_;
+};
+
+struct EngineCounters {
+  uint64_t prefix_cache_queries = 0;  // tokens looked up
+  uint64_t prefix_cache_hits = 0;     // tokens found
+  uint64_t preemptions = 0;
+  uint64_t prompt_tokens = 0;         // prompt tokens of requests that finished prefill
+  uint64_t generation_tokens = 0;
+  uint64_t steps = 0;
+};
+
+class Engine {
+ public:
+  explicit Engine(const EngineConfig& config);
+  ~Engine();
+  Engine(Engine&&) noexcept;
+  Engine& operator=(Engine&&) noexcept;
+
+  const EngineConfig& config() const;  // resolved
+  const StepTimeModel& step_time_model() const;
+
+  // Queues a request (waiting, FCFS). The caller validates lengths against max_model_len;
+  // returns false if the id is already known or the request can never fit in the KV cache.
+  bool add_request(EngineRequest request);
+  // Removes a waiting or running request and frees its blocks. Returns false if unknown.
+  bool abort_request(RequestId id);
+
+  bool has_unfinished() const;
+  // Schedules and executes one step starting at `now` (simulated seconds). If nothing is
+  // schedulable, returns an idle result with end == now.
+  StepResult step(double now);
+
+  int num_running() const;
+  int num_waiting() const;
+  double kv_cache_usage() const;  // fraction of blocks in use, 0..1
+  int num_free_blocks() const;
+  const EngineCounters& counters() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace eta::engine

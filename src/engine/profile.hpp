@@ -1,0 +1,61 @@
+// Engine profiles: GPU and model shapes, loaded from data (data/profiles/*.yaml, built in).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace eta::engine {
+
+struct ModelArch {
+  std::string name;
+  int layers = 0;
+  int hidden = 0;
+  int q_heads = 0;
+  int kv_heads = 0;
+  int head_dim = 0;
+  int intermediate = 0;
+  int vocab = 0;
+  double params = 0;
+  int dtype_bytes = 2;
+  int max_model_len = 0;
+  double activation_reserve_gib = 0;
+
+  // 2 (K,V) x layers x kv_heads x head_dim x dtype_bytes.
+  double kv_bytes_per_token() const;
+  // Parameters in one layer's linear operators (QKV, O, MLP up/gate/down).
+  double linear_params_per_layer() const;
+  double weight_bytes() const { return params * dtype_bytes; }
+};
+
+struct GpuProfile {
+  std::string name;
+  std::string description;
+  double peak_tflops = 0;
+  double mem_bw_tbps = 0;
+  double mem_gib = 0;
+  double bw_efficiency = 0;
+  double flops_efficiency = 0;
+  double step_overhead_ms = 0;
+  int max_num_seqs = 0;
+  int max_num_batched_tokens = 0;
+  std::string linear_ops_arch;
+  std::vector<std::pair<int, double>> linear_ops_ms;  // (tokens in step, ms), ascending
+};
+
+struct ProfileSet {
+  std::map<std::string, GpuProfile> gpus;
+  std::map<std::string, ModelArch> archs;
+
+  // The profiles built into the binary from data/profiles/*.yaml.
+  static const ProfileSet& builtin();
+  // Parses YAML text with top-level `gpus:` and/or `archs:` maps. On error returns false and
+  // sets `error` to one line naming the problem.
+  static bool from_yaml(const std::string& text, ProfileSet& out, std::string& error);
+  // Adds/overrides entries from another set.
+  void merge(const ProfileSet& other);
+};
+
+}  // namespace eta::engine
