@@ -12,5 +12,6 @@ using Action = std::function<int()>;
 
 void add_version_command(CLI::App& root, Action& action);
 void add_vllm_sim_command(CLI::App& root, Action& action);
+void add_cluster_sim_command(CLI::App& root, Action& action);
 
 }  // namespace eta::app

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   eta::app::Action action;
   eta::app::add_version_command(root, action);
   eta::app::add_vllm_sim_command(root, action);
+  eta::app::add_cluster_sim_command(root, action);
   try {
     root.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

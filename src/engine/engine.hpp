@@ -15,6 +15,7 @@
 
 namespace eta::engine {
 
+class BlockPool;
 using RequestId = uint64_t;
 
 enum class FinishReason { kNone, kStop, kLength, kAbort };
@@ -61,15 +62,18 @@ struct EngineRequest {
   int output_tokens = 1;
   FinishReason finish_reason = FinishReason::kLength;
   // Seeds the request's generated content; output blocks are hashed from it, so two requests
-  // with the same prompt and seed produce identical, cacheable output blocks.
+  // with the same prompt and seed produce identical, cacheable output blocks. A block holding
+  // output is hashed from (parent block hash, output_seed, block index) since the engine never
+  // sees output token ids; requests whose prompts differ only in their last, partial block must
+  // therefore use different seeds (mix a hash of the whole prompt into it).
   uint64_t output_seed = 0;
   double arrival_time = 0;  // when it reached the engine (simulated seconds)
 };
 
 struct TokenEvent {
   RequestId id = 0;
-  int index = 0;       // 0-based index of this output token
-  bool first = false;  // index == 0
+  int index = 0;                                // 0-based index of this output token
+  bool first = false;                           // index == 0
   FinishReason finished = FinishReason::kNone;  // set on the last token
 };
 
@@ -101,11 +105,11 @@ struct StepResult {
 
 // What the step-time model needs to know about a batch.
 struct BatchShape {
-  int num_tokens = 0;              // tokens computed in the step (prefill chunks + decodes)
-  int num_sampled = 0;             // sequences that sample a token (lm_head rows)
-  int64_t decode_kv_tokens = 0;    // sum of context lengths of decoding sequences
-  double prefill_attn_pairs = 0;   // sum over prefill chunks of n * (c + n)
-  int64_t prefill_kv_tokens = 0;   // sum over prefill chunks of the cached context c they read
+  int num_tokens = 0;             // tokens computed in the step (prefill chunks + decodes)
+  int num_sampled = 0;            // sequences that sample a token (lm_head rows)
+  int64_t decode_kv_tokens = 0;   // sum of context lengths of decoding sequences
+  double prefill_attn_pairs = 0;  // sum over prefill chunks of n * (c + n)
+  int64_t prefill_kv_tokens = 0;  // sum over prefill chunks of the cached context c they read
 };
 
 class StepTimeModel {
@@ -119,6 +123,8 @@ class StepTimeModel {
   double decode_attention_ms(int64_t kv_tokens) const;
   double prefill_attention_ms(double attn_pairs, int64_t kv_tokens) const;
   double overhead_ms() const;
+  // The sum of the components, in milliseconds, before the speed factor (0 for an empty batch).
+  double step_ms(const BatchShape& b) const;
 
  private:
   struct Impl;
@@ -129,7 +135,7 @@ struct EngineCounters {
   uint64_t prefix_cache_queries = 0;  // tokens looked up
   uint64_t prefix_cache_hits = 0;     // tokens found
   uint64_t preemptions = 0;
-  uint64_t prompt_tokens = 0;         // prompt tokens of requests that finished prefill
+  uint64_t prompt_tokens = 0;  // prompt tokens of requests that finished prefill
   uint64_t generation_tokens = 0;
   uint64_t steps = 0;
 };
@@ -140,6 +146,11 @@ class Engine {
   ~Engine();
   Engine(Engine&&) noexcept;
   Engine& operator=(Engine&&) noexcept;
+
+  // A deep copy of the whole state (requests, queues, block pool and prefix cache, counters):
+  // stepping the copy never touches this engine. For `eta cluster-sim`'s oracle, which asks
+  // "when would this request finish here" by simulating a copy's future. Call between steps.
+  Engine clone() const;
 
   const EngineConfig& config() const;  // resolved
   const StepTimeModel& step_time_model() const;
@@ -154,15 +165,20 @@ class Engine {
   // Schedules and executes one step starting at `now` (simulated seconds). If nothing is
   // schedulable, returns an idle result with end == now.
   StepResult step(double now);
+  // The same, reusing `out`'s vectors (no allocation in steady state).
+  void step(double now, StepResult& out);
 
   int num_running() const;
   int num_waiting() const;
   double kv_cache_usage() const;  // fraction of blocks in use, 0..1
   int num_free_blocks() const;
   const EngineCounters& counters() const;
+  // The KV block pool (read-only; for tests and diagnostics).
+  const BlockPool& block_pool() const;
 
  private:
   struct Impl;
+  explicit Engine(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -15,12 +15,12 @@ namespace eta::engine {
 
 struct OutputLengthInput {
   int prompt_tokens = 0;
-  uint64_t prompt_hash = 0;            // hash of the prompt text/tokens
-  std::optional<int> max_tokens;       // as resolved by the API layer (None: up to the context)
+  uint64_t prompt_hash = 0;       // hash of the prompt text/tokens
+  std::optional<int> max_tokens;  // as resolved by the API layer (None: up to the context)
   bool ignore_eos = false;
-  std::optional<int> hidden_length;    // eta_sim.output_tokens
+  std::optional<int> hidden_length;  // eta_sim.output_tokens
   int max_model_len = 0;
-  uint64_t seed = 0;                   // the server's --seed
+  uint64_t seed = 0;  // the server's --seed
 };
 
 struct OutputLength {

@@ -28,6 +28,8 @@ struct ModelArch {
   // Parameters in one layer's linear operators (QKV, O, MLP up/gate/down).
   double linear_params_per_layer() const;
   double weight_bytes() const { return params * dtype_bytes; }
+  // linear_params_per_layer() x layers: what linear-operator time scales with.
+  double linear_params() const { return linear_params_per_layer() * layers; }
 };
 
 struct GpuProfile {
@@ -43,6 +45,9 @@ struct GpuProfile {
   int max_num_batched_tokens = 0;
   std::string linear_ops_arch;
   std::vector<std::pair<int, double>> linear_ops_ms;  // (tokens in step, ms), ascending
+  // Linear parameters (per layer x layers) of linear_ops_arch, which scale the table to another
+  // arch. Filled in by make_config; 0: looked up in the built-in archs (scale 1 if not there).
+  double linear_ops_arch_params = 0;
 };
 
 struct ProfileSet {

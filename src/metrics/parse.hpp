@@ -23,7 +23,7 @@ struct Sample {
 };
 
 struct ParseLimits {
-  size_t max_bytes = 8u << 20;     // text longer than this is rejected
+  size_t max_bytes = 8u << 20;  // text longer than this is rejected
   size_t max_samples = 200000;
   size_t max_line = 64u << 10;
   size_t max_labels = 64;
@@ -42,7 +42,14 @@ struct ParsedMetrics {
 
 // Returns false and sets `error` (one line with the line number) on malformed input or when a
 // limit is exceeded. Comments other than # TYPE / # HELP are ignored; timestamps are accepted and
-// dropped.
+// dropped. `out` is cleared first, and left empty on failure. Never throws.
+//
+// Accepted grammar (text format 0.0.4, as Prometheus' own parser): blank lines; `# TYPE name
+// type` (counter|gauge|histogram|summary|untyped, recorded in `types` under the name as written,
+// so a counter's TYPE is under "x_total"); `# HELP name text` (checked, not kept); other `#`
+// comments; samples `name[{label="value",...[,]}] value [timestamp]`, with blanks or tabs
+// between tokens, label values escaped with \\, \" and \n, values as floats, NaN, +Inf, -Inf.
+// Lines may end in \r\n. Duplicate label names in one sample are rejected.
 bool parse_text(std::string_view text, ParsedMetrics& out, std::string& error,
                 const ParseLimits& limits = {});
 

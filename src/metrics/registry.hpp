@@ -1,6 +1,17 @@
 // A small Prometheus registry: counters, gauges and histograms with labels, rendered in the
 // text exposition format (version 0.0.4). Updating a child is lock-free (atomics); creating a
 // child or rendering takes the family's mutex. Used by `eta vllm-sim` and `eta route`.
+//
+// Rendering follows the Python client vLLM uses: counters get `_total` on the HELP, TYPE and
+// sample lines; histograms render cumulative `_bucket{...,le="..."}` lines (ending with
+// le="+Inf"), then `_sum` and `_count`. Families render in registration order, children in
+// lexicographic order of their label values.
+//
+// Registration and child creation are set-up operations: an invalid metric or label name, a
+// histogram without strictly increasing bounds, a name registered twice with another type or
+// other labels, or a wrong number of label values throws std::invalid_argument (a programming
+// error, never caused by request data). Registering the same name, type and labels again returns
+// the existing family.
 #pragma once
 
 #include <atomic>
@@ -10,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -19,7 +31,7 @@ using Labels = std::vector<std::pair<std::string, std::string>>;
 
 class Counter {
  public:
-  void inc(double v = 1.0);
+  void inc(double v = 1.0);  // negative and NaN increments are ignored
   double value() const { return value_.load(std::memory_order_relaxed); }
 
  private:
@@ -63,12 +75,15 @@ class Family {
   Family(std::string name, std::string help, std::vector<std::string> label_names,
          std::vector<double> bounds = {});
   // Returns the child for these label values (in label_names order), creating it on first use.
-  // The reference stays valid for the registry's lifetime.
+  // The reference stays valid for the registry's lifetime (until remove() of these values).
   T& with(const std::vector<std::string>& label_values);
   T& with() { return with(std::vector<std::string>{}); }
+  // Drops the child; references to it obtained from with() dangle afterwards.
   void remove(const std::vector<std::string>& label_values);
 
   const std::string& name() const { return name_; }
+  const std::vector<std::string>& label_names() const { return label_names_; }
+  // Appends the family (HELP, TYPE, one line per sample) to `out`.
   void render(std::string& out) const;
 
  private:
@@ -108,5 +123,9 @@ class Registry {
 std::string format_value(double v);
 // Escapes a label value (\\, \", \n).
 std::string escape_label_value(const std::string& v);
+// [a-zA-Z_:][a-zA-Z0-9_:]*
+bool is_valid_metric_name(std::string_view name);
+// [a-zA-Z_][a-zA-Z0-9_]*, not starting with "__".
+bool is_valid_label_name(std::string_view name);
 
 }  // namespace eta::metrics

@@ -1,0 +1,491 @@
+// `eta cluster-sim`: a whole cluster (N simulated engines + a routing policy) in virtual time,
+// in one process (src/cluster_sim/). This file is the command line: it loads the workload,
+// measures the cluster's capacity, runs every (load, policy) pair on identical arrivals, prints
+// a table per load, writes JSON and SVG, and reports its own speed (the only wall clock used).
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "cluster_sim/capacity.hpp"
+#include "cluster_sim/replicas.hpp"
+#include "cluster_sim/simulator.hpp"
+#include "cluster_sim/study.hpp"
+#include "commands.hpp"
+#include "engine/profile.hpp"
+#include "policy/registry.hpp"
+#include "stats/report.hpp"
+#include "workload/arrivals.hpp"
+#include "workload/catalog.hpp"
+#include "workload/request_body.hpp"
+
+namespace eta::app {
+
+namespace {
+
+struct ClusterSimOptions {
+  std::string replicas;
+  std::string arch = "llama-2-7b";
+  std::string workload;
+  std::string policy = "all";
+  std::vector<std::string> policy_params;
+  std::string load = "0.85";
+  std::string lengths = "exact";
+  int64_t num_requests = 0;
+  double scrape_interval_ms = 50;
+  double scrape_jitter = 0.1;
+  double network_delay_ms = 1;
+  double stale_after_ms = 2000;
+  uint64_t seed = 0;
+  std::string json_path;
+  std::string svg_path;
+  bool find_capacity = false;
+  std::string data_dir;
+  std::string arrival = "auto";
+  std::string ledger = "on";
+  int routers = 1;
+  bool router_knows_gpus = false;
+  std::string slo = "ttft:1000,tpot:100";
+};
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "eta cluster-sim: %s\n", message.c_str());
+  return 2;
+}
+
+// --data-dir, else the first existing <ancestor>/shared/data above the working directory, then
+// above the executable (the repository's ../shared/data), else ../shared/data.
+std::string resolve_data_dir(const std::string& given) {
+  namespace fs = std::filesystem;
+  if (!given.empty()) return given;
+  std::error_code ec;
+  std::vector<fs::path> starts{fs::current_path(ec)};
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) starts.push_back(exe.parent_path());
+  for (fs::path dir : starts) {
+    while (!dir.empty()) {
+      const fs::path candidate = dir / "shared" / "data";
+      if (fs::is_directory(candidate, ec)) return candidate.string();
+      if (dir == dir.root_path()) break;
+      dir = dir.parent_path();
+    }
+  }
+  return "../shared/data";
+}
+
+bool parse_loads(const std::string& text, std::vector<double>& out, std::string& error) {
+  out.clear();
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    const size_t comma = text.find(',', pos);
+    const std::string item =
+        text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    char* end = nullptr;
+    const double v = std::strtod(item.c_str(), &end);
+    if (item.empty() || end != item.c_str() + item.size() || !(v > 0) || !std::isfinite(v)) {
+      error = "--load: '" + item + "' is not a positive number (e.g. 0.5,0.85)";
+      return false;
+    }
+    out.push_back(v);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return true;
+}
+
+bool parse_policies(const ClusterSimOptions& o, std::vector<cluster_sim::PolicyChoice>& out,
+                    std::string& error) {
+  out.clear();
+  std::vector<std::string> names;
+  if (o.policy == "all") {
+    for (const policy::PolicyInfo& p : policy::policy_list()) names.emplace_back(p.name);
+    names.emplace_back(cluster_sim::kOraclePolicy);
+  } else {
+    size_t pos = 0;
+    while (true) {
+      const size_t comma = o.policy.find(',', pos);
+      names.push_back(
+          o.policy.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
+  }
+  for (const std::string& name : names) {
+    if (name.empty()) {
+      error = "--policy: empty policy name in '" + o.policy + "'";
+      return false;
+    }
+    for (const cluster_sim::PolicyChoice& c : out) {
+      if (c.name == name) {
+        error = "--policy: '" + name + "' is listed twice";
+        return false;
+      }
+    }
+    out.push_back(cluster_sim::PolicyChoice{name, {}});
+  }
+  for (const std::string& spec : o.policy_params) {
+    const size_t colon = spec.find(':');
+    if (colon == std::string::npos || colon == 0) {
+      error = "--policy-params: '" + spec + "' is not NAME:key=value,...";
+      return false;
+    }
+    const std::string name = spec.substr(0, colon);
+    cluster_sim::PolicyChoice* target = nullptr;
+    for (cluster_sim::PolicyChoice& c : out)
+      if (c.name == name) target = &c;
+    if (!target) {
+      error = "--policy-params: policy '" + name + "' is not among --policy";
+      return false;
+    }
+    if (target->oracle()) {
+      error = "--policy-params: the oracle takes no parameters";
+      return false;
+    }
+    if (!policy::parse_policy_params(spec.substr(colon + 1), target->params, error)) return false;
+  }
+  // Make every policy once now, so that a bad name or parameter stops the program at start.
+  for (const cluster_sim::PolicyChoice& c : out) {
+    if (c.oracle()) continue;
+    if (!policy::make_policy(c.name, c.params, error)) return false;
+  }
+  return true;
+}
+
+bool parse_arrival(const std::string& text, workload::ArrivalSpec& out, bool& automatic,
+                   std::string& error) {
+  automatic = text == "auto";
+  if (automatic) return true;
+  std::string spec = text;
+  // "gamma:2" is short for "gamma:cv=2".
+  if (spec.rfind("gamma:", 0) == 0 && spec.find('=') == std::string::npos)
+    spec = "gamma:cv=" + spec.substr(6);
+  if (!workload::parse_arrival_spec(spec, out, error)) {
+    error = "--arrival: " + error;
+    return false;
+  }
+  return true;
+}
+
+double peak_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // KiB on Linux
+}
+
+bool write_file(const std::string& path, const std::string& text, std::string& error) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  out.close();
+  if (!out) {
+    error = "cannot write " + path;
+    return false;
+  }
+  return true;
+}
+
+int run_cluster_sim(const ClusterSimOptions& o) {
+  using Clock = std::chrono::steady_clock;
+  std::string error;
+
+  // Configuration: everything is checked before anything runs.
+  cluster_sim::SimConfig config;
+  if (!cluster_sim::parse_replicas(o.replicas, engine::ProfileSet::builtin(), o.arch,
+                                   config.replicas, error)) {
+    return fail(error);
+  }
+  if (!workload::parse_lengths_mode(o.lengths, config.lengths))
+    return fail("--lengths must be exact or hidden, got '" + o.lengths + "'");
+  if (o.ledger != "on" && o.ledger != "off")
+    return fail("--ledger must be on or off, got '" + o.ledger + "'");
+  std::vector<double> loads;
+  if (!o.find_capacity && !parse_loads(o.load, loads, error)) return fail(error);
+  std::vector<cluster_sim::PolicyChoice> policies;
+  if (!o.find_capacity && !parse_policies(o, policies, error)) return fail(error);
+  workload::ArrivalSpec arrival;
+  bool auto_arrival = true;
+  if (!parse_arrival(o.arrival, arrival, auto_arrival, error)) return fail(error);
+  stats::Slo slo;
+  if (o.slo != "none" && !o.slo.empty() && !stats::parse_slo(o.slo, slo, error))
+    return fail("--slo: " + error);
+  config.scrape_interval_s = o.scrape_interval_ms / 1000;
+  config.scrape_jitter = o.scrape_jitter;
+  config.network_delay_s = o.network_delay_ms / 1000;
+  config.stale_after_s = o.stale_after_ms / 1000;
+  config.routers = o.routers;
+  config.use_ledger = o.ledger == "on";
+  config.router_knows_gpus = o.router_knows_gpus;
+  config.seed = o.seed;
+
+  workload::WorkloadContext context;
+  context.data_dir = resolve_data_dir(o.data_dir);
+  context.seed = o.seed;
+  context.compute_block_hashes = true;
+  context.block_size = config.replicas.front().engine.block_size;
+  workload::Workload base;
+  if (!workload::make_workload(o.workload, context, base, error)) return fail(error);
+  if (o.num_requests > 0) workload::truncate(base, o.num_requests, std::nullopt);
+  if (base.requests.empty()) return fail("the workload has no requests");
+  const int max_model_len = config.replicas.front().engine.max_model_len;
+  const std::vector<cluster_sim::RequestPlan> plans =
+      cluster_sim::plan_requests(base, config.lengths, max_model_len);
+  int64_t rejected = 0;
+  for (const cluster_sim::RequestPlan& p : plans) rejected += p.rejected ? 1 : 0;
+
+  const auto capacity_start = Clock::now();
+  cluster_sim::Capacity capacity;
+  if (!cluster_sim::measure_capacity(config, base, plans, capacity, error)) return fail(error);
+  const double capacity_wall = std::chrono::duration<double>(Clock::now() - capacity_start).count();
+  std::string capacity_text =
+      fmt::format("capacity on {} ({} requests, lengths {}, {}): {:.3f} requests/s\n", o.workload,
+                  base.requests.size(), o.lengths, o.arch, capacity.total_requests_per_s);
+  capacity_text +=
+      "| replica | gpu | requests/s | output tokens/s | mean running | preemptions | window s |\n"
+      "|---|---|---:|---:|---:|---:|---:|\n";
+  for (const cluster_sim::ReplicaCapacity& c : capacity.replicas) {
+    capacity_text += fmt::format("| {} | {} | {:.3f} | {:.0f} | {:.1f} | {} | {:.1f} |\n", c.name,
+                                 c.gpu, c.requests_per_s, c.output_tokens_per_s, c.mean_running,
+                                 c.preemptions, c.window_s);
+  }
+  boost::json::object capacity_json;
+  {
+    boost::json::array reps;
+    for (const cluster_sim::ReplicaCapacity& c : capacity.replicas) {
+      reps.push_back(boost::json::object{{"name", c.name},
+                                         {"gpu", c.gpu},
+                                         {"requests_per_s", c.requests_per_s},
+                                         {"output_tokens_per_s", c.output_tokens_per_s},
+                                         {"mean_running", c.mean_running},
+                                         {"preemptions", c.preemptions},
+                                         {"window_s", c.window_s},
+                                         {"completions", c.completions}});
+    }
+    capacity_json["requests_per_s"] = capacity.total_requests_per_s;
+    capacity_json["replicas"] = std::move(reps);
+  }
+  if (o.find_capacity) {
+    std::fputs(capacity_text.c_str(), stdout);
+    if (!o.json_path.empty()) {
+      boost::json::object root{{"capacity", capacity_json}, {"runs", boost::json::array{}}};
+      if (!write_file(o.json_path, boost::json::serialize(root) + "\n", error)) {
+        std::fprintf(stderr, "eta cluster-sim: %s\n", error.c_str());
+        return 1;
+      }
+    }
+    std::fprintf(stderr, "eta cluster-sim: capacity measured in %.2f s wall; peak RSS %.1f MiB\n",
+                 capacity_wall, peak_rss_mib());
+    return 0;
+  }
+  std::fprintf(stderr, "eta cluster-sim: %s",
+               capacity_text.substr(0, capacity_text.find('\n') + 1).c_str());
+
+  std::vector<cluster_sim::RunSummary> runs;
+  double sim_seconds = 0, wall_seconds = 0;        // policies (oracle excluded)
+  double oracle_sim_seconds = 0, oracle_wall = 0;  // the oracle
+  for (double load : loads) {
+    workload::Workload w = base;
+    workload::ArrivalSpec spec = arrival;
+    if (auto_arrival) {
+      spec.kind = w.duration_s() > 0 && w.requests.size() > 1 ? workload::ArrivalKind::kTrace
+                                                              : workload::ArrivalKind::kPoisson;
+    }
+    spec.rate = load * capacity.total_requests_per_s;
+    if (spec.seed == 0) spec.seed = o.seed;
+    if (!workload::apply_arrivals(w, spec, error)) return fail("--arrival: " + error);
+    std::vector<const cluster_sim::RunSummary*> at_load;
+    const size_t first = runs.size();
+    for (const cluster_sim::PolicyChoice& choice : policies) {
+      cluster_sim::SimResult result;
+      const auto start = Clock::now();
+      if (!cluster_sim::run_simulation(config, w, plans, choice, result, error)) return fail(error);
+      const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+      const double simulated = result.last_done_s - result.first_send_s;
+      if (choice.oracle()) {
+        oracle_sim_seconds += simulated;
+        oracle_wall += wall;
+      } else {
+        sim_seconds += simulated;
+        wall_seconds += wall;
+      }
+      std::fprintf(stderr,
+                   "eta cluster-sim: load %g %s: %zu requests, %.1f s simulated in %.3f s "
+                   "(%.0fx real time)%s\n",
+                   load, choice.name.c_str(), w.requests.size(), simulated, wall,
+                   wall > 0 ? simulated / wall : 0.0,
+                   result.lost > 0 ? fmt::format(", {} LOST", result.lost).c_str() : "");
+      runs.push_back(cluster_sim::summarize_run(choice.name, load, spec.rate,
+                                                capacity.total_requests_per_s, result, slo));
+    }
+    for (size_t i = first; i < runs.size(); ++i) at_load.push_back(&runs[i]);
+    std::printf(
+        "\n### load %g: %.2f requests/s (capacity %.2f), %zu requests, %s arrivals%s\n\n", load,
+        spec.rate, capacity.total_requests_per_s, w.requests.size(), workload::to_string(spec.kind),
+        rejected > 0 ? fmt::format(", {} rejected by the context length (400)", rejected).c_str()
+                     : "");
+    std::fputs(cluster_sim::render_table(at_load).c_str(), stdout);
+    std::string predictions;
+    for (const cluster_sim::RunSummary* r : at_load) {
+      if (r->ttft_error.count == 0 && r->output_error.count == 0) continue;
+      std::string speeds;
+      for (const auto& [name, f] : r->learned_speed)
+        speeds += fmt::format("{}{:.2f}/{:.2f}", speeds.empty() ? "" : " ", f.first, f.second);
+      auto cell = [](const cluster_sim::RelativeError& e, bool p90) {
+        return e.count == 0 ? std::string("-") : fmt::format("{:.2f}", p90 ? e.p90 : e.p50);
+      };
+      predictions += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", r->policy,
+                                 cell(r->ttft_error, false), cell(r->ttft_error, true),
+                                 cell(r->e2e_error, false), cell(r->e2e_error, true),
+                                 cell(r->output_error, false), cell(r->output_error, true),
+                                 r->policy == cluster_sim::kOraclePolicy ? "-" : speeds);
+    }
+    if (!predictions.empty()) {
+      std::printf(
+          "\nprediction |pred - actual| / actual (and router 0's learned speed factors, "
+          "prefill/decode per replica):\n\n| policy | TTFT p50 | TTFT p90 | E2E p50 | E2E p90 | "
+          "output p50 | output p90 | learned speed |\n|---|---:|---:|---:|---:|---:|---:|---|\n%s",
+          predictions.c_str());
+    }
+    std::fflush(stdout);
+  }
+
+  if (!o.json_path.empty()) {
+    boost::json::array run_array;
+    for (const cluster_sim::RunSummary& r : runs) run_array.push_back(cluster_sim::run_to_json(r));
+    boost::json::array replicas;
+    for (const cluster_sim::ReplicaConfig& r : config.replicas) {
+      replicas.push_back(
+          boost::json::object{{"name", r.name},
+                              {"gpu", r.gpu},
+                              {"speed", r.engine.speed},
+                              {"max_num_seqs", r.engine.max_num_seqs},
+                              {"max_num_batched_tokens", r.engine.max_num_batched_tokens},
+                              {"num_gpu_blocks", r.engine.num_gpu_blocks}});
+    }
+    boost::json::object cfg{{"replicas", std::move(replicas)},
+                            {"arch", o.arch},
+                            {"workload", o.workload},
+                            {"requests", base.requests.size()},
+                            {"rejected", rejected},
+                            {"lengths", o.lengths},
+                            {"arrival", o.arrival},
+                            {"scrape_interval_ms", o.scrape_interval_ms},
+                            {"scrape_jitter", o.scrape_jitter},
+                            {"network_delay_ms", o.network_delay_ms},
+                            {"stale_after_ms", o.stale_after_ms},
+                            {"routers", o.routers},
+                            {"ledger", o.ledger},
+                            {"router_knows_gpus", o.router_knows_gpus},
+                            {"seed", o.seed},
+                            {"slo", o.slo}};
+    boost::json::object root{{"config", std::move(cfg)},
+                             {"capacity", std::move(capacity_json)},
+                             {"runs", std::move(run_array)}};
+    if (!write_file(o.json_path, boost::json::serialize(root) + "\n", error)) {
+      std::fprintf(stderr, "eta cluster-sim: %s\n", error.c_str());
+      return 1;
+    }
+  }
+  if (!o.svg_path.empty()) {
+    const std::string title =
+        fmt::format("{} on {} ({} lengths)", o.workload, o.replicas, o.lengths);
+    if (!write_file(o.svg_path, cluster_sim::render_svg(runs, title), error)) {
+      std::fprintf(stderr, "eta cluster-sim: %s\n", error.c_str());
+      return 1;
+    }
+  }
+  std::fprintf(stderr,
+               "eta cluster-sim: speed %.0fx real time (%.1f s simulated in %.2f s wall, oracle "
+               "excluded)%s; capacity %.2f s wall; peak RSS %.1f MiB\n",
+               wall_seconds > 0 ? sim_seconds / wall_seconds : 0.0, sim_seconds, wall_seconds,
+               oracle_wall > 0
+                   ? fmt::format("; oracle {:.0f}x ({:.1f} s in {:.2f} s)",
+                                 oracle_sim_seconds / oracle_wall, oracle_sim_seconds, oracle_wall)
+                         .c_str()
+                   : "",
+               capacity_wall, peak_rss_mib());
+  return 0;
+}
+
+}  // namespace
+
+void add_cluster_sim_command(CLI::App& root, Action& action) {
+  auto opts = std::make_shared<ClusterSimOptions>();
+  auto* cmd = root.add_subcommand(
+      "cluster-sim",
+      "a whole cluster (simulated engines + routing policies + an oracle) in virtual time, in one "
+      "process: compares policies on identical arrivals at several loads");
+  cmd->add_option("--replicas", opts->replicas,
+                  "the cluster: 4xh100, 2xh100,2xa100, h100:speed=0.6,a100 (keys: speed, "
+                  "max_num_seqs, max_num_batched_tokens, num_gpu_blocks)")
+      ->required();
+  cmd->add_option("--arch", opts->arch, "model every replica serves (llama-2-7b, llama-3.1-8b)")
+      ->capture_default_str();
+  cmd->add_option("--workload", opts->workload,
+                  "workload name (azure-conv, mooncake-conv, synthetic, shared-prefix, multi-turn, "
+                  "bursty-mix; NAME:key=value,...) or a trace file")
+      ->required();
+  cmd->add_option("--policy", opts->policy,
+                  "policies to compare, comma-separated (a registered policy or oracle), or all")
+      ->capture_default_str();
+  cmd->add_option("--policy-params", opts->policy_params,
+                  "parameters of one policy: NAME:key=value,key=value (repeatable)");
+  cmd->add_option("--load", opts->load,
+                  "arrival rate as fractions of the cluster's capacity, comma-separated")
+      ->capture_default_str();
+  cmd->add_option("--lengths", opts->lengths,
+                  "exact: max_tokens = true length with ignore_eos; hidden: the router predicts")
+      ->capture_default_str();
+  cmd->add_option("--num-requests", opts->num_requests, "keep the first N requests")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--scrape-interval", opts->scrape_interval_ms, "metrics scrape interval (ms)")
+      ->check(CLI::Range(0.1, 600000.0))
+      ->capture_default_str();
+  cmd->add_option("--scrape-jitter", opts->scrape_jitter,
+                  "each scrape interval is multiplied by U(1 - j, 1 + j)")
+      ->check(CLI::Range(0.0, 0.99))
+      ->capture_default_str();
+  cmd->add_option("--network-delay", opts->network_delay_ms,
+                  "one-way delay between the router and a replica (ms)")
+      ->check(CLI::Range(0.0, 60000.0))
+      ->capture_default_str();
+  cmd->add_option("--stale-after", opts->stale_after_ms,
+                  "scrapes older than this are ignored by policies (ms)")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
+  cmd->add_option("--seed", opts->seed, "seed of the workload, arrivals, scrapes and policies")
+      ->capture_default_str();
+  cmd->add_option("--json", opts->json_path, "write {\"config\", \"capacity\", \"runs\": [...]}");
+  cmd->add_option("--svg", opts->svg_path, "write a plot of p99 TTFT and p99 E2E against load");
+  cmd->add_flag("--find-capacity", opts->find_capacity,
+                "measure and print the cluster's saturation throughput on the workload, then exit");
+  cmd->add_option("--data-dir", opts->data_dir,
+                  "directory of the trace files (default: the nearest shared/data above the "
+                  "working directory or the executable)");
+  cmd->add_option("--arrival", opts->arrival,
+                  "auto (the workload's own process scaled to the rate), trace, poisson, "
+                  "gamma:CV, constant")
+      ->capture_default_str();
+  cmd->add_option("--ledger", opts->ledger,
+                  "off: policies do not see the router's own in-flight ledger (scrapes only)")
+      ->capture_default_str();
+  cmd->add_option("--routers", opts->routers,
+                  "independent routers sharing the replicas; arrivals split round-robin")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_flag("--router-knows-gpus", opts->router_knows_gpus,
+                "start each replica's speed model from its true GPU profile (default: h100)");
+  cmd->add_option("--slo", opts->slo, "SLOs for goodput (ms), e.g. ttft:1000,tpot:100; none")
+      ->capture_default_str();
+  cmd->callback([opts, &action] { action = [opts] { return run_cluster_sim(*opts); }; });
+}
+
+}  // namespace eta::app

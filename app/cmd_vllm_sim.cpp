@@ -1,0 +1,128 @@
+// `eta vllm-sim`: a simulated vLLM OpenAI-compatible server (src/vllm_sim/).
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "commands.hpp"
+#include "engine/engine.hpp"
+#include "engine/profile.hpp"
+#include "vllm_sim/sim_server.hpp"
+
+namespace eta::app {
+
+namespace {
+
+struct VllmSimOptions {
+  std::string host = "127.0.0.1";
+  int port = 8000;
+  std::string model;
+  std::string arch = "llama-2-7b";
+  std::string gpu = "h100";
+  double speed = 1.0;
+  double time_scale = 1.0;
+  int max_num_seqs = 0;
+  int max_num_batched_tokens = 0;
+  int num_gpu_blocks = 0;
+  int max_model_len = 0;
+  uint64_t seed = 0;
+  std::string profile_file;
+  int64_t max_body_bytes = 32 << 20;
+};
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "eta vllm-sim: %s\n", message.c_str());
+  return 2;
+}
+
+int run_vllm_sim(const VllmSimOptions& o) {
+  engine::ProfileSet profiles = engine::ProfileSet::builtin();
+  if (!o.profile_file.empty()) {
+    std::ifstream in(o.profile_file);
+    if (!in) return fail("cannot read --profile-file " + o.profile_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    engine::ProfileSet extra;
+    std::string error;
+    if (!engine::ProfileSet::from_yaml(text.str(), extra, error)) {
+      return fail(o.profile_file + ": " + error);
+    }
+    profiles.merge(extra);
+  }
+  engine::EngineConfig config;
+  std::string error;
+  if (!engine::make_config(profiles, o.arch, o.gpu, config, error)) return fail(error);
+  config.speed = o.speed;
+  config.max_num_seqs = o.max_num_seqs;
+  config.max_num_batched_tokens = o.max_num_batched_tokens;
+  config.num_gpu_blocks = o.num_gpu_blocks;
+  config.max_model_len = o.max_model_len;
+  config = config.resolved();
+  if (config.num_gpu_blocks <= 0) {
+    return fail("no KV cache blocks fit on " + o.gpu + " for " + o.arch +
+                " (set --num-gpu-blocks)");
+  }
+  // vLLM refuses to start when one max_model_len sequence cannot fit in the KV cache.
+  const int64_t capacity = static_cast<int64_t>(config.num_gpu_blocks) * config.block_size;
+  if (config.max_model_len > capacity) {
+    return fail("the model's max seq len (" + std::to_string(config.max_model_len) +
+                ") is larger than the maximum number of tokens that can be stored in KV cache (" +
+                std::to_string(capacity) + "); lower --max-model-len or raise --num-gpu-blocks");
+  }
+
+  vllm_sim::SimConfig sim;
+  sim.engine = config;
+  sim.model = o.model;
+  sim.time_scale = o.time_scale;
+  sim.seed = o.seed;
+  sim.num_gpu_blocks_override = o.num_gpu_blocks > 0;
+  sim.http.host = o.host;
+  sim.http.port = static_cast<uint16_t>(o.port);
+  sim.http.max_body_bytes = static_cast<size_t>(o.max_body_bytes);
+  return vllm_sim::run_until_signal(sim);
+}
+
+}  // namespace
+
+void add_vllm_sim_command(CLI::App& root, Action& action) {
+  auto opts = std::make_shared<VllmSimOptions>();
+  auto* cmd = root.add_subcommand(
+      "vllm-sim",
+      "a simulated vLLM OpenAI-compatible server: same API and /metrics, continuous batching in "
+      "scaled real time, no GPU");
+  cmd->add_option("--host", opts->host, "address to listen on")->capture_default_str();
+  cmd->add_option("--port", opts->port, "port to listen on (0: any free port)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  cmd->add_option("--model", opts->model, "served model name")->required();
+  cmd->add_option("--arch", opts->arch, "model shape (llama-2-7b, llama-3.1-8b)")
+      ->capture_default_str();
+  cmd->add_option("--gpu", opts->gpu, "GPU profile (h100, a100)")->capture_default_str();
+  cmd->add_option("--speed", opts->speed, "speed factor (0.5: every step takes twice as long)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--time-scale", opts->time_scale,
+                  "simulated seconds per wall second (4: runs four times faster than real)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-num-seqs", opts->max_num_seqs, "default: the GPU profile's")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-num-batched-tokens", opts->max_num_batched_tokens,
+                  "default: the GPU profile's")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--num-gpu-blocks", opts->num_gpu_blocks,
+                  "KV cache blocks (default: derived from GPU memory)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-model-len", opts->max_model_len, "default: the arch's")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", opts->seed, "seed of output lengths and text")->capture_default_str();
+  cmd->add_option("--profile-file", opts->profile_file,
+                  "YAML with extra or overriding gpus:/archs: profiles");
+  cmd->add_option("--max-body-bytes", opts->max_body_bytes, "largest request body (413 above)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->callback([opts, &action] { action = [opts] { return run_vllm_sim(*opts); }; });
+}
+
+}  // namespace eta::app

@@ -1,0 +1,151 @@
+#include "cluster/ledger.hpp"
+
+#include <algorithm>
+
+namespace eta::cluster {
+namespace {
+
+// Running means with a warm start: the first samples count fully, later ones with weight
+// kAverageAlpha, so the averages follow a changing workload over a few hundred requests.
+constexpr double kAverageAlpha = 0.01;
+
+void update_mean(double& mean, double sample, uint64_t n) {
+  const double alpha = std::max(1.0 / static_cast<double>(n), kAverageAlpha);
+  mean += alpha * (sample - mean);
+}
+
+}  // namespace
+
+Ledger::Ledger(int num_replicas) {
+  resize(num_replicas);
+}
+
+void Ledger::resize(int num_replicas) {
+  while (static_cast<int>(summaries_.size()) < num_replicas) summaries_.emplace_back();
+}
+
+void Ledger::add_remaining(LedgerSummary& s, int remaining, int sign) {
+  const int b = RemainingOutputSummary::bucket_of(remaining);
+  s.remaining.count[b] += sign;
+  s.remaining.remaining_tokens[b] += sign * remaining;
+  s.predicted_remaining_decode_tokens += sign * remaining;
+}
+
+// A request outlived its predicted length: extend the estimate. Lengths are heavy-tailed, so
+// the expected remaining life grows with age: add half of what it has generated (at least 16),
+// never past max_tokens (it must stop there) and never less than one more token.
+int Ledger::reestimate(const LedgerEntry& e) {
+  int next = e.generated + std::max(16, e.generated / 2);
+  if (e.exact_output) next = e.generated + 1;
+  if (e.output_cap > 0) next = std::min(next, e.output_cap);
+  return std::max(next, e.generated + 1);
+}
+
+bool Ledger::dispatch(RequestId id, int replica, const DispatchInfo& info, double now) {
+  if (replica < 0 || replica >= num_replicas()) return false;
+  LedgerEntry e;
+  e.replica = replica;
+  e.prompt_tokens = std::max(info.prompt_tokens, 1);
+  e.uncached_tokens = std::clamp(e.prompt_tokens - info.cached_tokens, 1, e.prompt_tokens);
+  e.output_cap = info.max_tokens.value_or(0);
+  e.predicted_output = std::max(info.predicted_output_tokens, 1);
+  if (e.output_cap > 0) e.predicted_output = std::min(e.predicted_output, e.output_cap);
+  e.exact_output = info.exact_output;
+  e.dispatch_time = now;
+  e.base_ttft_s = info.base_ttft_s;
+  e.base_decode_s_per_token = info.base_decode_s_per_token;
+  e.tag = info.tag;
+  auto [it, inserted] = entries_.try_emplace(id, e);
+  if (!inserted) return false;
+
+  LedgerSummary& s = summaries_[replica];
+  s.in_flight += 1;
+  s.prefilling += 1;
+  s.pending_prefill_tokens += e.uncached_tokens;
+  s.prefill_prompt_tokens += e.prompt_tokens;
+  s.pending_prefill_pairs += e.prefill_pairs();
+  s.kv_tokens += e.uncached_tokens;
+  add_remaining(s, e.remaining(), +1);
+
+  ++dispatched_;
+  update_mean(averages_.prompt_tokens, e.prompt_tokens, dispatched_);
+  update_mean(averages_.uncached_prompt_tokens, e.uncached_tokens, dispatched_);
+  return true;
+}
+
+TokenUpdate Ledger::tokens(RequestId id, int n, double now) {
+  TokenUpdate u;
+  auto it = entries_.find(id);
+  if (it == entries_.end() || n <= 0) return u;
+  LedgerEntry& e = it->second;
+  LedgerSummary& s = summaries_[e.replica];
+  u.found = true;
+  u.replica = e.replica;
+  u.tokens = n;
+
+  add_remaining(s, e.remaining(), -1);
+  if (e.generated == 0) {
+    u.first = true;
+    u.ttft_s = now - e.dispatch_time;
+    e.first_token_time = now;
+    s.prefilling -= 1;
+    s.decoding += 1;
+    s.pending_prefill_tokens -= e.uncached_tokens;
+    s.prefill_prompt_tokens -= e.prompt_tokens;
+    s.pending_prefill_pairs -= e.prefill_pairs();
+    if (s.prefilling == 0) s.pending_prefill_pairs = 0;  // no float residue
+    s.context_tokens += e.prompt_tokens;
+  } else {
+    u.gap_s = now - e.last_token_time;
+  }
+  e.last_token_time = now;
+  e.generated += n;
+  s.context_tokens += n;
+  s.kv_tokens += n;
+  while (e.remaining() < 1) e.predicted_output = reestimate(e);
+  add_remaining(s, e.remaining(), +1);
+  u.entry = &e;
+  return u;
+}
+
+std::optional<LedgerEntry> Ledger::remove(RequestId id, bool completed) {
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return std::nullopt;
+  LedgerEntry e = it->second;
+  entries_.erase(it);
+  LedgerSummary& s = summaries_[e.replica];
+  add_remaining(s, e.remaining(), -1);
+  s.in_flight -= 1;
+  s.kv_tokens -= e.uncached_tokens + e.generated;
+  if (e.generated == 0) {
+    s.prefilling -= 1;
+    s.pending_prefill_tokens -= e.uncached_tokens;
+    s.prefill_prompt_tokens -= e.prompt_tokens;
+    s.pending_prefill_pairs -= e.prefill_pairs();
+    if (s.prefilling == 0) s.pending_prefill_pairs = 0;
+  } else {
+    s.decoding -= 1;
+    s.context_tokens -= e.prompt_tokens + e.generated;
+  }
+  if (completed && e.generated > 0) {
+    ++finished_;
+    update_mean(averages_.output_tokens, e.generated, finished_);
+  }
+  return e;
+}
+
+std::vector<RequestId> Ledger::clear_replica(int replica) {
+  std::vector<RequestId> ids;
+  for (const auto& [id, e] : entries_)
+    if (e.replica == replica) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  for (RequestId id : ids) remove(id, false);
+  return ids;
+}
+
+const LedgerEntry* Ledger::find(RequestId id) const {
+  auto it = entries_.find(id);
+  return it == entries_.end() ? nullptr : &it->second;
+}
+
+}  // namespace eta::cluster

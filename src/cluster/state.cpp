@@ -1,0 +1,203 @@
+#include "cluster/state.hpp"
+
+#include <algorithm>
+
+namespace eta::cluster {
+
+ClusterState::ClusterState(ClusterStateOptions options)
+    : options_(options), output_(options.output) {
+  view_.stale_after_s = options_.stale_after_s;
+}
+
+int ClusterState::add_replica(const ReplicaSpec& spec) {
+  const int index = num_replicas();
+  const engine::EngineConfig config = spec.engine.resolved();
+  // Replicas with the same profile share the precomputed step tables.
+  const std::string key = config.gpu.name + "|" + config.arch.name + "|" +
+                          std::to_string(config.speed) + "|" + std::to_string(config.max_num_seqs) +
+                          "|" + std::to_string(config.max_num_batched_tokens) + "|" +
+                          std::to_string(config.num_gpu_blocks);
+  std::shared_ptr<const predict::StepTables> tables;
+  for (const auto& [k, t] : tables_)
+    if (k == key) tables = t;
+  if (!tables) {
+    tables = predict::StepTables::make(config);
+    tables_.emplace_back(key, tables);
+  }
+  speeds_.push_back(std::make_unique<predict::SpeedModel>(tables, options_.speed));
+  names_.push_back(spec.name);
+  ledger_.resize(index + 1);
+  prefix_.resize(index + 1);
+
+  ReplicaView v;
+  v.index = index;
+  v.name = names_.back();
+  v.weight = spec.weight;
+  v.ledger = &ledger_.summary(index);
+  v.speed = speeds_.back().get();
+  v.limits.max_num_batched_tokens = config.max_num_batched_tokens;
+  v.limits.max_num_seqs = config.max_num_seqs;
+  v.limits.num_gpu_blocks = config.num_gpu_blocks;
+  v.limits.block_size = config.block_size;
+  views_.push_back(v);
+  set_prefix_capacity(index);
+  view_.topology_version += 1;
+  return index;
+}
+
+void ClusterState::set_routable(int replica, bool routable) {
+  views_[replica].routable = routable;
+}
+
+void ClusterState::set_prefix_capacity(int replica) {
+  const EngineLimits& l = views_[replica].limits;
+  if (l.num_gpu_blocks <= 0) return;
+  const int64_t tokens = static_cast<int64_t>(l.num_gpu_blocks) * std::max(l.block_size, 1);
+  prefix_.set_capacity(replica, std::max<int64_t>(1, tokens / options_.hash_block_size));
+}
+
+void ClusterState::update_scrape(int replica, const ScrapeSnapshot& scrape) {
+  ReplicaView& v = views_[replica];
+  if (!scrape.valid) {
+    v.scrape.valid = false;  // keep the last numbers, but never treat them as fresh
+    return;
+  }
+  v.scrape = scrape;
+  bool changed = false;
+  if (scrape.num_gpu_blocks > 0 && scrape.num_gpu_blocks != v.limits.num_gpu_blocks) {
+    v.limits.num_gpu_blocks = scrape.num_gpu_blocks;
+    changed = true;
+  }
+  if (scrape.block_size > 0 && scrape.block_size != v.limits.block_size) {
+    v.limits.block_size = scrape.block_size;
+    changed = true;
+  }
+  if (changed) set_prefix_capacity(replica);
+}
+
+uint32_t ClusterState::intern_model(std::string_view model) {
+  for (size_t i = 0; i < models_.size(); ++i)
+    if (models_[i] == model) return static_cast<uint32_t>(i);
+  models_.emplace_back(model);
+  return static_cast<uint32_t>(models_.size() - 1);
+}
+
+void ClusterState::prepare(std::string_view model, int prompt_tokens,
+                           std::span<const uint64_t> block_hashes, std::optional<int> max_tokens,
+                           bool ignore_eos, std::optional<uint64_t> session_hash,
+                           PreparedRequest& out) const {
+  out.model.assign(model);
+  out.block_hashes.assign(block_hashes.begin(), block_hashes.end());
+  out.matched_blocks.resize(views_.size());
+  prefix_.match_all(out.block_hashes, out.matched_blocks);
+  RequestFeatures& f = out.features;
+  f = RequestFeatures{};
+  f.model = out.model;
+  f.prompt_tokens = prompt_tokens;
+  f.block_hashes = out.block_hashes;
+  f.hash_block_size = options_.hash_block_size;
+  f.matched_blocks = out.matched_blocks;
+  f.max_tokens = max_tokens;
+  f.ignore_eos = ignore_eos;
+  f.session_hash = session_hash;
+  // The replica's max_model_len would cap too; the engine arch's is the best the router knows.
+  const int max_model_len = views_.empty() ? 0 : speeds_[0]->config().max_model_len;
+  f.predicted_output_tokens =
+      output_.predict(model, prompt_tokens, max_tokens, ignore_eos, max_model_len);
+}
+
+const ClusterView& ClusterState::view(double now) {
+  view_.now = now;
+  view_.replicas = views_;
+  view_.averages = ledger_.averages();
+  return view_;
+}
+
+bool ClusterState::on_dispatch(RequestId id, int replica, const RequestFeatures& f, double now) {
+  if (replica < 0 || replica >= num_replicas()) return false;
+  DispatchInfo info;
+  info.prompt_tokens = f.prompt_tokens;
+  info.cached_tokens = f.cached_tokens_on(replica);
+  info.predicted_output_tokens = f.output_tokens();
+  info.max_tokens = f.max_tokens;
+  info.exact_output = f.ignore_eos && f.max_tokens.has_value();
+  info.tag = intern_model(f.model);
+  // What the completion model expects at learned factor 1, before this request joins.
+  predict::CompletionQuery q;
+  q.prompt_tokens = std::max(f.prompt_tokens, 1);
+  q.cached_tokens = info.cached_tokens;
+  q.output_tokens = info.predicted_output_tokens;
+  const predict::CompletionEstimate e = predict::estimate_completion(
+      views_[replica], q, view(now), *speeds_[replica], options_.completion);
+  info.base_ttft_s = e.base_ttft_s;
+  info.base_decode_s_per_token = q.output_tokens > 1 ? e.base_decode_s / (q.output_tokens - 1) : 0;
+  if (!ledger_.dispatch(id, replica, info, now)) return false;
+  prefix_.insert(replica, f.block_hashes);
+  return true;
+}
+
+engine::BatchShape ClusterState::current_batch(int replica) const {
+  const ReplicaView& v = views_[replica];
+  const LedgerSummary& l = v.ledger_or_empty();
+  double decoding = l.decoding;
+  double context = static_cast<double>(l.context_tokens);
+  double pending = static_cast<double>(l.pending_prefill_tokens);
+  double prefilling = l.prefilling;
+  double prompts = static_cast<double>(l.prefill_prompt_tokens);
+  if (v.scrape.fresh(view_.now, view_.stale_after_s)) {
+    const WorkAverages& avg = ledger_.averages();
+    const double extra = std::max(0, v.scrape.running + v.scrape.waiting - l.in_flight);
+    const double extra_wait =
+        std::min(extra, static_cast<double>(std::max(0, v.scrape.waiting - l.prefilling)));
+    const double extra_run = extra - extra_wait;
+    decoding += extra_run;
+    context += extra_run * (avg.prompt_tokens + 0.5 * avg.output_tokens);
+    pending += extra_wait * avg.uncached_prompt_tokens;
+    prefilling += extra_wait;
+    prompts += extra_wait * avg.prompt_tokens;
+  }
+  engine::BatchShape b;
+  const double budget = v.limits.max_num_batched_tokens;
+  const double chunk = std::clamp(budget - decoding, 0.0, pending);
+  b.num_tokens = static_cast<int>(decoding + chunk);
+  b.num_sampled = static_cast<int>(decoding);
+  b.decode_kv_tokens = static_cast<int64_t>(context);
+  if (chunk > 0 && prefilling > 0) b.prefill_attn_pairs = chunk * 0.5 * (prompts / prefilling);
+  return b;
+}
+
+void ClusterState::on_tokens(RequestId id, int n, double now) {
+  const TokenUpdate u = ledger_.tokens(id, n, now);
+  if (!u.found || !options_.learn_speed) return;
+  predict::SpeedModel& speed = *speeds_[u.replica];
+  if (u.first) {
+    speed.observe_ttft(u.ttft_s, u.entry->base_ttft_s);
+  } else if (u.gap_s > 0) {
+    view_.now = now;
+    engine::BatchShape b = current_batch(u.replica);
+    if (b.num_tokens <= 0) {  // the ledger has just this request decoding
+      b.num_tokens = b.num_sampled = 1;
+      b.decode_kv_tokens = u.entry->prompt_tokens + u.entry->generated;
+    }
+    speed.observe_itl(u.gap_s / u.tokens, b);
+  }
+}
+
+void ClusterState::on_finish(RequestId id, double now, std::optional<int> output_tokens) {
+  const std::optional<LedgerEntry> e = ledger_.finish(id);
+  if (!e) return;
+  const int generated = output_tokens.value_or(e->generated);
+  if (options_.learn_speed && e->generated == 0 && generated > 0 && e->base_ttft_s > 0) {
+    // Not streamed: only the total was seen.
+    const double base = e->base_ttft_s + e->base_decode_s_per_token * (generated - 1);
+    speeds_[e->replica]->observe_e2e(now - e->dispatch_time, base);
+  }
+  if (options_.learn_output && !e->exact_output && generated > 0 && e->tag < models_.size())
+    output_.observe(models_[e->tag], e->prompt_tokens, generated);
+}
+
+void ClusterState::on_abort(RequestId id) {
+  ledger_.abort(id);
+}
+
+}  // namespace eta::cluster

@@ -1,0 +1,120 @@
+// Everything a router (or the cluster simulator's router model) keeps about its replicas, wired
+// together: the ledger, one speed model per replica, the prefix index, the output-length
+// predictor, the scrapes, and the ClusterView policies read. The owner reports events; the
+// learning loops (speed from TTFTs and token gaps, output lengths from completions, prefix
+// holdings from dispatches) happen here, so `eta route` and `eta cluster-sim` learn the same way.
+//
+//   prepare()      request -> RequestFeatures (output prediction, prefix matches on every replica)
+//   view(now)      the ClusterView to hand to Policy::pick
+//   on_dispatch()  after the pick: ledger, prefix index, the TTFT predicted at factor 1
+//   on_tokens()    each relayed chunk with n output tokens
+//   on_finish()    completion (or on_abort)
+//   update_scrape  each /metrics scrape
+// Single-threaded: the owner serialises calls.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "cluster/ledger.hpp"
+#include "cluster/view.hpp"
+#include "engine/engine.hpp"
+#include "predict/completion_model.hpp"
+#include "predict/output_predictor.hpp"
+#include "predict/speed_model.hpp"
+#include "prefix/prefix_index.hpp"
+
+namespace eta::cluster {
+
+struct ReplicaSpec {
+  std::string name;
+  // The replica's expected engine: GPU profile and model (engine::make_config; h100 if the
+  // operator configures nothing). Its limits and step times are the prior the speed model
+  // starts from.
+  engine::EngineConfig engine;
+  double weight = 1.0;
+};
+
+struct ClusterStateOptions {
+  double stale_after_s = 2.0;  // scrapes older than this are ignored by policies
+  int hash_block_size = 16;    // tokens per prefix-index block
+  predict::SpeedModelOptions speed;
+  predict::OutputPredictorOptions output;
+  predict::CompletionModelOptions completion;  // for the prediction recorded at dispatch
+  bool learn_speed = true;
+  bool learn_output = true;
+};
+
+// A request's features plus the storage they point into. Reuse one per thread of control.
+struct PreparedRequest {
+  RequestFeatures features;
+  std::string model;
+  std::vector<uint64_t> block_hashes;
+  std::vector<uint32_t> matched_blocks;
+};
+
+class ClusterState {
+ public:
+  explicit ClusterState(ClusterStateOptions options = {});
+
+  // Returns the replica's index (0, 1, ...).
+  int add_replica(const ReplicaSpec& spec);
+  int num_replicas() const { return static_cast<int>(views_.size()); }
+  void set_routable(int replica, bool routable);
+  // A successful (valid) or failed (valid = false) scrape. A known num_gpu_blocks / block_size
+  // become the replica's KV limits and bound its prefix index.
+  void update_scrape(int replica, const ScrapeSnapshot& scrape);
+  // The replica restarted: forget its prefix holdings (in-flight requests stay in the ledger
+  // until the owner aborts them).
+  void forget_prefix_cache(int replica) { prefix_.clear_replica(replica); }
+
+  // Fills `out` for a request; block_hashes are the prompt's chained block hashes
+  // (predict::estimate_prompt with hash_block_size).
+  void prepare(std::string_view model, int prompt_tokens, std::span<const uint64_t> block_hashes,
+               std::optional<int> max_tokens, bool ignore_eos, std::optional<uint64_t> session_hash,
+               PreparedRequest& out) const;
+
+  const ClusterView& view(double now);
+
+  // Record a dispatch of a prepared request (its features) to `replica`.
+  bool on_dispatch(RequestId id, int replica, const RequestFeatures& features, double now);
+  // `n` output tokens relayed (a streamed chunk). Learns speed from TTFT and token gaps.
+  void on_tokens(RequestId id, int n, double now);
+  // The response completed. output_tokens: the usage count if known (non-streamed responses
+  // report tokens only here); otherwise the relayed count is used.
+  void on_finish(RequestId id, double now, std::optional<int> output_tokens = std::nullopt);
+  void on_abort(RequestId id);
+
+  const Ledger& ledger() const { return ledger_; }
+  const prefix::PrefixIndex& prefix_index() const { return prefix_; }
+  const predict::SpeedModel& speed(int replica) const { return *speeds_[replica]; }
+  predict::SpeedModel& speed(int replica) { return *speeds_[replica]; }
+  const predict::OutputLengthPredictor& output_predictor() const { return output_; }
+  const ReplicaView& replica(int i) const { return views_[i]; }
+
+  // The batch the replica is believed to be running now (for observe_itl).
+  engine::BatchShape current_batch(int replica) const;
+
+ private:
+  uint32_t intern_model(std::string_view model);
+  void set_prefix_capacity(int replica);
+
+  ClusterStateOptions options_;
+  Ledger ledger_;
+  prefix::PrefixIndex prefix_;
+  predict::OutputLengthPredictor output_;
+  std::vector<std::unique_ptr<predict::SpeedModel>> speeds_;
+  std::deque<std::string> names_;  // owned storage for ReplicaView::name (stable addresses)
+  std::vector<ReplicaView> views_;
+  std::vector<std::pair<std::string, std::shared_ptr<const predict::StepTables>>> tables_;
+  std::vector<std::string> models_;
+  ClusterView view_;
+};
+
+}  // namespace eta::cluster

@@ -1,0 +1,510 @@
+#include "cluster_sim/simulator.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+
+#include "cluster/state.hpp"
+#include "cluster_sim/oracle.hpp"
+#include "engine/output_length.hpp"
+#include "policy/rng.hpp"
+#include "predict/token_estimate.hpp"
+#include "workload/random.hpp"
+
+namespace eta::cluster_sim {
+
+std::vector<RequestPlan> plan_requests(const workload::Workload& w, workload::LengthsMode mode,
+                                       int max_model_len) {
+  workload::BodyOptions body;
+  body.lengths = mode;
+  body.max_model_len = max_model_len;
+  std::vector<RequestPlan> plans(w.requests.size());
+  for (size_t i = 0; i < w.requests.size(); ++i) {
+    const workload::WorkloadRequest& r = w.requests[i];
+    RequestPlan& p = plans[i];
+    const int output = std::max(r.output_tokens, 1);
+    p.max_tokens = workload::max_tokens_for(r, body);
+    p.ignore_eos = mode == workload::LengthsMode::kExact;
+    if (!r.session_id.empty()) p.session_hash = predict::hash_session_key(r.session_id);
+    // vLLM's checks (vllm_sim/prepare.cpp): the prompt must leave room for one token, and
+    // prompt + max_tokens must fit in the context.
+    if (max_model_len > 0 &&
+        (r.prompt_tokens >= max_model_len || static_cast<int64_t>(r.prompt_tokens) + p.max_tokens >
+                                                 static_cast<int64_t>(max_model_len))) {
+      p.rejected = true;
+      continue;
+    }
+    engine::OutputLengthInput in;
+    in.prompt_tokens = r.prompt_tokens;
+    in.max_tokens = p.max_tokens;
+    in.ignore_eos = p.ignore_eos;
+    if (!p.ignore_eos) in.hidden_length = output;
+    in.max_model_len = max_model_len;
+    const engine::OutputLength length = engine::decide_output_length(in);
+    p.engine_output_tokens = length.tokens;
+    p.finish_reason = length.reason;
+  }
+  return plans;
+}
+
+engine::EngineRequest make_engine_request(const workload::WorkloadRequest& r,
+                                          const RequestPlan& plan, double arrival_time) {
+  engine::EngineRequest e;
+  e.id = static_cast<engine::RequestId>(r.index);
+  e.prompt_tokens = r.prompt_tokens;
+  e.block_hashes = r.block_hashes;
+  e.output_tokens = plan.engine_output_tokens;
+  e.finish_reason = plan.finish_reason;
+  e.output_seed = r.output_seed;
+  e.arrival_time = arrival_time;
+  return e;
+}
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+enum class EventKind : uint8_t { kStep, kReceive, kDeliver, kScrape };
+
+struct Event {
+  double time;
+  uint64_t seq;
+  int64_t payload;  // kReceive: request index; kDeliver: result buffer
+  int32_t replica;
+  EventKind kind;
+};
+
+struct EventLater {
+  bool operator()(const Event& a, const Event& b) const {
+    return a.time > b.time || (a.time == b.time && a.seq > b.seq);
+  }
+};
+
+class EventQueue {
+ public:
+  void push(double time, EventKind kind, int replica, int64_t payload = 0) {
+    heap_.push_back(Event{time, seq_++, payload, static_cast<int32_t>(replica), kind});
+    std::push_heap(heap_.begin(), heap_.end(), EventLater{});
+  }
+  bool empty() const { return heap_.empty(); }
+  double next_time() const { return heap_.empty() ? kInf : heap_.front().time; }
+  Event pop() {
+    std::pop_heap(heap_.begin(), heap_.end(), EventLater{});
+    Event e = heap_.back();
+    heap_.pop_back();
+    return e;
+  }
+
+ private:
+  std::vector<Event> heap_;
+  uint64_t seq_ = 0;
+};
+
+// What the replica's /metrics says: vLLM updates it after every step.
+struct Metrics {
+  int running = 0;
+  int waiting = 0;
+  double kv_usage = 0;
+  uint64_t prefix_queries = 0;
+  uint64_t prefix_hits = 0;
+  uint64_t preemptions = 0;
+};
+
+struct Replica {
+  explicit Replica(const ReplicaConfig& c) : config(&c), engine(c.engine) {}
+  const ReplicaConfig* config;
+  engine::Engine engine;
+  bool busy = false;       // a kStep event is pending
+  double next_step_s = 0;  // its time
+  int undelivered = -1;    // zero delay: the result delivered at the next kStep
+  Metrics published;       // as of the last finished step
+  Metrics after_step;      // as of the end of the running step
+  double after_step_time = kInf;
+  uint64_t scraped_queries = 0;  // prefix counters at the last scrape
+  uint64_t scraped_hits = 0;
+  std::vector<int64_t> in_transit;  // dispatched, not yet received (for the oracle)
+  ReplicaOutcome outcome;
+};
+
+struct Router {
+  Router(const cluster::ClusterStateOptions& options, uint64_t seed) : state(options), rng(seed) {}
+  cluster::ClusterState state;
+  std::unique_ptr<policy::Policy> policy;
+  policy::Rng rng;
+  cluster::PreparedRequest prepared;
+  std::vector<cluster::ReplicaView> blind;  // ledger off: the views without the ledger
+  cluster::ClusterView blind_view;
+};
+
+struct Flight {
+  int32_t replica = -1;
+  int32_t router = -1;
+  double send_s = 0;
+  double last_token_s = 0;
+  int tokens = 0;
+};
+
+class Simulation {
+ public:
+  Simulation(const SimConfig& config, const workload::Workload& w,
+             const std::vector<RequestPlan>& plans, const PolicyChoice& choice, SimResult& out)
+      : config_(config),
+        w_(w),
+        plans_(plans),
+        oracle_mode_(choice.oracle()),
+        out_(out),
+        oracle_(config.network_delay_s),
+        oracle_rng_(policy::Rng(config.seed ^ 0x6f7261636c65ull)),
+        scrape_rng_(config.seed ^ 0x73637261706521ull) {}
+
+  bool setup(const PolicyChoice& choice, std::string& error) {
+    const size_t n = w_.requests.size();
+    if (plans_.size() != n) {
+      error = "internal: request plans do not match the workload";
+      return false;
+    }
+    replicas_.reserve(config_.replicas.size());
+    for (const ReplicaConfig& c : config_.replicas) {
+      replicas_.emplace_back(c);
+      replicas_.back().outcome.name = c.name;
+      replicas_.back().outcome.gpu = c.gpu;
+    }
+    if (!oracle_mode_) {
+      cluster::ClusterStateOptions options;
+      options.stale_after_s = config_.stale_after_s;
+      engine::EngineConfig assumed;
+      if (!config_.replicas.empty() &&
+          !engine::make_config(engine::ProfileSet::builtin(),
+                               config_.replicas.front().engine.arch.name, "h100", assumed, error)) {
+        return false;
+      }
+      const int routers = std::max(config_.routers, 1);
+      for (int k = 0; k < routers; ++k) {
+        auto router = std::make_unique<Router>(
+            options, workload::derive_seed(config_.seed, 0x726f75746572ull + k));
+        router->policy = policy::make_policy(choice.name, choice.params, error);
+        if (!router->policy) return false;
+        for (const ReplicaConfig& c : config_.replicas) {
+          cluster::ReplicaSpec spec;
+          spec.name = c.name;
+          spec.engine = config_.router_knows_gpus ? c.engine : assumed;
+          router->state.add_replica(spec);
+        }
+        routers_.push_back(std::move(router));
+      }
+    }
+    out_ = SimResult{};
+    out_.records.resize(n);
+    out_.predicted_output_tokens.assign(n, 0);
+    flights_.assign(n, Flight{});
+    for (size_t i = 0; i < n; ++i) {
+      out_.records[i].index = static_cast<int64_t>(i);
+      out_.records[i].prompt_tokens = w_.requests[i].prompt_tokens;
+    }
+    return true;
+  }
+
+  void run() {
+    const size_t n = w_.requests.size();
+    remaining_ = static_cast<int64_t>(n);
+    if (!oracle_mode_) {
+      for (size_t i = 0; i < replicas_.size(); ++i) {
+        scrape(static_cast<int>(i), 0.0);
+        const double phase = config_.scrape_interval_s * scrape_rng_.uniform();
+        queue_.push(phase, EventKind::kScrape, static_cast<int>(i));
+      }
+    }
+    size_t next_arrival = 0;
+    out_.first_send_s = n > 0 ? w_.requests.front().arrival_s : 0;
+    while (true) {
+      const double ta = next_arrival < n ? w_.requests[next_arrival].arrival_s : kInf;
+      const double te = queue_.next_time();
+      if (ta == kInf && te == kInf) break;
+      ++out_.events;
+      if (ta <= te) {
+        arrive(next_arrival++, ta);
+        continue;
+      }
+      const Event e = queue_.pop();
+      switch (e.kind) {
+        case EventKind::kStep:
+          step(e.replica, e.time);
+          break;
+        case EventKind::kReceive:
+          receive(e.replica, e.payload, e.time);
+          break;
+        case EventKind::kDeliver:
+          deliver(e.replica, static_cast<int>(e.payload), e.time);
+          free_buffers_.push_back(static_cast<int>(e.payload));
+          break;
+        case EventKind::kScrape:
+          scrape(e.replica, e.time);
+          if (remaining_ > 0) {
+            const double j = config_.scrape_jitter;
+            const double gap =
+                config_.scrape_interval_s * (1 + j * (2 * scrape_rng_.uniform() - 1));
+            queue_.push(e.time + std::max(gap, 1e-6), EventKind::kScrape, e.replica);
+          }
+          break;
+      }
+    }
+    out_.lost = remaining_;
+    out_.oracle_steps = oracle_.steps();
+    for (size_t i = 0; i < replicas_.size(); ++i) {
+      Replica& r = replicas_[i];
+      const engine::EngineCounters& c = r.engine.counters();
+      r.outcome.preemptions = c.preemptions;
+      r.outcome.prefix_queries = c.prefix_cache_queries;
+      r.outcome.prefix_hits = c.prefix_cache_hits;
+      if (!routers_.empty()) {
+        const predict::SpeedModel& s = routers_.front()->state.speed(static_cast<int>(i));
+        r.outcome.learned_prefill_factor = s.prefill_factor();
+        r.outcome.learned_decode_factor = s.decode_factor();
+      }
+      out_.replicas.push_back(r.outcome);
+    }
+  }
+
+ private:
+  void fail_request(int64_t i, const char* kind, int status) {
+    stats::RequestRecord& rec = out_.records[static_cast<size_t>(i)];
+    rec.error_kind = kind;
+    rec.http_status = status;
+    --remaining_;
+  }
+
+  void arrive(size_t i, double now) {
+    const workload::WorkloadRequest& r = w_.requests[i];
+    const RequestPlan& plan = plans_[i];
+    stats::RequestRecord& rec = out_.records[i];
+    rec.start_s = now;
+    if (plan.rejected) {
+      fail_request(static_cast<int64_t>(i), "http_400", 400);
+      return;
+    }
+    Flight& f = flights_[i];
+    f.send_s = now;
+    const double reach = now + config_.network_delay_s;
+    int replica = -1;
+    if (oracle_mode_) {
+      oracle_views_.clear();
+      for (Replica& rep : replicas_) {
+        OracleReplica v;
+        v.engine = &rep.engine;
+        v.busy = rep.busy;
+        v.next_step_s = rep.busy ? rep.next_step_s : now;
+        v.in_transit = rep.in_transit;
+        oracle_views_.push_back(v);
+      }
+      const engine::EngineRequest request = make_engine_request(r, plan, reach);
+      oracle_.pick(
+          request, now, oracle_views_,
+          [this](int64_t id, engine::EngineRequest& e) {
+            const size_t k = static_cast<size_t>(id);
+            e = make_engine_request(w_.requests[k], plans_[k],
+                                    flights_[k].send_s + config_.network_delay_s);
+          },
+          oracle_rng_, decision_);
+    } else {
+      f.router = static_cast<int32_t>(next_router_);
+      next_router_ = (next_router_ + 1) % routers_.size();
+      Router& router = *routers_[static_cast<size_t>(f.router)];
+      router.state.prepare(config_.model, r.prompt_tokens, r.block_hashes, plan.max_tokens,
+                           plan.ignore_eos, plan.session_hash, router.prepared);
+      const cluster::ClusterView* view = &router.state.view(now);
+      if (!config_.use_ledger) {
+        router.blind.assign(view->replicas.begin(), view->replicas.end());
+        for (cluster::ReplicaView& v : router.blind) v.ledger = nullptr;
+        router.blind_view = *view;
+        router.blind_view.replicas = router.blind;
+        view = &router.blind_view;
+      }
+      router.policy->pick_into(router.prepared.features, *view, router.rng, decision_);
+      out_.predicted_output_tokens[i] = router.prepared.features.output_tokens();
+    }
+    replica = decision_.replica;
+    if (replica < 0 || replica >= static_cast<int>(replicas_.size())) {
+      fail_request(static_cast<int64_t>(i), "http_503", 503);
+      return;
+    }
+    if (const cluster::Candidate* c = decision_.candidate(replica)) {
+      if (std::isfinite(c->ttft_s)) rec.predicted_ttft_s = c->ttft_s;
+      if (std::isfinite(c->e2e_s)) rec.predicted_e2e_s = c->e2e_s;
+    }
+    f.replica = replica;
+    if (!oracle_mode_) {
+      Router& router = *routers_[static_cast<size_t>(f.router)];
+      router.state.on_dispatch(static_cast<cluster::RequestId>(i), replica,
+                               router.prepared.features, now);
+    }
+    if (config_.network_delay_s > 0) {
+      replicas_[static_cast<size_t>(replica)].in_transit.push_back(static_cast<int64_t>(i));
+      queue_.push(reach, EventKind::kReceive, replica, static_cast<int64_t>(i));
+    } else {
+      receive(replica, static_cast<int64_t>(i), now);
+    }
+  }
+
+  void receive(int replica, int64_t i, double now) {
+    Replica& rep = replicas_[static_cast<size_t>(replica)];
+    if (config_.network_delay_s > 0) std::erase(rep.in_transit, i);
+    const size_t k = static_cast<size_t>(i);
+    if (!rep.engine.add_request(make_engine_request(w_.requests[k], plans_[k], now))) {
+      // Longer than the whole KV cache: vLLM refuses it.
+      if (!oracle_mode_) routers_[static_cast<size_t>(flights_[k].router)]->state.on_abort(k);
+      fail_request(i, "http_400", 400);
+      return;
+    }
+    if (!rep.busy) {
+      rep.busy = true;
+      rep.next_step_s = now;
+      queue_.push(now, EventKind::kStep, replica);
+    }
+  }
+
+  int acquire_buffer() {
+    if (!free_buffers_.empty()) {
+      const int b = free_buffers_.back();
+      free_buffers_.pop_back();
+      return b;
+    }
+    buffers_.emplace_back();
+    return static_cast<int>(buffers_.size() - 1);
+  }
+
+  static Metrics metrics_of(const engine::Engine& e) {
+    Metrics m;
+    m.running = e.num_running();
+    m.waiting = e.num_waiting();
+    m.kv_usage = e.kv_cache_usage();
+    const engine::EngineCounters& c = e.counters();
+    m.prefix_queries = c.prefix_cache_queries;
+    m.prefix_hits = c.prefix_cache_hits;
+    m.preemptions = c.preemptions;
+    return m;
+  }
+
+  void step(int replica, double now) {
+    Replica& rep = replicas_[static_cast<size_t>(replica)];
+    if (rep.undelivered >= 0) {
+      deliver(replica, rep.undelivered, now);
+      free_buffers_.push_back(rep.undelivered);
+      rep.undelivered = -1;
+    }
+    if (rep.after_step_time <= now) {
+      rep.published = rep.after_step;
+      rep.after_step_time = kInf;
+    }
+    if (!rep.engine.has_unfinished()) {
+      rep.busy = false;
+      return;
+    }
+    const int b = acquire_buffer();
+    engine::StepResult& result = buffers_[static_cast<size_t>(b)];
+    rep.engine.step(now, result);
+    if (result.idle()) {  // nothing schedulable (cannot happen with requests that fit)
+      free_buffers_.push_back(b);
+      rep.busy = false;
+      return;
+    }
+    ++out_.steps;
+    ++rep.outcome.steps;
+    rep.outcome.busy_s += result.end - now;
+    rep.after_step = metrics_of(rep.engine);
+    rep.after_step_time = result.end;
+    rep.next_step_s = result.end;
+    queue_.push(result.end, EventKind::kStep, replica);
+    if (config_.network_delay_s > 0) {
+      queue_.push(result.end + config_.network_delay_s, EventKind::kDeliver, replica, b);
+    } else {
+      rep.undelivered = b;
+    }
+  }
+
+  void deliver(int replica, int buffer, double now) {
+    const engine::StepResult& result = buffers_[static_cast<size_t>(buffer)];
+    Replica& rep = replicas_[static_cast<size_t>(replica)];
+    for (const engine::TokenEvent& ev : result.tokens) {
+      const size_t i = static_cast<size_t>(ev.id);
+      Flight& f = flights_[i];
+      stats::RequestRecord& rec = out_.records[i];
+      if (ev.first) {
+        rec.ttft_s = now - f.send_s;
+        rec.itls_s.reserve(static_cast<size_t>(std::max(plans_[i].engine_output_tokens - 1, 0)));
+      } else {
+        rec.itls_s.push_back(now - f.last_token_s);
+      }
+      f.last_token_s = now;
+      ++f.tokens;
+      ++out_.tokens;
+      Router* router = oracle_mode_ ? nullptr : routers_[static_cast<size_t>(f.router)].get();
+      if (router) router->state.on_tokens(ev.id, 1, now);
+      if (ev.finished != engine::FinishReason::kNone) {
+        rec.e2e_s = now - f.send_s;
+        rec.output_tokens = f.tokens;
+        rec.replica = rep.config->name;
+        ++rep.outcome.served;
+        if (router) router->state.on_finish(ev.id, now);
+        out_.last_done_s = std::max(out_.last_done_s, now);
+        --remaining_;
+      }
+    }
+  }
+
+  void scrape(int replica, double now) {
+    Replica& rep = replicas_[static_cast<size_t>(replica)];
+    const Metrics& m = rep.after_step_time <= now ? rep.after_step : rep.published;
+    cluster::ScrapeSnapshot s;
+    s.valid = true;
+    s.time_s = now;
+    s.running = m.running;
+    s.waiting = m.waiting;
+    s.kv_usage = m.kv_usage;
+    s.num_gpu_blocks = rep.config->engine.num_gpu_blocks;
+    s.block_size = rep.config->engine.block_size;
+    const uint64_t dq = m.prefix_queries - rep.scraped_queries;
+    const uint64_t dh = m.prefix_hits - rep.scraped_hits;
+    s.prefix_hit_rate = dq > 0 ? static_cast<double>(dh) / static_cast<double>(dq) : 0;
+    s.preemptions = static_cast<double>(m.preemptions);
+    rep.scraped_queries = m.prefix_queries;
+    rep.scraped_hits = m.prefix_hits;
+    for (auto& router : routers_) router->state.update_scrape(replica, s);
+  }
+
+  const SimConfig& config_;
+  const workload::Workload& w_;
+  const std::vector<RequestPlan>& plans_;
+  const bool oracle_mode_;
+  SimResult& out_;
+  std::vector<Replica> replicas_;
+  std::vector<std::unique_ptr<Router>> routers_;
+  size_t next_router_ = 0;
+  std::vector<Flight> flights_;
+  EventQueue queue_;
+  std::vector<engine::StepResult> buffers_;
+  std::vector<int> free_buffers_;
+  cluster::Decision decision_;
+  Oracle oracle_;
+  policy::Rng oracle_rng_;
+  std::vector<OracleReplica> oracle_views_;
+  policy::Rng scrape_rng_;
+  int64_t remaining_ = 0;
+};
+
+}  // namespace
+
+bool run_simulation(const SimConfig& config, const workload::Workload& w,
+                    const std::vector<RequestPlan>& plans, const PolicyChoice& policy,
+                    SimResult& out, std::string& error) {
+  if (config.replicas.empty()) {
+    error = "no replicas";
+    return false;
+  }
+  Simulation sim(config, w, plans, policy, out);
+  if (!sim.setup(policy, error)) return false;
+  sim.run();
+  return true;
+}
+
+}  // namespace eta::cluster_sim

@@ -1,0 +1,117 @@
+// One cluster run in virtual time: N simulated engines (src/engine, the same as `eta vllm-sim`),
+// one or more routers (cluster::ClusterState + a policy from src/policy, the same objects as
+// `eta route`) or the oracle, and an open-loop client replaying a workload. One process, one
+// thread, no sockets, no clock: the result depends only on the inputs and the seed.
+//
+// The event model (a binary heap ordered by (time, insertion order); arrivals are merged from the
+// workload's sorted list without entering the heap):
+//   arrival   the client sends request i at its arrival time; the router (request i goes to
+//             router i mod K) prepares its features, picks a replica, records the dispatch in
+//             its ledger, and the request reaches the engine network_delay later (kReceive).
+//   kReceive  the engine queues the request; an idle engine is kicked (kStep at the same time,
+//             so that simultaneous arrivals share the step, as vLLM's engine-core loop does).
+//   kStep     the engine runs one step from now to its end (engine::Engine::step); the next
+//             kStep is at the step's end. An engine with no work gets no events.
+//   kDeliver  a step's tokens reach the router and the client network_delay after the step
+//             ends: per token the client records TTFT / ITL / E2E and the router's ClusterState
+//             learns (on_tokens, on_finish) exactly as `eta route` does on relayed chunks.
+//   kScrape   every scrape interval (x U(1 - jitter, 1 + jitter), random phase per replica) the
+//             routers get the replica's /metrics as of its last finished step (running,
+//             waiting, KV usage, prefix-cache counters, cache_config_info, preemptions): stale in
+//             between, like a real scraper. A scrape is taken and received at its tick (its round
+//             trip is not modelled). The first scrape is at t = 0.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cluster_sim/replicas.hpp"
+#include "engine/engine.hpp"
+#include "policy/registry.hpp"
+#include "stats/report.hpp"
+#include "workload/request_body.hpp"
+#include "workload/workload.hpp"
+
+namespace eta::cluster_sim {
+
+inline constexpr std::string_view kOraclePolicy = "oracle";
+
+struct SimConfig {
+  std::vector<ReplicaConfig> replicas;
+  workload::LengthsMode lengths = workload::LengthsMode::kExact;
+  double scrape_interval_s = 0.05;  // llm-d/GIE's default refresh interval
+  double scrape_jitter = 0.1;       // each interval is scrape_interval_s x U(1 - j, 1 + j)
+  double network_delay_s = 0.001;   // one way, router <-> replica (the client sits at the router)
+  double stale_after_s = 2.0;       // ClusterView::stale_after_s
+  int routers = 1;                  // independent routers; arrivals are split round-robin
+  bool use_ledger = true;           // false: policies see no ledger (scrapes only)
+  bool router_knows_gpus = false;   // false: every replica's speed model starts from h100
+  std::string model = "sim-model";
+  uint64_t seed = 0;
+};
+
+// How one workload request looks to the router and to the engine; decided once per workload.
+struct RequestPlan {
+  bool rejected =
+      false;           // vLLM answers 400: the prompt (or prompt + max_tokens) exceeds the context
+  int max_tokens = 1;  // what the client sends
+  bool ignore_eos = false;
+  int engine_output_tokens = 1;  // what the engine generates: the true length, capped
+  engine::FinishReason finish_reason = engine::FinishReason::kLength;
+  std::optional<uint64_t> session_hash;  // the session id, sent as the OpenAI `user`
+};
+
+// exact: max_tokens = true length, ignore_eos (vllm bench serve); hidden: max_tokens as
+// workload::max_tokens_for, the engine stops at the true length. Both as the simulator decides
+// (engine::decide_output_length), with vLLM's context-length checks.
+std::vector<RequestPlan> plan_requests(const workload::Workload& w, workload::LengthsMode mode,
+                                       int max_model_len);
+
+struct PolicyChoice {
+  std::string name;  // a registered policy or "oracle"
+  policy::PolicyParams params;
+  bool oracle() const { return name == kOraclePolicy; }
+};
+
+struct ReplicaOutcome {
+  std::string name;
+  std::string gpu;
+  int64_t served = 0;  // requests completed there
+  uint64_t preemptions = 0;
+  uint64_t prefix_queries = 0;  // tokens looked up in its prefix cache
+  uint64_t prefix_hits = 0;
+  uint64_t steps = 0;
+  double busy_s = 0;  // virtual time spent in steps
+  // Router 0's speed model at the end (relative to the profile it started from).
+  double learned_prefill_factor = 1;
+  double learned_decode_factor = 1;
+};
+
+struct SimResult {
+  std::vector<stats::RequestRecord> records;  // one per workload request, in workload order
+  // The router's predicted output length at dispatch (0: not routed, or the oracle).
+  std::vector<int> predicted_output_tokens;
+  std::vector<ReplicaOutcome> replicas;
+  double first_send_s = 0;
+  double last_done_s = 0;  // last completion (client side)
+  uint64_t events = 0;     // heap events + arrivals
+  uint64_t steps = 0;
+  uint64_t tokens = 0;
+  uint64_t oracle_steps = 0;  // steps the oracle simulated on engine clones
+  int64_t lost = 0;           // requests that never completed (must be 0)
+};
+
+// Runs the workload (arrival times as given) through the cluster with one policy. `plans` from
+// plan_requests(w, config.lengths, ...). False with a one-line error for a bad policy.
+bool run_simulation(const SimConfig& config, const workload::Workload& w,
+                    const std::vector<RequestPlan>& plans, const PolicyChoice& policy,
+                    SimResult& out, std::string& error);
+
+// The engine request for workload request `r` (id = its index).
+engine::EngineRequest make_engine_request(const workload::WorkloadRequest& r,
+                                          const RequestPlan& plan, double arrival_time);
+
+}  // namespace eta::cluster_sim

@@ -1,0 +1,60 @@
+// Turning simulation results into what `eta cluster-sim` prints and writes: one summary per
+// (policy, load) with eta bench's report (src/stats) plus cluster fields, a table per load level,
+// and an SVG plot of p99 TTFT and p99 E2E against load (written directly, no plotting stack).
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cluster_sim/simulator.hpp"
+#include "stats/report.hpp"
+
+namespace eta::cluster_sim {
+
+// |predicted - actual| / actual over the requests with a prediction.
+struct RelativeError {
+  double p50 = 0;
+  double p90 = 0;
+  int64_t count = 0;
+};
+
+struct RunSummary {
+  std::string policy;
+  double load = 0;          // fraction of capacity (0 when the rate was given directly)
+  double rate_rps = 0;      // the arrival rate it ran at
+  double capacity_rps = 0;  // the cluster's capacity on this workload
+  stats::Report report;
+  uint64_t preemptions = 0;
+  double prefix_hit_rate = 0;                         // cluster-wide, tokens
+  std::vector<std::pair<std::string, double>> share;  // replica -> fraction of completions
+  std::vector<std::pair<std::string, uint64_t>> replica_preemptions;
+  std::vector<std::pair<std::string, std::pair<double, double>>> learned_speed;  // prefill, decode
+  RelativeError ttft_error;
+  RelativeError e2e_error;
+  RelativeError output_error;  // the router's output-length prediction
+  int64_t lost = 0;
+  uint64_t events = 0;
+  uint64_t steps = 0;
+  uint64_t oracle_steps = 0;
+  double sim_duration_s = 0;
+};
+
+RunSummary summarize_run(const std::string& policy, double load, double rate_rps,
+                         double capacity_rps, const SimResult& result, const stats::Slo& slo);
+
+// eta bench's report object plus "policy", "load", "rate_rps", "capacity_rps", "preemptions",
+// "prefix_hit_rate", "replica_share", "replica_preemptions", "learned_speed", "prediction" and
+// "sim" (events, steps, simulated seconds).
+boost::json::object run_to_json(const RunSummary& run);
+
+// A Markdown table of the runs (all at one load): latency percentiles, goodput, preemptions,
+// per-replica share, and p99 ratios to round-robin and to the oracle when they are among them.
+std::string render_table(const std::vector<const RunSummary*>& runs);
+
+// Two panels (p99 TTFT, p99 E2E; log y) against load, one <path> per policy and panel, with
+// data-policy and data-metric attributes, and a legend.
+std::string render_svg(const std::vector<RunSummary>& runs, const std::string& title);
+
+}  // namespace eta::cluster_sim

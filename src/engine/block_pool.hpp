@@ -1,0 +1,75 @@
+// The KV block pool with prefix caching, as in vLLM V1's BlockPool: reference-counted blocks,
+// free blocks kept in an LRU queue (allocation takes from the head, freed blocks go to the tail),
+// and a map from block hash to the block that holds it. A free block keeps its hash (and stays
+// a cache hit) until it is evicted, i.e. handed out again by allocate().
+//
+// Every operation is O(1) and allocation-free after construction: the free queue is an intrusive
+// doubly linked list over the block array and the hash map is an open-addressing table sized
+// for the number of blocks.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace eta::engine {
+
+class BlockPool {
+ public:
+  explicit BlockPool(int num_blocks);
+
+  int num_blocks() const { return static_cast<int>(blocks_.size()); }
+  // Blocks with reference count 0 (cached or not): what allocate() can hand out.
+  int num_free() const { return num_free_; }
+  // 1 - free / total.
+  double usage() const;
+
+  // Takes the least recently freed block (evicting its hash), with reference count 1.
+  // Returns -1 when no block is free.
+  int allocate();
+  // A cache hit: one more reference; a free block leaves the free queue.
+  void touch(int block);
+  // Drops one reference from each block; blocks reaching 0 are appended to the free queue in
+  // reverse order of `blocks`, so a request's tail blocks are evicted first.
+  void release(std::span<const int32_t> blocks);
+
+  // The block holding `hash`, or -1.
+  int lookup(uint64_t hash) const;
+  // Records that `block` (full) holds `hash`, unless another block already does. Returns true
+  // if registered.
+  bool register_hash(int block, uint64_t hash);
+
+  uint64_t block_hash(int block) const { return blocks_[block].hash; }
+  int ref_count(int block) const { return blocks_[block].ref; }
+  bool is_free(int block) const { return blocks_[block].ref == 0; }
+  // Block ids of the free queue from head (next to evict) to tail; for tests.
+  std::vector<int> free_queue() const;
+  int num_cached() const { return num_cached_; }  // blocks that hold a hash
+
+ private:
+  struct Block {
+    uint64_t hash = 0;  // 0: none
+    int32_t ref = 0;
+    int32_t prev = -1;  // free queue links
+    int32_t next = -1;
+  };
+  struct Slot {
+    uint64_t hash = 0;  // 0: empty
+    int32_t block = -1;
+  };
+
+  void push_tail(int b);
+  void unlink(int b);
+  std::size_t slot_of(uint64_t hash) const;
+  void erase_hash(uint64_t hash, int block);
+
+  std::vector<Block> blocks_;
+  int32_t head_ = -1;
+  int32_t tail_ = -1;
+  int num_free_ = 0;
+  int num_cached_ = 0;
+  std::vector<Slot> table_;
+  std::size_t mask_ = 0;
+};
+
+}  // namespace eta::engine

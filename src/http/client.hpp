@@ -1,0 +1,228 @@
+// HTTP/1.1 client for upstreams (vLLM replicas), shared by `eta route` (forwarding, SSE relay,
+// /metrics scrapes, health checks) and `eta bench` (load generation). Like server.hpp, this
+// header is free of Beast and Asio (only a forward declaration of asio::io_context); everything
+// networked lives in client.cpp.
+//
+// Model
+//   - An UpstreamPool talks to one upstream (a Url). request() sends one request on a pooled
+//     keep-alive connection (or a new one) and reports the response through ResponseHandlers as
+//     it arrives: on_head once, on_body for every piece of the body as the socket delivers it,
+//     on_complete exactly once. There is no limit on concurrent requests: each in-flight request
+//     has its own connection (HTTP/1.1, no pipelining).
+//   - Reuse: a connection goes back to the pool only after a response that was read completely,
+//     with keep-alive, the request fully written, and no stray bytes after it. Anything else
+//     (errors, timeouts, cancel, "Connection: close", a close-delimited body) closes it. At most
+//     max_idle_connections idle connections are kept, most recently used first; an idle
+//     connection that the server closes (or that sends anything) is dropped at once, and one
+//     idle longer than idle_keepalive is not reused. If a reused connection turns out to be
+//     dead (EOF/reset before any response byte), the request is sent once more on a new
+//     connection, transparently.
+//   - Sockets have TCP_NODELAY. Host names are resolved once per pool and cached (IP literals
+//     need no resolver); a failed connect clears the cache.
+//
+// Body delivery (latency)
+//   One async_read_some per socket arrival into a reused per-connection buffer; Beast's
+//   basic_parser (subclassed, no body type) decodes the framing in place and on_body receives
+//   string_views into that buffer: for Content-Length and close-delimited bodies the bytes as
+//   read, for chunked bodies the decoded chunk data (one call per chunk piece; a chunk that
+//   arrived whole in one read is one call). Nothing is accumulated or copied before on_body,
+//   and there is no heap allocation per read or per chunk once the buffer has grown. A server
+//   that writes one SSE event per chunk, with pauses between events, produces one on_body call
+//   per event.
+//
+// Errors
+//   ClientResult::error says what went wrong, head_received whether the response head had
+//   arrived. Before the head (connect refused/failed, a timeout, a reset or close) nothing of the
+//   response reached the caller and retryable() is true: the router may try another replica.
+//   After the head nothing may be retried. Timeouts (0 = none): connect (PoolOptions), time to
+//   head, idle gap between received bytes, and total time (ClientRequest). max_body_bytes bounds
+//   the body (kTooLarge), and max_header_bytes the head (kTooLarge).
+//
+// Threading and callbacks
+//   A pool and its connections live on one io_context that the caller runs, from one thread
+//   (one io_context per thread). Call every method, including RequestHandle::cancel() and the
+//   destructor, from that thread. Callbacks run on it too, and are never invoked from inside
+//   request(), get() or cancel(): they always come later from the io_context.
+//   Destroying the pool closes every connection; requests still in flight then end silently
+//   (no more callbacks), so owners of callbacks may go away together with the pool.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "http/server.hpp"  // Header, Headers
+
+namespace boost::asio {
+class io_context;
+}  // namespace boost::asio
+
+namespace eta::http {
+
+namespace detail {
+struct PoolImpl;
+class ClientConnection;
+}  // namespace detail
+
+// An upstream base URL: http://host[:port][/base]. Only http (https is not supported yet).
+struct Url {
+  std::string host;       // name or IP literal (IPv6 without brackets)
+  uint16_t port = 80;     //
+  std::string base_path;  // "" or "/base" (no trailing '/'); prefixed to every request target
+
+  // "host:port" as sent in the Host header (IPv6 in brackets).
+  std::string authority() const;
+  // Canonical form, e.g. "http://127.0.0.1:8000/base".
+  std::string str() const;
+};
+
+// Parses "http://host[:port][/base]" (port defaults to 80; a trailing '/' is dropped). On failure
+// returns nullopt and, if error is given, sets it to one line: "bad URL '<text>': <reason>".
+std::optional<Url> parse_url(std::string_view text, std::string* error = nullptr);
+
+enum class ClientError : uint8_t {
+  kOk,
+  kConnectFailed,   // resolve failed, unreachable, or another connect error
+  kConnectRefused,  // the upstream refused the connection (nothing listens there)
+  kTimeout,         // connect, head, idle or total timeout
+  kReset,           // the upstream closed or reset the connection before the response ended
+  kProtocolError,   // the response is not valid HTTP/1.x
+  kCanceled,        // RequestHandle::cancel()
+  kTooLarge,        // response head or body over its limit
+};
+// "ok", "connect_failed", "connect_refused", "timeout", "reset", "protocol_error", "canceled",
+// "too_large".
+std::string_view to_string(ClientError error);
+
+struct ClientResult {
+  ClientError error = ClientError::kOk;
+  bool connected = false;      // a connection to the upstream was established
+  bool head_received = false;  // the response head had arrived (on_head was called)
+  int status = 0;              // the response status, once the head arrived
+  std::string detail;          // one line for logs on error (empty when ok)
+
+  bool ok() const { return error == ClientError::kOk; }
+  // True when nothing of a response was received and the failure is about the upstream
+  // (connect failure, timeout or reset before the head): the request may go to another replica.
+  bool retryable() const;
+};
+
+using HeaderView = std::pair<std::string_view, std::string_view>;
+
+// The response head. The views point into the connection's buffers and are valid only during
+// on_head: copy what must outlive it.
+struct ResponseHead {
+  int status = 0;
+  int version = 11;  // 10 or 11
+  bool keep_alive = true;
+  bool chunked = false;
+  std::optional<uint64_t> content_length;
+  std::span<const HeaderView> headers;  // in arrival order, names as sent
+
+  // Value of the first header with this name (case-insensitive), or empty.
+  std::string_view header(std::string_view name) const;
+};
+
+struct ClientRequest {
+  std::string method = "GET";
+  // Path and query, e.g. "/v1/completions"; the pool's base path is put in front of it.
+  std::string target = "/";
+  // Extra headers. Host, Content-Length, Transfer-Encoding, Connection and Keep-Alive are the
+  // client's own and are dropped from here.
+  Headers headers;
+  // The body, sent with Content-Length (also when empty for POST, PUT and PATCH). Either a view
+  // whose bytes the caller keeps alive until on_complete, or bytes moved into body_storage, which
+  // the client then owns: a non-empty body_storage is sent and body is ignored.
+  std::string_view body;
+  std::string body_storage;
+
+  // Timeouts, 0 = none. "Request start" is the request() call (connecting included).
+  std::chrono::milliseconds head_timeout{0};  // request start to response head
+  // Longest time without a received byte, counted from when the request is written.
+  std::chrono::milliseconds idle_timeout{0};
+  std::chrono::milliseconds total_timeout{0};  // request start to the end of the response
+  uint64_t max_body_bytes = 0;                 // 0 = unbounded; over it: kTooLarge
+};
+
+struct ResponseHandlers {
+  // Each may be empty. Views passed to them are valid only during the call.
+  std::function<void(const ResponseHead&)> on_head;
+  std::function<void(std::string_view)> on_body;
+  // Exactly once per request (unless the pool is destroyed first).
+  std::function<void(const ClientResult&)> on_complete;
+};
+
+// Refers to one request. Copyable; default-constructed or finished handles do nothing.
+class RequestHandle {
+ public:
+  RequestHandle() = default;
+  // Aborts the request at once: the upstream connection is closed (the upstream sees the
+  // disconnect), no further on_head/on_body calls happen, and on_complete(kCanceled) follows from
+  // the io_context. No-op if the request already completed.
+  void cancel();
+  // True until the request completes or is canceled.
+  bool active() const;
+
+ private:
+  friend struct detail::PoolImpl;
+  RequestHandle(std::weak_ptr<detail::ClientConnection> conn, uint64_t id)
+      : conn_(std::move(conn)), id_(id) {}
+  std::weak_ptr<detail::ClientConnection> conn_;
+  uint64_t id_ = 0;
+};
+
+struct PoolOptions {
+  std::chrono::milliseconds connect_timeout{2000};  // 0 = none
+  size_t max_idle_connections = 64;
+  // An idle connection older than this is closed instead of reused (uvicorn closes idle
+  // keep-alive connections after 5 s).
+  std::chrono::milliseconds idle_keepalive{4000};
+  size_t max_header_bytes = 64 * 1024;   // response head limit
+  size_t read_buffer_bytes = 16 * 1024;  // bytes asked of each socket read
+};
+
+struct PoolStats {
+  uint64_t requests = 0;            // request() calls
+  uint64_t connections_opened = 0;  // successful connects
+  uint64_t reused = 0;              // requests sent on a pooled connection
+  uint64_t retried = 0;             // requests resent after a pooled connection proved dead
+  size_t idle = 0;                  // idle connections now
+  size_t active = 0;                // requests in flight now
+};
+
+class UpstreamPool {
+ public:
+  UpstreamPool(boost::asio::io_context& io, Url url, PoolOptions options = {});
+  ~UpstreamPool();
+  UpstreamPool(const UpstreamPool&) = delete;
+  UpstreamPool& operator=(const UpstreamPool&) = delete;
+
+  // Starts a request; see the header comment. Callbacks come later, from the io_context.
+  RequestHandle request(ClientRequest request, ResponseHandlers handlers);
+
+  // Convenience for scrapes and health checks: GET base_path + target, body collected up to
+  // max_body_bytes (over it: kTooLarge), whole exchange within timeout (0 = none). The callback
+  // gets the status (0 if no head), the body, and the result.
+  using GetCallback = std::function<void(int status, std::string body, const ClientResult&)>;
+  RequestHandle get(std::string target, size_t max_body_bytes, std::chrono::milliseconds timeout,
+                    GetCallback callback);
+
+  const Url& url() const;
+  const PoolOptions& options() const;
+  PoolStats stats() const;
+  // Closes every idle connection.
+  void close_idle();
+
+ private:
+  std::shared_ptr<detail::PoolImpl> impl_;
+};
+
+}  // namespace eta::http

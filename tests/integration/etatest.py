@@ -1,0 +1,364 @@
+"""Helpers for eta's integration tests (standard library only).
+
+- EtaProcess / start_sim(): start `$ETA_BIN vllm-sim --port 0 ...`, read the first stdout line
+  `listening on http://HOST:PORT`, and stop it at the end (SIGTERM, then SIGKILL): use it as a
+  context manager or call stop(); an atexit hook kills anything still running.
+- Client: JSON requests over http.client (keep-alive), raw requests, and SSE streams that yield
+  each event with its arrival time.
+- parse_prometheus() / Metrics: the Prometheus text format, for /metrics assertions.
+- run_eta(): run a short eta command and capture its exit code and output.
+"""
+
+import atexit
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+import urllib.parse
+
+ETA_BIN = os.environ.get("ETA_BIN", "")
+
+_live = set()
+_live_lock = threading.Lock()
+
+
+def _kill_all():
+    with _live_lock:
+        procs = list(_live)
+    for p in procs:
+        try:
+            p.kill()
+            p.wait(timeout=5)
+        except Exception:
+            pass
+
+
+atexit.register(_kill_all)
+
+
+def eta_bin():
+    if not ETA_BIN or not os.path.exists(ETA_BIN):
+        raise RuntimeError("set ETA_BIN to the eta binary (got %r)" % ETA_BIN)
+    return ETA_BIN
+
+
+class EtaProcess:
+    """A running `eta` subcommand that prints `listening on http://HOST:PORT` first."""
+
+    def __init__(self, args, ready_timeout=20.0):
+        self.args = [eta_bin()] + list(args)
+        self.stderr_lines = []
+        self.proc = subprocess.Popen(
+            self.args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        with _live_lock:
+            _live.add(self.proc)
+        self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._stderr_thread.start()
+        first = self._read_first_line(ready_timeout)
+        m = re.fullmatch(r"listening on (http://(\S+):(\d+))", first.strip())
+        if not m:
+            self.stop()
+            raise RuntimeError(
+                "eta did not start: first line %r, stderr %r" % (first, "".join(self.stderr_lines))
+            )
+        self.url = m.group(1)
+        self.host = m.group(2).strip("[]")
+        self.port = int(m.group(3))
+        self._stdout_thread = threading.Thread(target=self._drain_stdout, daemon=True)
+        self._stdout_thread.start()
+
+    def _read_first_line(self, timeout):
+        box = []
+        t = threading.Thread(target=lambda: box.append(self.proc.stdout.readline()), daemon=True)
+        t.start()
+        t.join(timeout)
+        if not box:
+            self.stop()
+            raise RuntimeError("eta printed nothing within %.0f s" % timeout)
+        return box[0]
+
+    def _drain_stdout(self):
+        for _ in self.proc.stdout:
+            pass
+
+    def _drain_stderr(self):
+        for line in self.proc.stderr:
+            self.stderr_lines.append(line)
+
+    def client(self, timeout=30.0):
+        return Client(self.host, self.port, timeout=timeout)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, timeout=10.0):
+        """SIGTERM, wait, SIGKILL if needed. Returns the exit code."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        with _live_lock:
+            _live.discard(self.proc)
+        for t in (getattr(self, "_stdout_thread", None), self._stderr_thread):
+            if t is not None:
+                t.join(timeout=2)
+        for f in (self.proc.stdout, self.proc.stderr):
+            try:
+                f.close()
+            except Exception:
+                pass
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        code = self.stop()
+        if exc_type is None and code != 0:
+            raise AssertionError("%s exited with %r; stderr:\n%s"
+                                 % (" ".join(self.args), code, "".join(self.stderr_lines)))
+        return False
+
+
+def start_sim(*extra, model="sim-model", **kwargs):
+    """Starts `eta vllm-sim --port 0 --model MODEL EXTRA...`."""
+    return EtaProcess(["vllm-sim", "--port", "0", "--model", model] + [str(a) for a in extra],
+                      **kwargs)
+
+
+def run_eta(args, timeout=20.0):
+    """Runs `eta ARGS`; returns (exit code, stdout, stderr)."""
+    p = subprocess.run([eta_bin()] + [str(a) for a in args], capture_output=True, text=True,
+                       timeout=timeout, stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout, p.stderr
+
+
+class HttpResult:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # dict with lower-case names
+        self.body = body  # bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+    def text(self):
+        return self.body.decode()
+
+
+class SseEvent:
+    def __init__(self, data, t):
+        self.data = data  # the text after "data: "
+        self.time = t  # time.monotonic() when it arrived
+
+    def json(self):
+        return json.loads(self.data)
+
+    @property
+    def done(self):
+        return self.data == "[DONE]"
+
+
+class Stream:
+    """An open SSE response: iterate for events; close() drops the connection."""
+
+    def __init__(self, conn, response, start):
+        self.conn = conn
+        self.response = response
+        self.status = response.status
+        self.headers = {k.lower(): v for k, v in response.getheaders()}
+        self.start = start
+
+    def __iter__(self):
+        data_lines = []
+        while True:
+            line = self.response.readline()
+            if not line:
+                return
+            line = line.decode().rstrip("\r\n")
+            if line == "":
+                if data_lines:
+                    yield SseEvent("\n".join(data_lines), time.monotonic())
+                    data_lines = []
+                continue
+            if line.startswith("data:"):
+                data_lines.append(line[5:].lstrip(" "))
+
+    def body(self):
+        return self.response.read()
+
+    def close(self):
+        try:
+            self.conn.sock and self.conn.sock.close()
+        finally:
+            self.conn.close()
+
+
+class Client:
+    """HTTP/1.1 client with one keep-alive connection (reopened when needed)."""
+
+    def __init__(self, host, port, timeout=30.0):
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.conn = None
+
+    def _connection(self):
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        return self.conn
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def request(self, method, path, body=None, headers=None):
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode()
+        hdrs = {"Content-Type": "application/json"} if body is not None else {}
+        hdrs.update(headers or {})
+        for attempt in range(2):
+            conn = self._connection()
+            try:
+                conn.request(method, path, body=body, headers=hdrs)
+                r = conn.getresponse()
+                data = r.read()
+                result = HttpResult(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
+                if r.will_close:
+                    self.close()
+                return result
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                # A keep-alive connection the server closed while idle: retry once on a new one.
+                self.close()
+                if attempt == 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def get(self, path):
+        return self.request("GET", path)
+
+    def post(self, path, body):
+        return self.request("POST", path, body)
+
+    def get_json(self, path):
+        r = self.get(path)
+        return r.status, r.json()
+
+    def post_json(self, path, body):
+        r = self.post(path, body)
+        return r.status, r.json()
+
+    def stream(self, path, body, headers=None):
+        """POSTs and returns a Stream on a fresh connection (events via iteration)."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        hdrs = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        hdrs.update(headers or {})
+        start = time.monotonic()
+        conn.request("POST", path, body=json.dumps(body).encode(), headers=hdrs)
+        return Stream(conn, conn.getresponse(), start)
+
+    def metrics(self):
+        r = self.get("/metrics")
+        if r.status != 200:
+            raise AssertionError("/metrics returned %d" % r.status)
+        return Metrics(r.text())
+
+
+_SAMPLE_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\S+)?$")
+_LABEL_RE = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
+
+
+def _unescape(v):
+    return v.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
+
+
+def parse_prometheus(text):
+    """Returns (samples, types, helps): samples is a list of (name, labels dict, value)."""
+    samples, types, helps = [], {}, {}
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        if line.startswith("#"):
+            parts = line.split(None, 3)
+            if len(parts) >= 3 and parts[1] == "TYPE":
+                types[parts[2]] = parts[3].strip() if len(parts) > 3 else ""
+            elif len(parts) >= 3 and parts[1] == "HELP":
+                helps[parts[2]] = parts[3] if len(parts) > 3 else ""
+            continue
+        m = _SAMPLE_RE.match(line)
+        if not m:
+            raise ValueError("line %d: bad sample %r" % (n, line))
+        labels = {}
+        if m.group(3):
+            rest = m.group(3)
+            pos = 0
+            while pos < len(rest):
+                lm = _LABEL_RE.match(rest, pos)
+                if not lm:
+                    raise ValueError("line %d: bad labels %r" % (n, rest))
+                labels[lm.group(1)] = _unescape(lm.group(2))
+                pos = lm.end()
+        value = float(m.group(4).replace("+Inf", "inf").replace("-Inf", "-inf"))
+        samples.append((m.group(1), labels, value))
+    return samples, types, helps
+
+
+class Metrics:
+    def __init__(self, text):
+        self.text = text
+        self.samples, self.types, self.helps = parse_prometheus(text)
+
+    def find(self, name, **labels):
+        return [(l, v) for (n, l, v) in self.samples
+                if n == name and all(l.get(k) == str(x) for k, x in labels.items())]
+
+    def value(self, name, **labels):
+        found = self.find(name, **labels)
+        if not found:
+            raise KeyError("%s%r not in /metrics" % (name, labels))
+        return found[0][1]
+
+    def get(self, name, default=0.0, **labels):
+        found = self.find(name, **labels)
+        return found[0][1] if found else default
+
+    def buckets(self, name, **labels):
+        """The `le` bounds of histogram `name` (without +Inf), in order."""
+        out = []
+        for l, _ in self.find(name + "_bucket", **labels):
+            if l["le"] != "+Inf":
+                out.append(float(l["le"]))
+        return out
+
+
+def wait_until(predicate, timeout=5.0, interval=0.02):
+    """Polls predicate() until it returns something truthy; returns it or None on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = predicate()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(interval)
+
+
+def url_split(url):
+    u = urllib.parse.urlsplit(url)
+    return u.hostname, u.port

@@ -1,0 +1,286 @@
+// eta cluster-sim: replica specs, determinism, conservation, the oracle, capacity, reports.
+#include <gtest/gtest.h>
+
+#include <boost/json/serialize.hpp>
+#include <cmath>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "cluster_sim/capacity.hpp"
+#include "cluster_sim/replicas.hpp"
+#include "cluster_sim/simulator.hpp"
+#include "cluster_sim/study.hpp"
+#include "engine/engine.hpp"
+#include "policy/registry.hpp"
+#include "stats/report.hpp"
+#include "workload/arrivals.hpp"
+#include "workload/synthetic.hpp"
+
+namespace eta::cluster_sim {
+namespace {
+
+SimConfig make_config(const std::string& replicas) {
+  SimConfig c;
+  std::string error;
+  EXPECT_TRUE(
+      parse_replicas(replicas, engine::ProfileSet::builtin(), "llama-2-7b", c.replicas, error))
+      << error;
+  return c;
+}
+
+workload::Workload small_workload(int64_t n, double rate, uint64_t seed = 1) {
+  workload::SyntheticParams p;
+  p.n = n;
+  p.rate = rate;
+  p.input = workload::LengthDist::lognormal(400, 0.6, 16, 2000);
+  p.output = workload::LengthDist::lognormal(120, 0.8, 1, 1000);
+  p.seed = seed;
+  return workload::generate_synthetic(p);
+}
+
+SimResult run(const SimConfig& c, const workload::Workload& w, const std::string& policy,
+              const policy::PolicyParams& params = {}) {
+  SimResult out;
+  std::string error;
+  const std::vector<RequestPlan> plans =
+      plan_requests(w, c.lengths, c.replicas.front().engine.max_model_len);
+  EXPECT_TRUE(run_simulation(c, w, plans, PolicyChoice{policy, params}, out, error)) << error;
+  return out;
+}
+
+double mean_e2e(const SimResult& r) {
+  double sum = 0;
+  int n = 0;
+  for (const stats::RequestRecord& rec : r.records) {
+    if (!rec.ok()) continue;
+    sum += rec.e2e_s;
+    ++n;
+  }
+  return n ? sum / n : 0;
+}
+
+// ---- --replicas ----
+
+TEST(ClusterSimReplicas, ParsesCountsGpusAndKeys) {
+  std::vector<ReplicaConfig> r;
+  std::string error;
+  const engine::ProfileSet& p = engine::ProfileSet::builtin();
+  ASSERT_TRUE(parse_replicas("4xh100", p, "llama-2-7b", r, error)) << error;
+  ASSERT_EQ(r.size(), 4u);
+  EXPECT_EQ(r[0].name, "r0-h100");
+  EXPECT_EQ(r[3].name, "r3-h100");
+  EXPECT_EQ(r[0].engine.gpu.name, "h100");
+
+  ASSERT_TRUE(parse_replicas("2xh100, 2xa100", p, "llama-2-7b", r, error)) << error;
+  ASSERT_EQ(r.size(), 4u);
+  EXPECT_EQ(r[2].gpu, "a100");
+  EXPECT_EQ(r[2].engine.max_num_seqs, 256);  // the a100 profile's vLLM default
+  EXPECT_EQ(r[0].engine.max_num_seqs, 1024);
+
+  ASSERT_TRUE(parse_replicas("h100:speed=0.6,a100", p, "llama-2-7b", r, error)) << error;
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_DOUBLE_EQ(r[0].engine.speed, 0.6);
+  EXPECT_DOUBLE_EQ(r[1].engine.speed, 1.0);
+
+  ASSERT_TRUE(
+      parse_replicas("2xa100:num_gpu_blocks=3000:max_num_seqs=64", p, "llama-2-7b", r, error))
+      << error;
+  EXPECT_EQ(r[1].engine.num_gpu_blocks, 3000);
+  EXPECT_EQ(r[1].engine.max_num_seqs, 64);
+
+  ASSERT_TRUE(parse_replicas("11xh100", p, "llama-2-7b", r, error)) << error;
+  EXPECT_EQ(r[0].name, "r00-h100");  // zero-padded: names sort in spec order
+  EXPECT_EQ(r[10].name, "r10-h100");
+}
+
+TEST(ClusterSimReplicas, RejectsBadSpecs) {
+  const engine::ProfileSet& p = engine::ProfileSet::builtin();
+  for (const char* bad : {"", "0xh100", "2x", "tpu", "h100,,a100", "h100:speed=0",
+                          "h100:speed=fast", "h100:colour=red", "h100:speed",
+                          "h100:max_num_seqs=-3", "5000xh100", "h100:num_gpu_blocks=10"}) {
+    std::vector<ReplicaConfig> r;
+    std::string error;
+    EXPECT_FALSE(parse_replicas(bad, p, "llama-2-7b", r, error)) << "accepted '" << bad << "'";
+    EXPECT_FALSE(error.empty()) << bad;
+    EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+  }
+  std::vector<ReplicaConfig> r;
+  std::string error;
+  EXPECT_FALSE(parse_replicas("h100", p, "no-such-model", r, error));
+}
+
+// ---- the simulation ----
+
+TEST(ClusterSim, SameSeedGivesIdenticalJson) {
+  SimConfig c = make_config("2xh100,a100");
+  c.lengths = workload::LengthsMode::kHidden;
+  c.network_delay_s = 0.002;
+  c.seed = 7;
+  const workload::Workload w = small_workload(200, 20);
+  for (const char* policy : {"eta", "llm-d", "power-of-two", "oracle"}) {
+    const SimResult a = run(c, w, policy);
+    const SimResult b = run(c, w, policy);
+    stats::Slo slo;
+    std::string error;
+    ASSERT_TRUE(stats::parse_slo("ttft:500,tpot:50", slo, error));
+    const std::string ja =
+        boost::json::serialize(run_to_json(summarize_run(policy, 0.5, 20, 40, a, slo)));
+    const std::string jb =
+        boost::json::serialize(run_to_json(summarize_run(policy, 0.5, 20, 40, b, slo)));
+    EXPECT_EQ(ja, jb) << policy;
+    EXPECT_NE(ja.find("\"policy\":\"" + std::string(policy) + "\""), std::string::npos);
+  }
+}
+
+TEST(ClusterSim, EveryRequestFinishesExactlyOnce) {
+  const workload::Workload w = small_workload(300, 40);
+  const int64_t workload_output = std::accumulate(
+      w.requests.begin(), w.requests.end(), int64_t{0},
+      [](int64_t s, const workload::WorkloadRequest& r) { return s + r.output_tokens; });
+  struct Case {
+    const char* policy;
+    int routers;
+    bool ledger;
+    double delay;
+  };
+  for (const Case& k : {Case{"round-robin", 1, true, 0.0}, Case{"eta", 1, true, 0.001},
+                        Case{"eta", 3, true, 0.001}, Case{"least-request", 2, false, 0.0005},
+                        Case{"llm-d", 1, true, 0.001}, Case{"oracle", 1, true, 0.001}}) {
+    SimConfig c = make_config("h100,a100:speed=0.7");
+    c.lengths = workload::LengthsMode::kExact;
+    c.routers = k.routers;
+    c.use_ledger = k.ledger;
+    c.network_delay_s = k.delay;
+    const SimResult r = run(c, w, k.policy);
+    SCOPED_TRACE(std::string(k.policy) + " routers " + std::to_string(k.routers));
+    EXPECT_EQ(r.lost, 0);
+    ASSERT_EQ(r.records.size(), w.requests.size());
+    int64_t output = 0, served = 0;
+    for (size_t i = 0; i < r.records.size(); ++i) {
+      const stats::RequestRecord& rec = r.records[i];
+      ASSERT_TRUE(rec.ok()) << i << " " << rec.error_kind;
+      EXPECT_EQ(rec.output_tokens, w.requests[i].output_tokens) << i;
+      EXPECT_EQ(rec.itls_s.size(), static_cast<size_t>(rec.output_tokens - 1)) << i;
+      EXPECT_GE(rec.ttft_s, 2 * k.delay);
+      EXPECT_GE(rec.e2e_s, rec.ttft_s);
+      output += rec.output_tokens;
+    }
+    for (const ReplicaOutcome& o : r.replicas) served += o.served;
+    EXPECT_EQ(output, workload_output);
+    EXPECT_EQ(served, static_cast<int64_t>(w.requests.size()));
+    EXPECT_EQ(r.tokens, static_cast<uint64_t>(workload_output));
+  }
+}
+
+TEST(ClusterSim, TtftOfALoneRequestIsItsPrefillPlusTheNetwork) {
+  SimConfig c = make_config("h100");
+  c.network_delay_s = 0.005;
+  workload::Workload w = small_workload(1, 1);
+  w.requests[0].arrival_s = 0.25;
+  const SimResult r = run(c, w, "round-robin");
+  ASSERT_TRUE(r.records[0].ok());
+  engine::Engine e(c.replicas[0].engine);
+  const std::vector<RequestPlan> plans = plan_requests(w, c.lengths, 4096);
+  ASSERT_TRUE(e.add_request(make_engine_request(w.requests[0], plans[0], 0)));
+  const engine::StepResult first = e.step(0);
+  EXPECT_NEAR(r.records[0].ttft_s, first.end + 2 * c.network_delay_s, 1e-9);
+  EXPECT_NEAR(r.records[0].start_s, 0.25, 1e-12);
+}
+
+TEST(ClusterSim, OracleBeatsRoundRobinOnAHeterogeneousCluster) {
+  SimConfig c = make_config("h100,a100:speed=0.5");
+  c.lengths = workload::LengthsMode::kExact;
+  workload::Workload w = small_workload(150, 1);
+  const std::vector<RequestPlan> plans = plan_requests(w, c.lengths, 4096);
+  Capacity cap;
+  std::string error;
+  ASSERT_TRUE(measure_capacity(c, w, plans, cap, error)) << error;
+  workload::ArrivalSpec spec;
+  spec.kind = workload::ArrivalKind::kPoisson;
+  spec.rate = 0.7 * cap.total_requests_per_s;
+  spec.seed = 3;
+  ASSERT_TRUE(workload::apply_arrivals(w, spec, error)) << error;
+  const double rr = mean_e2e(run(c, w, "round-robin"));
+  const double oracle = mean_e2e(run(c, w, "oracle"));
+  EXPECT_GT(rr, 0);
+  EXPECT_LE(oracle, rr);
+  EXPECT_LT(oracle, 0.9 * rr);  // and by a margin: half the cluster is 2.5x slower
+}
+
+TEST(ClusterSim, CapacityAddsUpOverReplicas) {
+  const workload::Workload w = small_workload(600, 10);
+  std::string error;
+  SimConfig one = make_config("h100");
+  SimConfig two = make_config("2xh100");
+  SimConfig mixed = make_config("h100,a100");
+  const std::vector<RequestPlan> plans = plan_requests(w, one.lengths, 4096);
+  Capacity c1, c2, cm;
+  ASSERT_TRUE(measure_capacity(one, w, plans, c1, error)) << error;
+  ASSERT_TRUE(measure_capacity(two, w, plans, c2, error)) << error;
+  ASSERT_TRUE(measure_capacity(mixed, w, plans, cm, error)) << error;
+  EXPECT_GT(c1.total_requests_per_s, 1);
+  EXPECT_NEAR(c2.total_requests_per_s, 2 * c1.total_requests_per_s,
+              0.05 * 2 * c1.total_requests_per_s);
+  ASSERT_EQ(cm.replicas.size(), 2u);
+  EXPECT_LT(cm.replicas[1].requests_per_s, cm.replicas[0].requests_per_s);  // a100 is slower
+  EXPECT_GT(cm.replicas[0].mean_running, 1);
+}
+
+TEST(ClusterSim, HiddenLengthsAreStillGeneratedExactly) {
+  SimConfig c = make_config("2xh100");
+  c.lengths = workload::LengthsMode::kHidden;
+  const workload::Workload w = small_workload(100, 20);
+  const SimResult r = run(c, w, "eta");
+  EXPECT_EQ(r.lost, 0);
+  int predicted = 0;
+  for (size_t i = 0; i < r.records.size(); ++i) {
+    ASSERT_TRUE(r.records[i].ok());
+    EXPECT_EQ(r.records[i].output_tokens, w.requests[i].output_tokens);
+    EXPECT_TRUE(r.records[i].predicted_e2e_s.has_value());
+    predicted += r.predicted_output_tokens[i] > 0 ? 1 : 0;
+  }
+  EXPECT_EQ(predicted, 100);
+}
+
+TEST(ClusterSim, RejectsWhatVllmRejects) {
+  SimConfig c = make_config("h100");
+  workload::Workload w = small_workload(3, 10);
+  w.requests[1].prompt_tokens = 5000;  // over llama-2-7b's 4096
+  const SimResult r = run(c, w, "round-robin");
+  EXPECT_TRUE(r.records[0].ok());
+  EXPECT_EQ(r.records[1].error_kind, "http_400");
+  EXPECT_TRUE(r.records[2].ok());
+  EXPECT_EQ(r.lost, 0);
+}
+
+// ---- reports ----
+
+TEST(ClusterSimStudy, TableAndSvgCoverEveryPolicy) {
+  SimConfig c = make_config("h100,a100");
+  const workload::Workload w = small_workload(60, 10);
+  std::vector<RunSummary> runs;
+  for (double load : {0.3, 0.6}) {
+    for (const char* p : {"round-robin", "eta", "oracle"}) {
+      runs.push_back(summarize_run(p, load, load * 20, 20, run(c, w, p), {}));
+    }
+  }
+  const std::string table = render_table({&runs[3], &runs[4], &runs[5]});
+  EXPECT_NE(table.find("| eta |"), std::string::npos);
+  EXPECT_NE(table.find("1.00x"), std::string::npos);
+  const std::string svg = render_svg(runs, "test <plot>");
+  size_t paths = 0;
+  for (size_t pos = svg.find("<path"); pos != std::string::npos; pos = svg.find("<path", pos + 1))
+    ++paths;
+  EXPECT_EQ(paths, 6u);  // 3 policies x 2 panels
+  EXPECT_NE(svg.find("data-policy=\"oracle\""), std::string::npos);
+  EXPECT_NE(svg.find("test &lt;plot&gt;"), std::string::npos);
+  const boost::json::object j = run_to_json(runs[1]);
+  for (const char* key : {"policy", "load", "ttft_ms", "e2e_ms", "tpot_ms", "goodput_rps",
+                          "replica_share", "preemptions", "prediction", "replicas"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
+}
+
+}  // namespace
+}  // namespace eta::cluster_sim

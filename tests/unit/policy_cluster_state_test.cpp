@@ -1,0 +1,172 @@
+// ClusterState driving real simulated engines in virtual time: the learning loops end to end.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "cluster/state.hpp"
+#include "policy/registry.hpp"
+#include "policy_test_util.hpp"
+
+namespace eta::cluster {
+namespace {
+
+using eta::testing::config_for;
+
+struct SimResult {
+  double mean_e2e = 0;
+  double p99_e2e = 0;
+  std::vector<int> per_replica;
+};
+
+// Poisson arrivals for `duration` simulated seconds over engines with the given true speeds;
+// the router believes every replica is a plain h100. Requests carry no hint of their length.
+SimResult simulate(ClusterState& state, std::vector<engine::Engine>& engines,
+                   policy::Policy& policy, double rate, double duration, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  policy::Rng prng(seed);
+  std::exponential_distribution<double> gap(rate);
+  std::uniform_int_distribution<int> prompt_len(200, 1500);
+  std::uniform_int_distribution<int> output_len(50, 300);
+  const size_t n = engines.size();
+  std::vector<double> busy_until(n, -1);  // end of the step in flight, -1 if idle
+  std::vector<engine::StepResult> in_flight(n);
+  std::vector<double> dispatch_time;
+  std::vector<double> e2e;
+  SimResult result;
+  result.per_replica.assign(n, 0);
+  PreparedRequest prepared;
+  double next_arrival = gap(rng);
+  engine::RequestId next_id = 0;
+  for (;;) {
+    // Next event: an arrival or the earliest step end.
+    size_t engine_index = n;
+    double t = next_arrival < duration ? next_arrival : 1e300;
+    for (size_t i = 0; i < n; ++i)
+      if (busy_until[i] >= 0 && busy_until[i] < t) {
+        t = busy_until[i];
+        engine_index = i;
+      }
+    if (t >= 1e300) break;
+    if (engine_index == n) {  // arrival
+      const int prompt = prompt_len(rng);
+      std::vector<uint64_t> hashes(static_cast<size_t>(prompt / 16));
+      for (auto& h : hashes) h = rng();  // unique prompts: no prefix sharing
+      state.prepare("m", prompt, hashes, std::nullopt, false, std::nullopt, prepared);
+      const Decision d = policy.pick(prepared.features, state.view(t), prng);
+      EXPECT_GE(d.replica, 0);
+      const engine::RequestId id = next_id++;
+      state.on_dispatch(id, d.replica, prepared.features, t);
+      engine::EngineRequest r;
+      r.id = id;
+      r.prompt_tokens = prompt;
+      r.block_hashes = hashes;
+      r.output_tokens = output_len(rng);
+      r.finish_reason = engine::FinishReason::kStop;
+      r.arrival_time = t;
+      EXPECT_TRUE(engines[static_cast<size_t>(d.replica)].add_request(std::move(r)));
+      dispatch_time.push_back(t);
+      result.per_replica[static_cast<size_t>(d.replica)]++;
+      const auto i = static_cast<size_t>(d.replica);
+      if (busy_until[i] < 0) {
+        in_flight[i] = engines[i].step(t);
+        busy_until[i] = in_flight[i].idle() ? -1 : in_flight[i].end;
+      }
+      next_arrival = t + gap(rng);
+      continue;
+    }
+    const size_t i = engine_index;
+    for (const engine::TokenEvent& ev : in_flight[i].tokens) state.on_tokens(ev.id, 1, t);
+    for (const engine::FinishedRequest& f : in_flight[i].finished) {
+      state.on_finish(f.id, t);
+      e2e.push_back(t - dispatch_time[f.id]);
+    }
+    in_flight[i] = engines[i].step(t);
+    busy_until[i] = in_flight[i].idle() ? -1 : in_flight[i].end;
+  }
+  std::sort(e2e.begin(), e2e.end());
+  double sum = 0;
+  for (double x : e2e) sum += x;
+  result.mean_e2e = sum / static_cast<double>(e2e.size());
+  result.p99_e2e = e2e[static_cast<size_t>(0.99 * static_cast<double>(e2e.size() - 1))];
+  return result;
+}
+
+struct Cluster {
+  ClusterState state;
+  std::vector<engine::Engine> engines;
+  explicit Cluster(const std::vector<double>& true_speeds) {
+    for (size_t i = 0; i < true_speeds.size(); ++i) {
+      ReplicaSpec spec;
+      spec.name = "r" + std::to_string(i);
+      spec.engine = config_for();  // what the router assumes: h100 at full speed
+      state.add_replica(spec);
+      engine::EngineConfig truth = config_for();
+      truth.speed = true_speeds[i];
+      engines.emplace_back(truth);
+    }
+  }
+};
+
+TEST(PolicyClusterState, LearnsASlowerReplicaWithinAMinuteOfTrafficWithNoConfiguration) {
+  Cluster c({1.0, 0.5});
+  std::string error;
+  auto rr = policy::make_policy("round-robin", {}, error);
+  simulate(c.state, c.engines, *rr, 4.0, 60.0, 1);
+  EXPECT_NEAR(c.state.speed(0).decode_factor(), 1.0, 0.1);
+  EXPECT_NEAR(c.state.speed(1).decode_factor(), 0.5, 0.05);
+  EXPECT_NEAR(c.state.speed(0).prefill_factor(), 1.0, 0.1);
+  EXPECT_NEAR(c.state.speed(1).prefill_factor(), 0.5, 0.05);
+  // The output-length predictor learned the workload's mean (uniform 50..300: 175).
+  EXPECT_NEAR(c.state.output_predictor().mean("m", 800), 175, 25);
+  EXPECT_EQ(c.state.ledger().size(), 0u);
+}
+
+TEST(PolicyClusterState, EtaSendsLessWorkToTheSlowReplicaAndBeatsRoundRobin) {
+  std::string error;
+  Cluster a({1.0, 1.0, 0.4});
+  auto rr = policy::make_policy("round-robin", {}, error);
+  const SimResult r = simulate(a.state, a.engines, *rr, 12.0, 60.0, 2);
+  Cluster b({1.0, 1.0, 0.4});
+  auto eta = policy::make_policy("eta", {}, error);
+  const SimResult e = simulate(b.state, b.engines, *eta, 12.0, 60.0, 2);
+  EXPECT_LT(e.per_replica[2], e.per_replica[0] / 2);
+  EXPECT_LT(e.mean_e2e, r.mean_e2e);
+  EXPECT_LT(e.p99_e2e, r.p99_e2e);
+}
+
+TEST(PolicyClusterState, DispatchRecordsPrefixHoldingsAndScrapesSetCapacity) {
+  ClusterState s;
+  ReplicaSpec spec;
+  spec.engine = config_for();
+  spec.name = "a";
+  s.add_replica(spec);
+  spec.name = "b";
+  s.add_replica(spec);
+  const std::vector<uint64_t> hashes = {11, 12, 13, 14};
+  PreparedRequest p;
+  s.prepare("m", 70, hashes, 100, true, std::nullopt, p);
+  EXPECT_EQ(p.features.predicted_output_tokens, 100);  // ignore_eos + max_tokens: exact
+  EXPECT_EQ(p.features.matched_blocks_on(0), 0u);
+  ASSERT_TRUE(s.on_dispatch(1, 1, p.features, 0));
+  EXPECT_FALSE(s.on_dispatch(1, 0, p.features, 0));
+  s.prepare("m", 70, hashes, 100, true, std::nullopt, p);
+  EXPECT_EQ(p.features.matched_blocks_on(1), 4u);
+  EXPECT_EQ(p.features.cached_tokens_on(1), 64);
+  EXPECT_GT(s.ledger().find(1)->base_ttft_s, 0);
+  ScrapeSnapshot scrape;
+  scrape.valid = true;
+  scrape.num_gpu_blocks = 2;
+  scrape.block_size = 16;
+  s.update_scrape(1, scrape);
+  EXPECT_EQ(s.replica(1).limits.num_gpu_blocks, 2);
+  EXPECT_EQ(s.prefix_index().size(1), 2);
+  s.on_abort(1);
+  EXPECT_EQ(s.ledger().size(), 0u);
+  EXPECT_EQ(s.view(1.0).replicas.size(), 2u);
+}
+
+}  // namespace
+}  // namespace eta::cluster

@@ -1,0 +1,133 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "policy_test_util.hpp"
+#include "predict/speed_model.hpp"
+
+namespace eta::predict {
+namespace {
+
+using eta::testing::config_for;
+
+engine::BatchShape decode_batch(int seqs, int64_t context_each) {
+  engine::BatchShape b;
+  b.num_tokens = seqs;
+  b.num_sampled = seqs;
+  b.decode_kv_tokens = seqs * context_each;
+  return b;
+}
+
+TEST(PredictStepTables, FastPiecesAgreeWithTheEngineStepTimeModel) {
+  for (const char* gpu : {"h100", "a100"}) {
+    for (double speed : {1.0, 0.5}) {
+      const engine::EngineConfig c = config_for("llama-2-7b", gpu, speed);
+      const engine::StepTimeModel m(c);
+      const auto t = StepTables::make(c);
+      for (int b : {1, 2, 7, 64, 100, 255, 256}) {
+        const engine::BatchShape shape = decode_batch(b, 700);
+        const double fast = t->decode_step_ms(b) + t->kv_ms_per_token() * shape.decode_kv_tokens;
+        EXPECT_NEAR(fast * 1e-3, m.step_seconds(shape), 1e-9) << gpu << " batch " << b;
+      }
+      // A mixed step: 8 decodes and a 1000-token chunk with 500 cached tokens of context.
+      engine::BatchShape mixed = decode_batch(8, 900);
+      mixed.num_tokens = 1008;
+      mixed.num_sampled = 9;
+      mixed.prefill_attn_pairs = 1000.0 * (500 + 1000);
+      mixed.prefill_kv_tokens = 500;
+      const double fast = t->linear_ms(1008) + t->lm_head_ms(9) +
+                          t->kv_ms_per_token() * mixed.decode_kv_tokens +
+                          t->prefill_ms_per_pair() * mixed.prefill_attn_pairs +
+                          t->prefill_ms_per_cached_token() * 500 + t->overhead_ms();
+      EXPECT_NEAR(fast * 1e-3, m.step_seconds(mixed), 1e-9) << gpu;
+      // Fractional batches interpolate between neighbours.
+      EXPECT_GT(t->decode_step_ms(300.5), t->decode_step_ms(300) - 1e-12);
+      EXPECT_LT(t->decode_step_ms(300.5), t->decode_step_ms(301) + 1e-12);
+    }
+  }
+}
+
+// Observations of a replica that really runs at `true_speed` (its StepTimeModel at that speed),
+// with multiplicative noise, against a model that assumes the h100 profile at speed 1.
+void feed_itl(SpeedModel& model, double true_speed, int n, std::mt19937_64& rng,
+              double noise_sigma = 0.1) {
+  const engine::StepTimeModel truth(config_for("llama-2-7b", "h100", true_speed));
+  std::lognormal_distribution<double> noise(0.0, noise_sigma);
+  std::uniform_int_distribution<int> batch(1, 64);
+  std::uniform_int_distribution<int> context(100, 2000);
+  for (int i = 0; i < n; ++i) {
+    const engine::BatchShape b = decode_batch(batch(rng), context(rng));
+    model.observe_itl(truth.step_seconds(b) * noise(rng), b);
+  }
+}
+
+TEST(PredictSpeedModel, LearnsATwiceSlowerReplicaFromTokenGaps) {
+  SpeedModel model(config_for());
+  EXPECT_DOUBLE_EQ(model.decode_factor(), 1.0);
+  std::mt19937_64 rng(42);
+  feed_itl(model, 0.5, 100, rng);
+  EXPECT_NEAR(model.decode_factor(), 0.5, 0.05) << "within 10% after 100 token gaps";
+  // TTFT has no observations of its own yet: it borrows the decode factor.
+  EXPECT_NEAR(model.prefill_factor(), 0.5, 0.05);
+  feed_itl(model, 0.5, 1000, rng);
+  EXPECT_NEAR(model.decode_factor(), 0.5, 0.025) << "within 5% after 1100";
+}
+
+TEST(PredictSpeedModel, LearnsTheFactorFromTtftAgainstThePredictedPrefill) {
+  const engine::EngineConfig c = config_for();
+  SpeedModel model(c);
+  const engine::StepTimeModel truth(config_for("llama-2-7b", "h100", 0.5));
+  std::mt19937_64 rng(5);
+  std::uniform_int_distribution<int> prompt(100, 4000);
+  for (int i = 0; i < 60; ++i) {
+    engine::BatchShape b;
+    b.num_tokens = prompt(rng);
+    b.num_sampled = 1;
+    b.prefill_attn_pairs = 0.5 * b.num_tokens * b.num_tokens;
+    model.observe_ttft(truth.step_seconds(b), model.base_step_seconds(b));
+  }
+  EXPECT_NEAR(model.prefill_factor(), 0.5, 0.05);
+  EXPECT_EQ(model.prefill_observations(), 60);
+}
+
+TEST(PredictSpeedModel, FollowsAReplicaThatSlowsDownLater) {
+  SpeedModel model(config_for());
+  std::mt19937_64 rng(9);
+  feed_itl(model, 1.0, 3000, rng);
+  EXPECT_NEAR(model.decode_factor(), 1.0, 0.05);
+  // It slows to half speed. At ~100 decode steps/s per replica, 300 gaps is a few seconds.
+  feed_itl(model, 0.5, 300, rng);
+  EXPECT_NEAR(model.decode_factor(), 0.5, 0.05);
+}
+
+TEST(PredictSpeedModel, UnmodelledStallsMoveTheEstimateLittle) {
+  SpeedModel model(config_for());
+  const engine::StepTimeModel truth(config_for());
+  std::mt19937_64 rng(1);
+  for (int i = 0; i < 5000; ++i) {
+    const engine::BatchShape b = decode_batch(16, 800);
+    const double stall = i % 10 == 0 ? 10.0 : 1.0;  // 10% of gaps hide a long prefill chunk
+    model.observe_itl(truth.step_seconds(b) * stall, b);
+  }
+  EXPECT_GT(model.decode_factor(), 0.9);
+  EXPECT_LE(model.decode_factor(), 1.0);
+}
+
+TEST(PredictSpeedModel, IgnoresNonsenseAndClampsTheFactor) {
+  SpeedModel model(config_for());
+  model.observe_itl(0, decode_batch(1, 10));
+  model.observe_itl(-1, decode_batch(1, 10));
+  model.observe_ttft(1.0, 0);
+  model.observe_ttft(std::nan(""), 1.0);
+  EXPECT_EQ(model.decode_observations(), 0);
+  EXPECT_DOUBLE_EQ(model.decode_factor(), 1.0);
+  for (int i = 0; i < 2000; ++i) model.observe_itl(1e6, decode_batch(1, 10));
+  EXPECT_GE(model.decode_factor(), 0.02);
+  model.set_factors(0.7, 0.4, 10);
+  EXPECT_DOUBLE_EQ(model.prefill_factor(), 0.7);
+  EXPECT_DOUBLE_EQ(model.decode_factor(), 0.4);
+}
+
+}  // namespace
+}  // namespace eta::predict
