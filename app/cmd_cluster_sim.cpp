@@ -3,6 +3,7 @@
 // measures the cluster's capacity, runs every (load, policy) pair on identical arrivals, prints
 // a table per load, writes JSON and SVG, and reports its own speed (the only wall clock used).
 #include <sys/resource.h>
+#include <time.h>
 
 #include <chrono>
 #include <cmath>
@@ -25,6 +26,7 @@
 #include "engine/profile.hpp"
 #include "policy/registry.hpp"
 #include "stats/report.hpp"
+#include "validators.hpp"
 #include "workload/arrivals.hpp"
 #include "workload/catalog.hpp"
 #include "workload/request_body.hpp"
@@ -176,6 +178,13 @@ bool parse_arrival(const std::string& text, workload::ArrivalSpec& out, bool& au
   return true;
 }
 
+// CPU seconds this process has used (the speed on one core, whatever else runs on the machine).
+double cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
 double peak_rss_mib() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -289,8 +298,8 @@ int run_cluster_sim(const ClusterSimOptions& o) {
                capacity_text.substr(0, capacity_text.find('\n') + 1).c_str());
 
   std::vector<cluster_sim::RunSummary> runs;
-  double sim_seconds = 0, wall_seconds = 0;        // policies (oracle excluded)
-  double oracle_sim_seconds = 0, oracle_wall = 0;  // the oracle
+  double sim_seconds = 0, wall_seconds = 0, cpu_total = 0;  // policies (oracle excluded)
+  double oracle_sim_seconds = 0, oracle_wall = 0;           // the oracle
   for (double load : loads) {
     workload::Workload w = base;
     workload::ArrivalSpec spec = arrival;
@@ -306,8 +315,10 @@ int run_cluster_sim(const ClusterSimOptions& o) {
     for (const cluster_sim::PolicyChoice& choice : policies) {
       cluster_sim::SimResult result;
       const auto start = Clock::now();
+      const double cpu_start = cpu_seconds();
       if (!cluster_sim::run_simulation(config, w, plans, choice, result, error)) return fail(error);
       const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+      const double cpu = cpu_seconds() - cpu_start;
       const double simulated = result.last_done_s - result.first_send_s;
       if (choice.oracle()) {
         oracle_sim_seconds += simulated;
@@ -315,12 +326,14 @@ int run_cluster_sim(const ClusterSimOptions& o) {
       } else {
         sim_seconds += simulated;
         wall_seconds += wall;
+        cpu_total += cpu;
       }
       std::fprintf(stderr,
                    "eta cluster-sim: load %g %s: %zu requests, %.1f s simulated in %.3f s "
-                   "(%.0fx real time)%s\n",
+                   "(%.0fx real time; %.0fx per CPU second), peak RSS %.1f MiB%s\n",
                    load, choice.name.c_str(), w.requests.size(), simulated, wall,
-                   wall > 0 ? simulated / wall : 0.0,
+                   wall > 0 ? simulated / wall : 0.0, cpu > 0 ? simulated / cpu : 0.0,
+                   peak_rss_mib(),
                    result.lost > 0 ? fmt::format(", {} LOST", result.lost).c_str() : "");
       runs.push_back(cluster_sim::summarize_run(choice.name, load, spec.rate,
                                                 capacity.total_requests_per_s, result, slo));
@@ -359,7 +372,27 @@ int run_cluster_sim(const ClusterSimOptions& o) {
 
   if (!o.json_path.empty()) {
     boost::json::array run_array;
-    for (const cluster_sim::RunSummary& r : runs) run_array.push_back(cluster_sim::run_to_json(r));
+    for (const cluster_sim::RunSummary& r : runs) {
+      boost::json::object j = cluster_sim::run_to_json(r);
+      // p99 ratios to round-robin and to the oracle at the same load (null when not run).
+      boost::json::object ratios;
+      for (const char* reference : {"round-robin", "oracle"}) {
+        const cluster_sim::RunSummary* ref = nullptr;
+        for (const cluster_sim::RunSummary& other : runs)
+          if (other.load == r.load && other.policy == reference) ref = &other;
+        const std::string suffix = reference == std::string("oracle") ? "oracle" : "round_robin";
+        auto ratio = [](double a, double b) -> boost::json::value {
+          if (b > 0) return a / b;
+          return nullptr;
+        };
+        ratios["ttft_p99_vs_" + suffix] =
+            ref ? ratio(r.report.ttft_ms.p99, ref->report.ttft_ms.p99) : nullptr;
+        ratios["e2e_p99_vs_" + suffix] =
+            ref ? ratio(r.report.e2e_ms.p99, ref->report.e2e_ms.p99) : nullptr;
+      }
+      j["ratios"] = std::move(ratios);
+      run_array.push_back(std::move(j));
+    }
     boost::json::array replicas;
     for (const cluster_sim::ReplicaConfig& r : config.replicas) {
       replicas.push_back(
@@ -403,9 +436,11 @@ int run_cluster_sim(const ClusterSimOptions& o) {
     }
   }
   std::fprintf(stderr,
-               "eta cluster-sim: speed %.0fx real time (%.1f s simulated in %.2f s wall, oracle "
-               "excluded)%s; capacity %.2f s wall; peak RSS %.1f MiB\n",
+               "eta cluster-sim: speed %.0fx real time (%.1f s simulated in %.2f s wall, %.2f s "
+               "CPU: %.0fx per CPU second; oracle excluded)%s; capacity %.2f s wall; peak RSS "
+               "%.1f MiB\n",
                wall_seconds > 0 ? sim_seconds / wall_seconds : 0.0, sim_seconds, wall_seconds,
+               cpu_total, cpu_total > 0 ? sim_seconds / cpu_total : 0.0,
                oracle_wall > 0
                    ? fmt::format("; oracle {:.0f}x ({:.1f} s in {:.2f} s)",
                                  oracle_sim_seconds / oracle_wall, oracle_sim_seconds, oracle_wall)
@@ -445,7 +480,7 @@ void add_cluster_sim_command(CLI::App& root, Action& action) {
                   "exact: max_tokens = true length with ignore_eos; hidden: the router predicts")
       ->capture_default_str();
   cmd->add_option("--num-requests", opts->num_requests, "keep the first N requests")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   cmd->add_option("--scrape-interval", opts->scrape_interval_ms, "metrics scrape interval (ms)")
       ->check(CLI::Range(0.1, 600000.0))
       ->capture_default_str();

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "validators.hpp"
 #include "engine/engine.hpp"
 #include "engine/profile.hpp"
 #include "vllm_sim/sim_server.hpp"
@@ -100,27 +101,27 @@ void add_vllm_sim_command(CLI::App& root, Action& action) {
       ->capture_default_str();
   cmd->add_option("--gpu", opts->gpu, "GPU profile (h100, a100)")->capture_default_str();
   cmd->add_option("--speed", opts->speed, "speed factor (0.5: every step takes twice as long)")
-      ->check(CLI::PositiveNumber)
+      ->check(positive_number())
       ->capture_default_str();
   cmd->add_option("--time-scale", opts->time_scale,
                   "simulated seconds per wall second (4: runs four times faster than real)")
-      ->check(CLI::PositiveNumber)
+      ->check(positive_number())
       ->capture_default_str();
   cmd->add_option("--max-num-seqs", opts->max_num_seqs, "default: the GPU profile's")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   cmd->add_option("--max-num-batched-tokens", opts->max_num_batched_tokens,
                   "default: the GPU profile's")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   cmd->add_option("--num-gpu-blocks", opts->num_gpu_blocks,
                   "KV cache blocks (default: derived from GPU memory)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   cmd->add_option("--max-model-len", opts->max_model_len, "default: the arch's")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   cmd->add_option("--seed", opts->seed, "seed of output lengths and text")->capture_default_str();
   cmd->add_option("--profile-file", opts->profile_file,
                   "YAML with extra or overriding gpus:/archs: profiles");
   cmd->add_option("--max-body-bytes", opts->max_body_bytes, "largest request body (413 above)")
-      ->check(CLI::PositiveNumber)
+      ->check(positive_number())
       ->capture_default_str();
   cmd->callback([opts, &action] { action = [opts] { return run_vllm_sim(*opts); }; });
 }

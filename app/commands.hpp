@@ -13,5 +13,7 @@ using Action = std::function<int()>;
 void add_version_command(CLI::App& root, Action& action);
 void add_vllm_sim_command(CLI::App& root, Action& action);
 void add_cluster_sim_command(CLI::App& root, Action& action);
+void add_bench_command(CLI::App& root, Action& action);
+void add_route_command(CLI::App& root, Action& action);
 
 }  // namespace eta::app

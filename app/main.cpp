@@ -11,6 +11,8 @@ int main(int argc, char** argv) {
   eta::app::add_version_command(root, action);
   eta::app::add_vllm_sim_command(root, action);
   eta::app::add_cluster_sim_command(root, action);
+  eta::app::add_bench_command(root, action);
+  eta::app::add_route_command(root, action);
   try {
     root.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

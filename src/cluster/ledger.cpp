@@ -1,6 +1,7 @@
 #include "cluster/ledger.hpp"
 
 #include <algorithm>
+#include <limits>
 
 namespace eta::cluster {
 namespace {
@@ -22,6 +23,19 @@ Ledger::Ledger(int num_replicas) {
 
 void Ledger::resize(int num_replicas) {
   while (static_cast<int>(summaries_.size()) < num_replicas) summaries_.emplace_back();
+  prefill_order_.resize(summaries_.size());
+  last_first_token_.resize(summaries_.size(), -std::numeric_limits<double>::infinity());
+}
+
+double Ledger::earliest_prefill_dispatch(int replica) {
+  auto& order = prefill_order_[replica];
+  while (!order.empty()) {
+    auto it = entries_.find(order.front().second);
+    if (it != entries_.end() && it->second.replica == replica && it->second.generated == 0)
+      return order.front().first;
+    order.pop_front();
+  }
+  return std::numeric_limits<double>::infinity();
 }
 
 void Ledger::add_remaining(LedgerSummary& s, int remaining, int sign) {
@@ -58,6 +72,7 @@ bool Ledger::dispatch(RequestId id, int replica, const DispatchInfo& info, doubl
   auto [it, inserted] = entries_.try_emplace(id, e);
   if (!inserted) return false;
 
+  prefill_order_[replica].emplace_back(now, id);
   LedgerSummary& s = summaries_[replica];
   s.in_flight += 1;
   s.prefilling += 1;
@@ -88,6 +103,7 @@ TokenUpdate Ledger::tokens(RequestId id, int n, double now) {
     u.first = true;
     u.ttft_s = now - e.dispatch_time;
     e.first_token_time = now;
+    last_first_token_[e.replica] = now;
     s.prefilling -= 1;
     s.decoding += 1;
     s.pending_prefill_tokens -= e.uncached_tokens;
@@ -140,6 +156,7 @@ std::vector<RequestId> Ledger::clear_replica(int replica) {
     if (e.replica == replica) ids.push_back(id);
   std::sort(ids.begin(), ids.end());
   for (RequestId id : ids) remove(id, false);
+  prefill_order_[replica].clear();
   return ids;
 }
 

@@ -83,6 +83,12 @@ class Ledger {
   std::vector<RequestId> clear_replica(int replica);
 
   const LedgerSummary& summary(int replica) const { return summaries_[replica]; }
+  // When the oldest request still without its first token on `replica` was dispatched
+  // (+infinity if none), and when a first token last arrived from it (-infinity if never): a
+  // relayed gap [now - gap, now] ran no prefill of ours if the first is after its start and the
+  // second before it. Amortised O(1).
+  double earliest_prefill_dispatch(int replica);
+  double last_first_token(int replica) const { return last_first_token_[replica]; }
   const LedgerEntry* find(RequestId id) const;
   size_t size() const { return entries_.size(); }
   const WorkAverages& averages() const { return averages_; }
@@ -93,6 +99,10 @@ class Ledger {
   static int reestimate(const LedgerEntry& e);
 
   std::deque<LedgerSummary> summaries_;  // deque: stable addresses for ReplicaView::ledger
+  // Per replica, requests dispatched there in dispatch order, from the oldest that may still
+  // be waiting for its first token (entries that got one or left are dropped from the front).
+  std::vector<std::deque<std::pair<double, RequestId>>> prefill_order_;
+  std::vector<double> last_first_token_;
   std::unordered_map<RequestId, LedgerEntry> entries_;
   WorkAverages averages_;
   uint64_t dispatched_ = 0;

@@ -166,21 +166,51 @@ engine::BatchShape ClusterState::current_batch(int replica) const {
   return b;
 }
 
+bool ClusterState::decode_batch(int replica, engine::BatchShape& out) const {
+  const ReplicaView& v = views_[replica];
+  const LedgerSummary& l = v.ledger_or_empty();
+  double decoding = l.decoding;
+  double context = static_cast<double>(l.context_tokens);
+  if (v.scrape.fresh(view_.now, view_.stale_after_s)) {
+    const WorkAverages& avg = ledger_.averages();
+    const int extra = std::max(0, v.scrape.running + v.scrape.waiting - l.in_flight);
+    const int extra_wait = std::min(extra, std::max(0, v.scrape.waiting - l.prefilling));
+    if (extra_wait > 0) return false;
+    decoding += extra;
+    context += extra * (avg.prompt_tokens + 0.5 * avg.output_tokens);
+  }
+  out = engine::BatchShape{};
+  out.num_tokens = out.num_sampled = static_cast<int>(decoding);
+  out.decode_kv_tokens = static_cast<int64_t>(context);
+  return true;
+}
+
 void ClusterState::on_tokens(RequestId id, int n, double now) {
   const TokenUpdate u = ledger_.tokens(id, n, now);
   if (!u.found || !options_.learn_speed) return;
   predict::SpeedModel& speed = *speeds_[u.replica];
   if (u.first) {
     speed.observe_ttft(u.ttft_s, u.entry->base_ttft_s);
-  } else if (u.gap_s > 0) {
-    view_.now = now;
-    engine::BatchShape b = current_batch(u.replica);
-    if (b.num_tokens <= 0) {  // the ledger has just this request decoding
-      b.num_tokens = b.num_sampled = 1;
-      b.decode_kv_tokens = u.entry->prompt_tokens + u.entry->generated;
-    }
-    speed.observe_itl(u.gap_s / u.tokens, b);
+    return;
   }
+  if (!(u.gap_s > 0)) return;
+  // The decode factor learns from decode-only steps, the ones the ledger can time exactly. A
+  // gap [now - gap, now] may have run a prefill chunk of ours if a request still without its
+  // first token was dispatched before it began, or if a first token arrived during it (the
+  // prefill that produced it ran in this step): skip those (the prefill factor learns from
+  // TTFTs), and any step while a fresh scrape shows requests of others waiting.
+  const double start = now - u.gap_s;
+  if (ledger_.earliest_prefill_dispatch(u.replica) <= start ||
+      ledger_.last_first_token(u.replica) > start + 0.5 * u.gap_s)
+    return;
+  view_.now = now;
+  engine::BatchShape b;
+  if (!decode_batch(u.replica, b)) return;  // others' prefill (a fresh scrape shows it)
+  if (b.num_tokens <= 0) {                  // the ledger has just this request decoding
+    b.num_tokens = b.num_sampled = 1;
+    b.decode_kv_tokens = u.entry->prompt_tokens + u.entry->generated;
+  }
+  speed.observe_itl(u.gap_s / u.tokens, b);
 }
 
 void ClusterState::on_finish(RequestId id, double now, std::optional<int> output_tokens) {

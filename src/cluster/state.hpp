@@ -98,11 +98,15 @@ class ClusterState {
   const predict::OutputLengthPredictor& output_predictor() const { return output_; }
   const ReplicaView& replica(int i) const { return views_[i]; }
 
-  // The batch the replica is believed to be running now (for observe_itl).
+  // The batch the replica is believed to be running now: its decodes and a chunk of the queued
+  // prefill.
   engine::BatchShape current_batch(int replica) const;
 
  private:
   uint32_t intern_model(std::string_view model);
+  // The replica's decodes alone (for observe_itl); false if a fresh scrape shows others'
+  // requests waiting (their prefill may run).
+  bool decode_batch(int replica, engine::BatchShape& out) const;
   void set_prefix_capacity(int replica);
 
   ClusterStateOptions options_;

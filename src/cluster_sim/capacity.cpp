@@ -43,8 +43,7 @@ bool measure_one(const engine::EngineConfig& config, const workload::Workload& w
     while (fed < total && e.num_waiting() < kSaturationQueue) {
       const size_t k = usable[fed % usable.size()];
       const uint64_t round = fed / usable.size();
-      engine::EngineRequest r = make_engine_request(w.requests[k], plans[k], now);
-      r.id = fed;
+      engine::EngineRequest r = make_engine_request(w.requests[k], plans[k], fed, now);
       if (round > 0) {
         for (uint64_t& h : r.block_hashes) h = engine::mix64(h ^ engine::mix64(round));
         r.output_seed = engine::mix64(r.output_seed ^ round);

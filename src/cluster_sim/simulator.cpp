@@ -49,9 +49,10 @@ std::vector<RequestPlan> plan_requests(const workload::Workload& w, workload::Le
 }
 
 engine::EngineRequest make_engine_request(const workload::WorkloadRequest& r,
-                                          const RequestPlan& plan, double arrival_time) {
+                                          const RequestPlan& plan, engine::RequestId id,
+                                          double arrival_time) {
   engine::EngineRequest e;
-  e.id = static_cast<engine::RequestId>(r.index);
+  e.id = id;
   e.prompt_tokens = r.prompt_tokens;
   e.block_hashes = r.block_hashes;
   e.output_tokens = plan.engine_output_tokens;
@@ -86,6 +87,7 @@ class EventQueue {
   void push(double time, EventKind kind, int replica, int64_t payload = 0) {
     heap_.push_back(Event{time, seq_++, payload, static_cast<int32_t>(replica), kind});
     std::push_heap(heap_.begin(), heap_.end(), EventLater{});
+    if (kind != EventKind::kScrape) ++work_;
   }
   bool empty() const { return heap_.empty(); }
   double next_time() const { return heap_.empty() ? kInf : heap_.front().time; }
@@ -93,12 +95,16 @@ class EventQueue {
     std::pop_heap(heap_.begin(), heap_.end(), EventLater{});
     Event e = heap_.back();
     heap_.pop_back();
+    if (e.kind != EventKind::kScrape) --work_;
     return e;
   }
+  // Events other than scrapes still pending (0: nothing can change any more but arrivals).
+  int64_t work() const { return work_; }
 
  private:
   std::vector<Event> heap_;
   uint64_t seq_ = 0;
+  int64_t work_ = 0;
 };
 
 // What the replica's /metrics says: vLLM updates it after every step.
@@ -215,15 +221,21 @@ class Simulation {
         queue_.push(phase, EventKind::kScrape, static_cast<int>(i));
       }
     }
+    // Arrivals in time order (a workload is normally sorted already; ties keep their order).
+    std::vector<size_t> order(n);
+    for (size_t i = 0; i < n; ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [this](size_t a, size_t b) {
+      return w_.requests[a].arrival_s < w_.requests[b].arrival_s;
+    });
     size_t next_arrival = 0;
-    out_.first_send_s = n > 0 ? w_.requests.front().arrival_s : 0;
+    out_.first_send_s = n > 0 ? w_.requests[order.front()].arrival_s : 0;
     while (true) {
-      const double ta = next_arrival < n ? w_.requests[next_arrival].arrival_s : kInf;
+      const double ta = next_arrival < n ? w_.requests[order[next_arrival]].arrival_s : kInf;
       const double te = queue_.next_time();
       if (ta == kInf && te == kInf) break;
       ++out_.events;
       if (ta <= te) {
-        arrive(next_arrival++, ta);
+        arrive(order[next_arrival++], ta);
         continue;
       }
       const Event e = queue_.pop();
@@ -240,7 +252,9 @@ class Simulation {
           break;
         case EventKind::kScrape:
           scrape(e.replica, e.time);
-          if (remaining_ > 0) {
+          // Scrapes go on while anything can still happen (a request stuck in an engine with
+          // nothing scheduled would otherwise keep the loop alive; it is counted as lost).
+          if (remaining_ > 0 && (next_arrival < n || queue_.work() > 0)) {
             const double j = config_.scrape_jitter;
             const double gap =
                 config_.scrape_interval_s * (1 + j * (2 * scrape_rng_.uniform() - 1));
@@ -297,12 +311,12 @@ class Simulation {
         v.in_transit = rep.in_transit;
         oracle_views_.push_back(v);
       }
-      const engine::EngineRequest request = make_engine_request(r, plan, reach);
+      const engine::EngineRequest request = make_engine_request(r, plan, i, reach);
       oracle_.pick(
           request, now, oracle_views_,
           [this](int64_t id, engine::EngineRequest& e) {
             const size_t k = static_cast<size_t>(id);
-            e = make_engine_request(w_.requests[k], plans_[k],
+            e = make_engine_request(w_.requests[k], plans_[k], k,
                                     flights_[k].send_s + config_.network_delay_s);
           },
           oracle_rng_, decision_);
@@ -350,7 +364,7 @@ class Simulation {
     Replica& rep = replicas_[static_cast<size_t>(replica)];
     if (config_.network_delay_s > 0) std::erase(rep.in_transit, i);
     const size_t k = static_cast<size_t>(i);
-    if (!rep.engine.add_request(make_engine_request(w_.requests[k], plans_[k], now))) {
+    if (!rep.engine.add_request(make_engine_request(w_.requests[k], plans_[k], k, now))) {
       // Longer than the whole KV cache: vLLM refuses it.
       if (!oracle_mode_) routers_[static_cast<size_t>(flights_[k].router)]->state.on_abort(k);
       fail_request(i, "http_400", 400);

@@ -110,8 +110,9 @@ bool run_simulation(const SimConfig& config, const workload::Workload& w,
                     const std::vector<RequestPlan>& plans, const PolicyChoice& policy,
                     SimResult& out, std::string& error);
 
-// The engine request for workload request `r` (id = its index).
+// The engine request for workload request `r`.
 engine::EngineRequest make_engine_request(const workload::WorkloadRequest& r,
-                                          const RequestPlan& plan, double arrival_time);
+                                          const RequestPlan& plan, engine::RequestId id,
+                                          double arrival_time);
 
 }  // namespace eta::cluster_sim

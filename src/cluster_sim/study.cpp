@@ -282,7 +282,7 @@ std::string render_svg(const std::vector<RunSummary>& runs, const std::string& t
     }
     svg += "</g>\n";
   }
-  const int lx = kLeft + 2 * kPanelW + kGap - 40;
+  const int lx = kLeft + 2 * kPanelW + kGap + 10;
   svg += fmt::format("<g data-legend=\"1\">\n");
   for (size_t p = 0; p < policies.size(); ++p) {
     const int y = kTop + 10 + static_cast<int>(p) * 20;

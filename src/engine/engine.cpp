@@ -180,10 +180,7 @@ struct Engine::Impl {
   // Deep copy for Engine::clone(): requests are copied and the queues re-pointed at the copies;
   // the spare list (reused allocations) is not copied.
   Impl(const Impl& other)
-      : config(other.config),
-        model(other.model),
-        pool(other.pool),
-        counters(other.counters) {
+      : config(other.config), model(other.model), pool(other.pool), counters(other.counters) {
     hit_blocks.reserve(64);
     scheduled.reserve(static_cast<std::size_t>(config.max_num_seqs));
     running.reserve(std::max(other.running.size(), static_cast<std::size_t>(config.max_num_seqs)));

@@ -74,8 +74,8 @@ class ClientConnection;
 
 // An upstream base URL: http://host[:port][/base]. Only http (https is not supported yet).
 struct Url {
-  std::string host;       // name or IP literal (IPv6 without brackets)
-  uint16_t port = 80;     //
+  std::string host;  // name or IP literal (IPv6 without brackets)
+  uint16_t port = 80;
   std::string base_path;  // "" or "/base" (no trailing '/'); prefixed to every request target
 
   // "host:port" as sent in the Host header (IPv6 in brackets).
@@ -106,7 +106,7 @@ struct ClientResult {
   ClientError error = ClientError::kOk;
   bool connected = false;      // a connection to the upstream was established
   bool head_received = false;  // the response head had arrived (on_head was called)
-  int status = 0;              // the response status, once the head arrived
+  int status = 0;              // the response status, once its status line arrived
   std::string detail;          // one line for logs on error (empty when ok)
 
   bool ok() const { return error == ClientError::kOk; }
@@ -181,6 +181,8 @@ class RequestHandle {
 
 struct PoolOptions {
   std::chrono::milliseconds connect_timeout{2000};  // 0 = none
+  // Idle keep-alive connections kept for reuse. A load generator with many streams in flight
+  // wants this near its concurrency, or finished connections are closed and new ones opened.
   size_t max_idle_connections = 64;
   // An idle connection older than this is closed instead of reused (uvicorn closes idle
   // keep-alive connections after 5 s).
@@ -209,8 +211,8 @@ class UpstreamPool {
   RequestHandle request(ClientRequest request, ResponseHandlers handlers);
 
   // Convenience for scrapes and health checks: GET base_path + target, body collected up to
-  // max_body_bytes (over it: kTooLarge), whole exchange within timeout (0 = none). The callback
-  // gets the status (0 if no head), the body, and the result.
+  // max_body_bytes (0 = unbounded; over it: kTooLarge), whole exchange within timeout (0 =
+  // none). The callback gets the status (0 if none arrived), the body, and the result.
   using GetCallback = std::function<void(int status, std::string body, const ClientResult&)>;
   RequestHandle get(std::string target, size_t max_body_bytes, std::chrono::milliseconds timeout,
                     GetCallback callback);

@@ -1,11 +1,13 @@
 // eta: for every routable replica, predict when this request would get its first token and when
 // it would finish there (predict/completion_model.hpp: queued prefill under the token budget,
-// its own uncached prefill, its decode in a batch that shrinks as in-flight requests finish, KV
-// pressure, the replica's learned speed), and pick the smallest objective:
-//   e2e  (default)  predicted end-to-end latency
+// KV admission, its own uncached prefill, its decode in a batch that keeps its steady-state size
+// and is stalled by the prefill of requests arriving meanwhile, the replica's learned speed),
+// and pick the smallest objective:
+//   e2e  (default)  predicted e2e + ttft_weight x predicted ttft (default weight 1: the sum of
+//                   the two latencies a client sees)
 //   ttft            predicted time to first token
 //   slo             requests meeting the SLOs first (ttft <= ttft_slo_s and e2e <= e2e_slo_s),
-//                   then the smallest e2e
+//                   then the smallest e2e objective
 // Equal objectives are broken at random.
 #include <cmath>
 #include <iterator>
@@ -27,9 +29,10 @@ constexpr double kSloMissPenalty = 1e6;  // seconds added to a prediction that m
 
 class Eta final : public Policy {
  public:
-  Eta(Objective objective, double ttft_slo, double e2e_slo, predict::CompletionModelOptions opts,
-      std::unique_ptr<predict::SpeedModel> fallback)
+  Eta(Objective objective, double ttft_weight, double ttft_slo, double e2e_slo,
+      predict::CompletionModelOptions opts, std::unique_ptr<predict::SpeedModel> fallback)
       : objective_(objective),
+        ttft_weight_(ttft_weight),
         ttft_slo_(ttft_slo > 0 ? ttft_slo : std::numeric_limits<double>::infinity()),
         e2e_slo_(e2e_slo > 0 ? e2e_slo : std::numeric_limits<double>::infinity()),
         options_(opts),
@@ -51,7 +54,7 @@ class Eta final : public Policy {
       const predict::SpeedModel& speed = r.speed ? *r.speed : *fallback_;
       const predict::CompletionEstimate e = predict::estimate_completion(
           r, q, request.cached_tokens_on(r.index), view, speed, options_);
-      double score = e.e2e_s;
+      double score = e.e2e_s + ttft_weight_ * e.ttft_s;
       if (objective_ == Objective::kTtft) {
         score = e.ttft_s;
       } else if (objective_ == Objective::kSlo) {
@@ -78,22 +81,27 @@ class Eta final : public Policy {
       return;
     }
     const Candidate& c = out.candidates[chosen];
-    const char* what = objective_ == Objective::kTtft ? "ttft" : "e2e";
-    const double value = objective_ == Objective::kTtft ? c.ttft_s : c.e2e_s;
-    fmt::format_to(std::back_inserter(out.reason), "eta: {} {:.3f}s (ttft {:.3f}s)", what, value,
-                   c.ttft_s);
+    if (objective_ == Objective::kTtft) {
+      fmt::format_to(std::back_inserter(out.reason), "eta: ttft {:.3f}s (e2e {:.3f}s)", c.ttft_s,
+                     c.e2e_s);
+    } else {
+      fmt::format_to(std::back_inserter(out.reason), "eta: e2e {:.3f}s (ttft {:.3f}s)", c.e2e_s,
+                     c.ttft_s);
+    }
     if (objective_ == Objective::kSlo)
       out.reason += c.score >= kSloMissPenalty ? ", misses slo" : ", meets slo";
     if (std::isfinite(runner_up)) {
-      const double next = objective_ == Objective::kSlo && runner_up >= kSloMissPenalty
-                              ? runner_up - kSloMissPenalty
-                              : runner_up;
-      fmt::format_to(std::back_inserter(out.reason), ", next best {:.3f}s", next);
+      const auto unpenalised = [this](double s) {
+        return objective_ == Objective::kSlo && s >= kSloMissPenalty ? s - kSloMissPenalty : s;
+      };
+      fmt::format_to(std::back_inserter(out.reason), ", score {:.3f}s, next best {:.3f}s",
+                     unpenalised(c.score), unpenalised(runner_up));
     }
   }
 
  private:
   Objective objective_;
+  double ttft_weight_;
   double ttft_slo_;
   double e2e_slo_;
   predict::CompletionModelOptions options_;
@@ -104,12 +112,14 @@ class Eta final : public Policy {
 
 std::unique_ptr<Policy> make_eta(ParamReader& p) {
   const std::string objective = p.choice("objective", "e2e", {"e2e", "ttft", "slo"});
+  const double ttft_weight = p.number("ttft_weight", 1, 0, 1e6);
   const double ttft_slo = p.number("ttft_slo_s", 0, 0, 1e9);
   const double e2e_slo = p.number("e2e_slo_s", 0, 0, 1e9);
   predict::CompletionModelOptions opts;
   opts.use_scrape = p.boolean("use_scrape", true);
   opts.kv_pressure = p.boolean("kv_pressure", true);
   opts.batch_shrink = p.boolean("batch_shrink", true);
+  opts.arrivals = p.boolean("arrivals", true);
   const std::string gpu = p.text("default_gpu", "h100");
   const std::string arch = p.text("default_arch", "llama-2-7b");
   Objective obj = objective == "ttft"  ? Objective::kTtft
@@ -123,7 +133,7 @@ std::unique_ptr<Policy> make_eta(ParamReader& p) {
     p.fail(error);
     return nullptr;
   }
-  return std::make_unique<Eta>(obj, ttft_slo, e2e_slo, opts,
+  return std::make_unique<Eta>(obj, ttft_weight, ttft_slo, e2e_slo, opts,
                                std::make_unique<predict::SpeedModel>(config.resolved()));
 }
 

@@ -1,5 +1,7 @@
 #include "predict/completion_model.hpp"
 
+#include <array>
+
 namespace eta::predict {
 namespace detail {
 
@@ -14,14 +16,38 @@ double steps_until_finished(const cluster::RemainingOutputSummary& rem, double k
   return kNeverFits;
 }
 
-double steps_until_freed(const cluster::RemainingOutputSummary& rem, double deficit,
-                         double avg_kv_tokens, double block_size) {
-  double freed = 0;
-  for (int b = 0; b < cluster::kRemainingBuckets; ++b) {
-    const double c = rem.count[b];
-    if (c <= 0) continue;
-    freed += (c * avg_kv_tokens + rem.remaining_tokens[b]) / block_size;
-    if (freed >= deficit) return rem.remaining_tokens[b] / c;
+double steps_until_kv_fits(const cluster::RemainingOutputSummary& rem, double extra,
+                           double extra_remaining, double level, double limit) {
+  constexpr int kB = cluster::kRemainingBuckets;
+  std::array<double, kB> count = rem.count;
+  std::array<double, kB> tokens = rem.remaining_tokens;
+  if (extra > 0) {
+    const int b =
+        cluster::RemainingOutputSummary::bucket_of(static_cast<int64_t>(extra_remaining / extra));
+    count[b] += extra;
+    tokens[b] += extra_remaining;
+  }
+  double n = 0;
+  for (int b = 0; b < kB; ++b) n += count[b];
+  if (n <= 0) return level <= limit ? 0 : kNeverFits;
+  const double each = level / n;
+  // peak[b]: the KV just before bucket b's requests finish (at their mean remaining r_b): the
+  // requests of buckets >= b, each grown by r_b. The KV from step w on peaks at the largest
+  // peak of the buckets still running at w.
+  std::array<double, kB + 1> suffix_peak{};
+  double alive = 0;
+  for (int b = kB - 1; b >= 0; --b) {
+    double peak = 0;
+    if (count[b] > 0) {
+      alive += count[b];
+      peak = alive * (each + tokens[b] / count[b]);
+    }
+    suffix_peak[b] = std::max(suffix_peak[b + 1], peak);
+  }
+  if (std::max(level, suffix_peak[0]) <= limit) return 0;
+  for (int b = 0; b < kB; ++b) {
+    if (count[b] <= 0) continue;
+    if (suffix_peak[b + 1] <= limit) return tokens[b] / count[b];
   }
   return kNeverFits;
 }

@@ -6,23 +6,30 @@
 //
 // The model follows vLLM V1's scheduler (../shared/vllm-interface.md §6):
 //  0. A request arriving while a decode step runs starts after it: half a step on average.
-//  1. Slots and KV. If the replica already holds max_num_seqs requests, or the request's uncached
-//     blocks do not fit in the free KV (num_gpu_blocks minus the blocks in-flight work holds or
-//     will hold), it waits until enough in-flight requests finish: read off the remaining-output
-//     buckets (requests finish in order of remaining tokens), as decode steps of the current
-//     batch.
+//  1. Slots and KV. If the replica already holds max_num_seqs requests it waits until enough
+//     in-flight requests finish (read off the remaining-output buckets: requests finish in
+//     order of remaining tokens). KV: the request holds its uncached prompt and then its output
+//     for its whole life, beside the in-flight requests, each growing by a token per step until
+//     it finishes (vLLM preempts the newest request, by recompute, when a running one cannot
+//     grow); it waits until that fits. While it waits, a head-of-queue prompt longer than one
+//     chunk whose first chunk fits is admitted and preempted at every other step: that thrown
+//     away prefill is added to the wait.
 //  2. Prefill. Every step decodes the D running sequences first; the rest of the token budget
 //     (max_num_batched_tokens - D) goes to prefill, FCFS. The request's first token comes after
 //     the prefill queued ahead of it plus its own uncached prompt: ceil(tokens / (budget - D))
 //     steps, the full ones timed as full chunked-prefill steps, the last one partial, plus
 //     prefill attention (n x (cached + n) pairs per chunk).
-//  3. Decode. Its remaining output-1 steps run in a batch of itself plus every in-flight
-//     request that has not finished yet: request i overlaps min(max(r_i - s0, 0), output-1)
-//     steps, r_i its predicted remaining output and s0 the steps that passed before this
-//     request decodes. The batch therefore shrinks as in-flight requests finish. Each step is
-//     timed at the average batch and the average KV the batch reads.
-// Phase 1 runs at the prefill factor, phases 1's waits and 3 at the decode factor. Arrivals after
-// this request are not modelled (they are unknown, and the same for every replica).
+//  3. Decode. Its output-1 steps run in a batch of itself, the in-flight requests that have not
+//     finished yet (request i overlaps clamp(r_i - s0, 0, output-1) steps, r_i its predicted
+//     remaining output, s0 the steps before this request decodes), and the requests that arrive
+//     meanwhile: in steady state (Little's law) the replica admits its batch / mean output
+//     requests per step, and each stays about a mean output. The batch therefore keeps its size
+//     where the replica is in steady state, and refills where requests are about to finish.
+//     Each step is timed at the average batch and the average KV the batch reads; each arrival
+//     adds its prefill (the linear ops and attention of the average uncached prompt) to the
+//     steps this request shares.
+// The prefill, the thrown-away prefill and the arrivals' prefill run at the prefill factor; the
+// waits and the decode steps at the decode factor.
 #pragma once
 
 #include "cluster/view.hpp"
@@ -46,6 +53,9 @@ struct CompletionModelOptions {
   bool use_scrape = true;    // add work a fresh scrape shows beyond the ledger
   bool kv_pressure = true;   // wait for free KV blocks
   bool batch_shrink = true;  // false: the batch keeps every in-flight request (ablation)
+  // Requests that arrive while this one decodes: at the replica's steady-state rate (Little's
+  // law: its batch / the mean output), each joins the batch and stalls it with its prefill.
+  bool arrivals = true;
 };
 
 struct CompletionEstimate {

@@ -14,10 +14,12 @@ inline constexpr double kNeverFits = 1e7;       // steps: the request cannot fit
 // Steps until `k` of the bucketed in-flight requests have finished (they finish in order of
 // remaining output; a bucket's requests at its mean). Cold path.
 double steps_until_finished(const cluster::RemainingOutputSummary& rem, double k);
-// Steps until finishing requests free `deficit` KV blocks; each frees its average KV plus what
-// it generates meanwhile. Cold path.
-double steps_until_freed(const cluster::RemainingOutputSummary& rem, double deficit,
-                         double avg_kv_tokens, double block_size);
+// Steps until the in-flight requests' KV stays within `limit` tokens for the rest of their
+// lives: they hold `level` tokens now (the same each), each grows by one per step and leaves
+// when its remaining output is done (bucketed; `extra` more requests with `extra_remaining`
+// tokens to go, seen only in a scrape, join the buckets). Cold path.
+double steps_until_kv_fits(const cluster::RemainingOutputSummary& rem, double extra,
+                           double extra_remaining, double level, double limit);
 
 // Sum over the bucketed requests of the decode steps they share with a request that starts
 // decoding after `s0` steps and decodes for `steps`: sum of clamp(r_i - s0, 0, steps), each
@@ -58,6 +60,11 @@ inline double bucket_overlap(const cluster::RemainingOutputSummary& rem, double 
     acc += std::clamp(r[b] - c[b] * s0, 0.0, c[b] * steps);
   return acc;
 #endif
+}
+
+// Integral over [0, x] of min(s, cap) ds.
+inline double ramp_integral(double x, double cap) {
+  return x <= cap ? 0.5 * x * x : cap * (x - 0.5 * cap);
 }
 
 }  // namespace detail
@@ -124,6 +131,7 @@ ETA_ALWAYS_INLINE inline CompletionEstimate estimate_completion(
   // 0. A request that arrives while a decode step runs waits for it to end: half a step on
   // average. (With prefill queued, the step in progress is already counted in the queue.)
   double wait_steps = decoding > 0 && prefill_ahead <= 0 ? 0.5 : 0;
+  double thrash_ms = 0;  // prefill thrown away while the queue waits for KV (prefill factor)
 
   // 1. Slots and KV (compared in tokens: each request holds a partly filled last block).
   if (others + 1 > max_seqs || (options.kv_pressure && gpu_blocks > 0)) {
@@ -131,17 +139,33 @@ ETA_ALWAYS_INLINE inline CompletionEstimate estimate_completion(
       wait_steps =
           std::max(wait_steps, detail::steps_until_finished(L.remaining, others + 1 - max_seqs));
     if (options.kv_pressure && gpu_blocks > 0) {
+      // The request holds its uncached prompt and then its output for its whole life, beside
+      // the others, each growing by a token per step until it finishes (vLLM preempts the
+      // newest request when a running one cannot grow). It waits until that fits.
       const double capacity = gpu_blocks * block_size;
-      double used = kv_tokens + 0.5 * block_size * in_flight;
-      if (fresh) used = std::max(used, scrape.kv_usage * capacity);
-      const double need = uncached + 1.5 * block_size;
-      if (need > capacity - used) {
-        const double avg_kv = static_cast<double>(L.kv_tokens) / std::max(L.in_flight, 1);
-        wait_steps = std::max(
-            wait_steps, need > capacity ? kNeverFits
-                                        : detail::steps_until_freed(
-                                              L.remaining, (need - (capacity - used)) / block_size,
-                                              avg_kv, block_size));
+      const double limit = capacity - 0.5 * block_size * (in_flight + 1) - uncached - req.output;
+      double level = kv_tokens;
+      if (fresh) level = std::max(level, scrape.kv_usage * capacity);
+      const double extra_remaining = (extra_run * 0.5 + extra_wait) * avg.output_tokens;
+      const double growth =
+          static_cast<double>(L.predicted_remaining_decode_tokens) + extra_remaining;
+      if (level + growth > limit) {
+        const double kv_steps =
+            limit < 0 ? kNeverFits
+                      : detail::steps_until_kv_fits(L.remaining, extra_run + extra_wait,
+                                                    extra_remaining, level, limit);
+        wait_steps = std::max(wait_steps, kv_steps);
+        // Meanwhile, if the head of the queue needs more than one chunk and its first chunk
+        // fits in the KV free now, it is admitted and then preempted (recomputed) at the next
+        // step, when it cannot grow: every other step carries a chunk of prefill thrown away.
+        const double head = prefilling > 0 ? prefill_ahead / prefilling : uncached;
+        const double piece = std::max(budget - decoding, kMinPrefillChunk);
+        if (head > piece && capacity - (level - prefill_ahead) >= piece) {
+          thrash_ms = 0.5 * kv_steps *
+                      (T.linear_ms(static_cast<int>(decoding + piece)) -
+                       T.linear_ms(static_cast<int>(decoding)) +
+                       T.prefill_ms_per_pair() * 0.5 * piece * piece);
+        }
       }
     }
   }
@@ -164,42 +188,65 @@ ETA_ALWAYS_INLINE inline CompletionEstimate estimate_completion(
                             T.prefill_ms_per_pair() * attn_pairs +
                             T.prefill_ms_per_cached_token() * hit;
 
-  // 3. Decode: output-1 steps beside the in-flight requests that have not finished yet.
+  // 3. Decode: output-1 steps beside the in-flight requests that have not finished yet, and
+  // beside the requests that arrive meanwhile.
   const double steps2 = req.decode_steps;
   double decode_ms = 0;
+  double stall_ms = 0;  // prefill of requests arriving while it decodes (at the prefill factor)
   double batch = 1;
   double step_ms = T.decode_step_ms(1) + kv_ms * req.prompt;
   if (steps2 > 0) {
     // Steps that pass before this request decodes: its wait, then the prefill steps.
     const double s0 = wait_steps + steps1;
+    // Arrivals per step in steady state (Little's law): the batch over a request's mean life.
+    const double mean_output = std::max(avg.output_tokens, 1.0);
+    const double rate = options.arrivals ? others / mean_output : 0;
     double overlap = 0;  // sum over other requests of the steps they share with this one
     if (options.batch_shrink) {
       overlap = detail::bucket_overlap(L.remaining, s0, steps2);
       if (extra_run + extra_wait > 0)
         overlap += extra_run * std::clamp(0.5 * avg.output_tokens - s0, 0.0, steps2) +
                    extra_wait * std::clamp(avg.output_tokens - s0, 0.0, steps2);
+      // Requests arriving from now on: one that arrived s steps ago is still there with
+      // probability ~ [s < mean_output], so at step s about rate x min(s, mean_output) are.
+      if (rate > 0)
+        overlap += rate * (detail::ramp_integral(s0 + steps2, mean_output) -
+                           detail::ramp_integral(s0, mean_output));
     } else {
-      overlap = others * steps2;
+      overlap = others * steps2;  // the batch keeps its size: arrivals replace departures
     }
     // Others read their context (grown by s0 by then); this request reads its own.
-    const double others_context = others > 0 ? (context + prefill_prompts) / others + s0 : 0;
+    const double others_context =
+        others > 0 ? (context + prefill_prompts) / others + s0 : avg.prompt_tokens;
     const double kv_total = overlap * others_context + req.own_kv;
     batch = 1 + overlap * req.inv_decode_steps;
     step_ms = T.decode_step_ms(batch) + kv_ms * kv_total * req.inv_decode_steps;
     decode_ms = steps2 * step_ms;
+    if (rate > 0) {
+      // Each arrival's uncached prompt is computed in steps this request shares: the linear
+      // ops it adds to them, and its attention.
+      const double u = std::max(avg.uncached_prompt_tokens, 1.0);
+      const double rows = std::min(batch, budget - 1);
+      const double piece = std::min(u, std::max(budget - rows, kMinPrefillChunk));
+      const double added =
+          (T.linear_ms(static_cast<int>(rows + piece)) - T.linear_ms(static_cast<int>(rows))) *
+          (u / piece);
+      const double pairs = u * (std::max(avg.prompt_tokens - u, 0.0) + 0.5 * u);
+      stall_ms = rate * steps2 * (added + T.prefill_ms_per_pair() * pairs);
+    }
   }
 
   const double inv_fp = speed.inv_prefill_factor() * 1e-3;  // ms -> s at the learned speed
   const double inv_fd = speed.inv_decode_factor() * 1e-3;
   CompletionEstimate e;
-  e.wait_s = wait_ms * inv_fd;
+  e.wait_s = wait_ms * inv_fd + thrash_ms * inv_fp;
   e.ttft_s = e.wait_s + prefill_ms * inv_fp;
-  e.e2e_s = e.ttft_s + decode_ms * inv_fd;
-  e.base_ttft_s = (wait_ms + prefill_ms) * 1e-3;
-  e.base_decode_s = decode_ms * 1e-3;
+  e.e2e_s = e.ttft_s + decode_ms * inv_fd + stall_ms * inv_fp;
+  e.base_ttft_s = (wait_ms + thrash_ms + prefill_ms) * 1e-3;
+  e.base_decode_s = (decode_ms + stall_ms) * 1e-3;
   e.prefill_tokens_ahead = prefill_ahead;
   e.decode_batch = batch;
-  e.itl_s = step_ms * inv_fd;
+  e.itl_s = steps2 > 0 ? (decode_ms * inv_fd + stall_ms * inv_fp) / steps2 : step_ms * inv_fd;
   return e;
 }
 

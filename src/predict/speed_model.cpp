@@ -57,20 +57,21 @@ double SpeedModel::clamp_factor(double log_factor) const {
 
 void SpeedModel::refresh() {
   const int m = options_.min_observations;
-  decode_factor_ =
-      clamp_factor(decode_.n < m && prefill_.n >= m ? prefill_.log_factor : decode_.log_factor);
-  prefill_factor_ =
-      clamp_factor(prefill_.n < m && decode_.n >= m ? decode_.log_factor : prefill_.log_factor);
+  decode_factor_ = clamp_factor(decode_.weight < m && prefill_.weight >= m ? prefill_.log_factor
+                                                                           : decode_.log_factor);
+  prefill_factor_ = clamp_factor(prefill_.weight < m && decode_.weight >= m ? decode_.log_factor
+                                                                            : prefill_.log_factor);
   inv_decode_factor_ = 1.0 / decode_factor_;
   inv_prefill_factor_ = 1.0 / prefill_factor_;
 }
 
-void SpeedModel::update(Estimate& e, double log_ratio) {
-  if (!std::isfinite(log_ratio)) return;
-  // Warm start: the first observations replace the prior quickly (running mean), then the
-  // estimate becomes an exponential average that follows a replica that changes speed.
+void SpeedModel::update(Estimate& e, double log_ratio, double weight) {
+  if (!std::isfinite(log_ratio) || !(weight > 0)) return;
+  // Warm start: the first observations replace the prior quickly (a weighted running mean),
+  // then the estimate becomes an exponential average that follows a replica that changes speed.
   e.n += 1;
-  const double rate = std::max(options_.learning_rate, 1.0 / e.n);
+  e.weight += weight;
+  const double rate = weight * std::max(options_.learning_rate, 1.0 / e.weight);
   const double diff =
       std::clamp(log_ratio - e.log_factor, -options_.max_log_step, options_.max_log_step);
   e.log_factor += rate * diff;
@@ -82,13 +83,13 @@ void SpeedModel::update(Estimate& e, double log_ratio) {
 void SpeedModel::observe_itl(double seconds_per_token, const engine::BatchShape& shape) {
   const double base = base_step_seconds(shape);
   if (seconds_per_token <= 0 || base <= 0) return;
-  update(decode_, std::log(base / seconds_per_token));
+  update(decode_, std::log(base / seconds_per_token), 1.0 / std::max(shape.num_sampled, 1));
 }
 
 void SpeedModel::observe_ttft(double observed_s, double base_predicted_s) {
   if (observed_s <= 0 || base_predicted_s <= 0) return;
   // Until the prefill factor has its own history, start it from the decode factor's.
-  if (prefill_.n == 0 && decode_.n >= options_.min_observations)
+  if (prefill_.n == 0 && decode_.weight >= options_.min_observations)
     prefill_.log_factor = decode_.log_factor;
   update(prefill_, std::log(base_predicted_s / observed_s));
 }
@@ -104,6 +105,7 @@ void SpeedModel::set_factors(double prefill, double decode, int weight) {
   prefill_.log_factor = std::log(std::clamp(prefill, options_.min_factor, options_.max_factor));
   decode_.log_factor = std::log(std::clamp(decode, options_.min_factor, options_.max_factor));
   prefill_.n = decode_.n = std::max(weight, 0);
+  prefill_.weight = decode_.weight = prefill_.n;
   refresh();
 }
 

@@ -8,9 +8,12 @@
 // log(factor) towards log(predicted at factor 1 / observed) by `learning_rate` of the
 // difference, the difference clipped to +-max_log_step, so a gap stretched by an unmodelled
 // prefill chunk or a network stall cannot drag the estimate far. The first observations count
-// more (rate 1/n until n reaches 1/learning_rate), so a replica on a slower GPU is learned from
-// its first few dozen tokens, and a replica that slows down later within a few hundred (well
-// under a minute of traffic).
+// more (a weighted running mean until their weight reaches 1/learning_rate), so a replica on a
+// slower GPU is learned from its first few dozen steps, and a replica that slows down later
+// within a few hundred (seconds of traffic). Token gaps are weighted 1/batch: the B gaps of one
+// decode step are one observation of that step. The owner (cluster::ClusterState) only reports
+// gaps of steps that ran no prefill it knows of, so the decode factor is the replica's decode
+// speed; the prefill factor is learned from TTFTs.
 #pragma once
 
 #include <algorithm>
@@ -109,7 +112,10 @@ class SpeedModel {
   }
 
   // Observed time per output token over a relayed gap (gap / tokens in it), and the batch the
-  // replica was believed to run meanwhile (decodes, their context, any prefill chunk).
+  // replica was believed to run meanwhile (decodes, their context, any prefill chunk). A step
+  // of B sequences yields B such gaps, all measuring the same step: each counts 1/B of an
+  // observation, so one step is one observation whatever its batch (otherwise one misjudged
+  // step of a large batch would move the factor B times).
   void observe_itl(double seconds_per_token, const engine::BatchShape& shape);
   // Observed TTFT against the TTFT the completion model predicted at dispatch at factor 1
   // (queue ahead + own uncached prefill). Non-positive values are ignored.
@@ -123,9 +129,10 @@ class SpeedModel {
  private:
   struct Estimate {
     double log_factor = 0;
-    int n = 0;
+    int n = 0;          // observations
+    double weight = 0;  // their total weight (an observation of a step of B gaps: 1/B each)
   };
-  void update(Estimate& e, double log_ratio);
+  void update(Estimate& e, double log_ratio, double weight = 1.0);
   double clamp_factor(double log_factor) const;
   void refresh();  // recomputes the cached factors below
 

@@ -18,7 +18,7 @@ RUN_KEYS = ["policy", "load", "rate_rps", "capacity_rps", "label", "requests", "
             "output_tokens_per_s", "goodput_rps", "ttft_ms", "tpot_ms", "itl_ms", "e2e_ms",
             "replicas", "ttft_prediction_error_ms", "e2e_prediction_error_ms", "extra",
             "preemptions", "prefix_hit_rate", "replica_share", "replica_preemptions",
-            "learned_speed", "prediction", "sim"]
+            "learned_speed", "prediction", "sim", "ratios"]
 
 
 class ClusterSimTest(unittest.TestCase):
@@ -57,6 +57,11 @@ class ClusterSimTest(unittest.TestCase):
                 for k in ["ttft_abs_rel_error", "e2e_abs_rel_error",
                           "output_tokens_abs_rel_error"]:
                     self.assertEqual(set(run["prediction"][k]), {"p50", "p90", "count"})
+            for run in doc["runs"]:
+                if run["policy"] == "oracle":
+                    self.assertEqual(run["ratios"]["e2e_p99_vs_oracle"], 1.0)
+                if run["policy"] == "round-robin":
+                    self.assertEqual(run["ratios"]["ttft_p99_vs_round_robin"], 1.0)
             eta = [r for r in doc["runs"] if r["policy"] == "eta"]
             self.assertTrue(all(r["prediction"]["e2e_abs_rel_error"]["count"] > 0 for r in eta))
 

@@ -182,7 +182,7 @@ TEST(ClusterSim, TtftOfALoneRequestIsItsPrefillPlusTheNetwork) {
   ASSERT_TRUE(r.records[0].ok());
   engine::Engine e(c.replicas[0].engine);
   const std::vector<RequestPlan> plans = plan_requests(w, c.lengths, 4096);
-  ASSERT_TRUE(e.add_request(make_engine_request(w.requests[0], plans[0], 0)));
+  ASSERT_TRUE(e.add_request(make_engine_request(w.requests[0], plans[0], 0, 0)));
   const engine::StepResult first = e.step(0);
   EXPECT_NEAR(r.records[0].ttft_s, first.end + 2 * c.network_delay_s, 1e-9);
   EXPECT_NEAR(r.records[0].start_s, 0.25, 1e-12);

@@ -137,6 +137,45 @@ TEST(PolicyClusterState, EtaSendsLessWorkToTheSlowReplicaAndBeatsRoundRobin) {
   EXPECT_LT(e.p99_e2e, r.p99_e2e);
 }
 
+TEST(PolicyClusterState, LearnsDecodeSpeedOnlyFromStepsThatRanNoPrefillOfItsOwn) {
+  ClusterState s;
+  ReplicaSpec spec;
+  spec.name = "r";
+  spec.engine = config_for();
+  s.add_replica(spec);
+  PreparedRequest p;
+  auto dispatch = [&](RequestId id, double now) {
+    s.prepare("m", 500, {}, std::nullopt, false, std::nullopt, p);
+    ASSERT_TRUE(s.on_dispatch(id, 0, p.features, now));
+  };
+  // Eight requests decoding on a replica that runs at half the profile's speed.
+  for (RequestId id = 0; id < 8; ++id) dispatch(id, 0.0);
+  for (RequestId id = 0; id < 8; ++id) s.on_tokens(id, 1, 0.1);
+  double t = 0.1;
+  auto step = [&](double slowdown) {
+    const LedgerSummary& l = s.ledger().summary(0);
+    engine::BatchShape b;
+    b.num_tokens = b.num_sampled = l.decoding;
+    b.decode_kv_tokens = l.context_tokens;
+    t += slowdown * s.speed(0).base_step_seconds(b);
+    for (RequestId id = 0; id < 8; ++id) s.on_tokens(id, 1, t);
+  };
+  for (int k = 0; k < 60; ++k) step(2.0);
+  EXPECT_NEAR(s.speed(0).decode_factor(), 0.5, 0.02);
+  // A ninth request is dispatched: until its first token, steps may carry its prefill chunks
+  // (here they take three times as long). They teach the decode factor nothing.
+  dispatch(8, t);
+  for (int k = 0; k < 30; ++k) step(6.0);
+  EXPECT_NEAR(s.speed(0).decode_factor(), 0.5, 0.02);
+  // Nor does the step that produced its first token. Clean steps teach again.
+  t += 0.3;
+  s.on_tokens(8, 1, t);
+  for (RequestId id = 0; id < 8; ++id) s.on_tokens(id, 1, t);
+  EXPECT_NEAR(s.speed(0).decode_factor(), 0.5, 0.02);
+  for (int k = 0; k < 60; ++k) step(1.0);
+  EXPECT_GT(s.speed(0).decode_factor(), 0.9);
+}
+
 TEST(PolicyClusterState, DispatchRecordsPrefixHoldingsAndScrapesSetCapacity) {
   ClusterState s;
   ReplicaSpec spec;

@@ -96,7 +96,7 @@ TEST(PolicyEta, ObjectivesTtftAndSloChooseDifferently) {
   // Replica 0: nothing queued but a heavy decode batch (fast first token, slow decode).
   // Replica 1: 16k tokens of prefill queued, no decodes (slow first token, fast decode).
   TestCluster c(2);
-  for (int i = 0; i < 50; ++i) c.add(0, 2000, 1000, 50);
+  for (int i = 0; i < 40; ++i) c.add(0, 1500, 1000, 50);
   for (int i = 0; i < 4; ++i) c.add(1, 4096, 100);
   Rng rng(1);
   const RequestFeatures f = request(500, 100);

@@ -68,14 +68,48 @@ TEST(PredictCompletionModel, TheBatchShrinksAsNearlyFinishedRequestsLeave) {
   TestCluster c(2);
   for (int i = 0; i < 8; ++i) c.add(0, 300, 100, 95);   // 5 tokens left each
   for (int i = 0; i < 8; ++i) c.add(1, 300, 1000, 95);  // 905 left each
-  const CompletionEstimate a = estimate(c, 0, query(300, 200));
-  const CompletionEstimate b = estimate(c, 1, query(300, 200));
+  CompletionModelOptions no_arrivals;
+  no_arrivals.arrivals = false;
+  const CompletionEstimate a = estimate(c, 0, query(300, 200), 0, no_arrivals);
+  const CompletionEstimate b = estimate(c, 1, query(300, 200), 0, no_arrivals);
   EXPECT_LT(a.decode_batch, 1.3);
   EXPECT_NEAR(b.decode_batch, 9.0, 0.01);
   EXPECT_LT(a.e2e_s, b.e2e_s);
-  CompletionModelOptions frozen;
+  CompletionModelOptions frozen = no_arrivals;
   frozen.batch_shrink = false;
   EXPECT_NEAR(estimate(c, 0, query(300, 200), 0, frozen).decode_batch, 9.0, 0.01);
+  // With arrivals (the default) the leavers are replaced at the steady-state rate, 8 requests
+  // per mean output (256 tokens before any has finished): replica 0's batch refills, but it
+  // still beats the replica whose requests stay.
+  const CompletionEstimate a2 = estimate(c, 0, query(300, 200));
+  const CompletionEstimate b2 = estimate(c, 1, query(300, 200));
+  EXPECT_GT(a2.decode_batch, a.decode_batch + 1);
+  EXPECT_LT(a2.e2e_s, b2.e2e_s);
+  EXPECT_GT(b2.e2e_s, b.e2e_s);  // arrivals' prefill stalls replica 1's batch too
+}
+
+TEST(PredictCompletionModel, ArrivalsKeepABusyReplicaBusyAndStallItsDecode) {
+  // 30 requests decoding with ~100 tokens left; a long request (1000 tokens) would, without
+  // arrivals, soon decode almost alone. In steady state the batch stays about as full (Little's
+  // law: 30 requests / 256 tokens of mean output arrive per step) and each arrival's prefill
+  // lengthens the steps it shares.
+  TestCluster c(1);
+  for (int i = 0; i < 30; ++i) c.add(0, 500, 150, 50);
+  CompletionModelOptions no_arrivals;
+  no_arrivals.arrivals = false;
+  const CompletionEstimate lone = estimate(c, 0, query(500, 1000), 0, no_arrivals);
+  const CompletionEstimate steady = estimate(c, 0, query(500, 1000));
+  EXPECT_LT(lone.decode_batch, 5);
+  EXPECT_GT(steady.decode_batch, 20);
+  EXPECT_LT(steady.decode_batch, 32);
+  EXPECT_GT(steady.e2e_s, lone.e2e_s);
+  EXPECT_DOUBLE_EQ(steady.ttft_s, lone.ttft_s);  // arrivals queue behind it
+  // Its time per token includes the arrivals' prefill: more than a plain step of its batch.
+  const engine::StepTimeModel m(config_for());
+  engine::BatchShape step;
+  step.num_tokens = step.num_sampled = static_cast<int>(steady.decode_batch);
+  step.decode_kv_tokens = static_cast<int64_t>(steady.decode_batch * 600);
+  EXPECT_GT(steady.itl_s, m.step_seconds(step));
 }
 
 TEST(PredictCompletionModel, LearnedFactorsScaleThePrediction) {
@@ -121,6 +155,44 @@ TEST(PredictCompletionModel, WaitsForABatchSlotAtMaxNumSeqs) {
   // Full: it waits for the first of the four to finish (30 steps); with a free slot only for
   // the step in progress (half a step).
   EXPECT_NEAR(e.wait_s, 60 * room.wait_s, 1e-9);
+}
+
+TEST(PredictCompletionModel, WaitsWhenTheOthersOutputsWillFillTheKvCache) {
+  // 3200 tokens of KV. Two requests hold 1100 tokens each; what this one needs (600 + 20) fits
+  // now, but they have 400 tokens each still to generate: 3000 + 620 would not fit. It waits
+  // until the first leaves (about 400 steps), not just for the step in progress.
+  TestCluster c(1);
+  c.replica(0).limits.num_gpu_blocks = 200;
+  c.add(0, 1000, 500, 100);
+  c.add(0, 1000, 520, 100);
+  const CompletionEstimate e = estimate(c, 0, query(600, 20));
+  const engine::StepTimeModel m(config_for());
+  engine::BatchShape step;
+  step.num_tokens = step.num_sampled = 2;
+  step.decode_kv_tokens = 2200;
+  EXPECT_NEAR(e.wait_s, 400 * m.step_seconds(step), 0.05 * e.wait_s);
+  // Requests about to finish leave room sooner.
+  TestCluster d(1);
+  d.replica(0).limits.num_gpu_blocks = 200;
+  d.add(0, 1000, 110, 100);
+  d.add(0, 1000, 520, 100);
+  EXPECT_LT(estimate(d, 0, query(600, 20)).wait_s, 20 * m.step_seconds(step));
+}
+
+TEST(PredictCompletionModel, ALongPromptWaitingForKvThrashesThePrefill) {
+  // vLLM admits a waiting request when its first chunk fits and preempts it (recompute) when
+  // the next one does not: while a 40000-token prompt waits for KV, every other step computes
+  // a chunk that is thrown away. When not even the first chunk fits, it just waits.
+  TestCluster thrash(1), blocked(1);
+  for (TestCluster* c : {&thrash, &blocked}) c->replica(0).limits.num_gpu_blocks = 3000;
+  thrash.add(0, 15000, 300, 100);  // 30200 of 48000 tokens held: an 8190-token chunk fits
+  thrash.add(0, 15000, 300, 100);
+  blocked.add(0, 20000, 300, 100);  // 40200 held: it does not
+  blocked.add(0, 20000, 300, 100);
+  const CompletionEstimate a = estimate(thrash, 0, query(40000, 20));
+  const CompletionEstimate b = estimate(blocked, 0, query(40000, 20));
+  EXPECT_GT(b.wait_s, 0);
+  EXPECT_GT(a.wait_s, 3 * b.wait_s);  // both wait ~200 steps for the two to finish
 }
 
 TEST(PredictCompletionModel, AFreshScrapeAddsWorkOtherRoutersSent) {

@@ -49,16 +49,18 @@ TEST(PredictStepTables, FastPiecesAgreeWithTheEngineStepTimeModel) {
 }
 
 // Observations of a replica that really runs at `true_speed` (its StepTimeModel at that speed),
-// with multiplicative noise, against a model that assumes the h100 profile at speed 1.
-void feed_itl(SpeedModel& model, double true_speed, int n, std::mt19937_64& rng,
+// with multiplicative noise per step, against a model that assumes the h100 profile at speed 1.
+// Each decode step of b sequences yields b token gaps, all of the step's duration.
+void feed_itl(SpeedModel& model, double true_speed, int steps, std::mt19937_64& rng,
               double noise_sigma = 0.1) {
   const engine::StepTimeModel truth(config_for("llama-2-7b", "h100", true_speed));
   std::lognormal_distribution<double> noise(0.0, noise_sigma);
   std::uniform_int_distribution<int> batch(1, 64);
   std::uniform_int_distribution<int> context(100, 2000);
-  for (int i = 0; i < n; ++i) {
+  for (int i = 0; i < steps; ++i) {
     const engine::BatchShape b = decode_batch(batch(rng), context(rng));
-    model.observe_itl(truth.step_seconds(b) * noise(rng), b);
+    const double gap = truth.step_seconds(b) * noise(rng);
+    for (int k = 0; k < b.num_sampled; ++k) model.observe_itl(gap, b);
   }
 }
 
@@ -66,12 +68,12 @@ TEST(PredictSpeedModel, LearnsATwiceSlowerReplicaFromTokenGaps) {
   SpeedModel model(config_for());
   EXPECT_DOUBLE_EQ(model.decode_factor(), 1.0);
   std::mt19937_64 rng(42);
-  feed_itl(model, 0.5, 100, rng);
-  EXPECT_NEAR(model.decode_factor(), 0.5, 0.05) << "within 10% after 100 token gaps";
+  feed_itl(model, 0.5, 10, rng);
+  EXPECT_NEAR(model.decode_factor(), 0.5, 0.05) << "within 10% after 10 decode steps";
   // TTFT has no observations of its own yet: it borrows the decode factor.
   EXPECT_NEAR(model.prefill_factor(), 0.5, 0.05);
-  feed_itl(model, 0.5, 1000, rng);
-  EXPECT_NEAR(model.decode_factor(), 0.5, 0.025) << "within 5% after 1100";
+  feed_itl(model, 0.5, 100, rng);
+  EXPECT_NEAR(model.decode_factor(), 0.5, 0.025) << "within 5% after 110";
 }
 
 TEST(PredictSpeedModel, LearnsTheFactorFromTtftAgainstThePredictedPrefill) {
@@ -94,10 +96,10 @@ TEST(PredictSpeedModel, LearnsTheFactorFromTtftAgainstThePredictedPrefill) {
 TEST(PredictSpeedModel, FollowsAReplicaThatSlowsDownLater) {
   SpeedModel model(config_for());
   std::mt19937_64 rng(9);
-  feed_itl(model, 1.0, 3000, rng);
+  feed_itl(model, 1.0, 1000, rng);
   EXPECT_NEAR(model.decode_factor(), 1.0, 0.05);
-  // It slows to half speed. At ~100 decode steps/s per replica, 300 gaps is a few seconds.
-  feed_itl(model, 0.5, 300, rng);
+  // It slows to half speed. At 30-100 decode steps/s per replica, 100 steps is 1-3 seconds.
+  feed_itl(model, 0.5, 100, rng);
   EXPECT_NEAR(model.decode_factor(), 0.5, 0.05);
 }
 
@@ -112,6 +114,22 @@ TEST(PredictSpeedModel, UnmodelledStallsMoveTheEstimateLittle) {
   }
   EXPECT_GT(model.decode_factor(), 0.9);
   EXPECT_LE(model.decode_factor(), 1.0);
+}
+
+TEST(PredictSpeedModel, OneStepCountsOnceWhateverItsBatch) {
+  // A step of 64 sequences misjudged by 3x (a prefill chunk the router thought ran) yields 64
+  // gaps; together they move the factor as far as one gap of a batch-1 step would.
+  SpeedModel big(config_for()), one(config_for());
+  std::mt19937_64 rng_big(3), rng_one(3);
+  feed_itl(big, 1.0, 200, rng_big);
+  feed_itl(one, 1.0, 200, rng_one);
+  const double before = big.decode_factor();
+  const engine::BatchShape b64 = decode_batch(64, 1000), b1 = decode_batch(1, 1000);
+  for (int k = 0; k < 64; ++k) big.observe_itl(big.base_step_seconds(b64) / 3, b64);
+  one.observe_itl(one.base_step_seconds(b1) / 3, b1);
+  EXPECT_NEAR(std::log(big.decode_factor() / before), std::log(one.decode_factor() / before), 0.01);
+  EXPECT_LT(big.decode_factor(), before * 1.05);
+  EXPECT_EQ(big.decode_observations() - one.decode_observations(), 63);
 }
 
 TEST(PredictSpeedModel, IgnoresNonsenseAndClampsTheFactor) {

@@ -1,0 +1,156 @@
+#include "router/admin.hpp"
+
+#include <cmath>
+
+#include <simdjson.h>
+#include <boost/json.hpp>
+
+namespace eta::router {
+
+namespace {
+
+namespace json = boost::json;
+
+json::value num(double v) {
+  if (!std::isfinite(v)) return nullptr;
+  return v;
+}
+
+json::object report_object(const ReplicaReport& r) {
+  json::array models;
+  for (const std::string& m : r.models) models.push_back(json::value(m));
+  json::object scrape{
+      {"valid", r.scrape.valid},
+      {"fresh", r.scrape_fresh},
+      {"age_s", r.scrape_age_s < 0 ? json::value(nullptr) : json::value(r.scrape_age_s)},
+      {"running", r.scrape.running},
+      {"waiting", r.scrape.waiting},
+      {"kv_usage", r.scrape.kv_usage},
+      {"num_gpu_blocks", r.scrape.num_gpu_blocks},
+      {"block_size", r.scrape.block_size},
+      {"prefix_hit_rate", r.scrape.prefix_hit_rate},
+      {"preemptions", r.scrape.preemptions},
+      {"scrapes", r.scrapes},
+      {"failures", r.scrape_failures},
+  };
+  const cluster::LedgerSummary& l = r.ledger;
+  json::object ledger{
+      {"in_flight", l.in_flight},
+      {"prefilling", l.prefilling},
+      {"decoding", l.decoding},
+      {"pending_prefill_tokens", l.pending_prefill_tokens},
+      {"context_tokens", l.context_tokens},
+      {"kv_tokens", l.kv_tokens},
+      {"predicted_remaining_decode_tokens", l.predicted_remaining_decode_tokens},
+  };
+  json::object speed{
+      {"prefill_factor", num(r.prefill_factor)},
+      {"decode_factor", num(r.decode_factor)},
+      {"prefill_observations", r.prefill_observations},
+      {"decode_observations", r.decode_observations},
+  };
+  json::object limits{
+      {"max_num_batched_tokens", r.limits.max_num_batched_tokens},
+      {"max_num_seqs", r.limits.max_num_seqs},
+      {"num_gpu_blocks", r.limits.num_gpu_blocks},
+      {"block_size", r.limits.block_size},
+  };
+  json::object predicted{
+      {"prompt_tokens", r.typical_prompt_tokens},
+      {"output_tokens", r.typical_output_tokens},
+      {"ttft_s", num(r.predicted_ttft_s)},
+      {"e2e_s", num(r.predicted_e2e_s)},
+  };
+  return json::object{
+      {"url", r.url},
+      {"weight", r.weight},
+      {"gpu", r.gpu},
+      {"arch", r.arch},
+      {"healthy", r.healthy},
+      {"health_known", r.health_known},
+      {"routable", r.routable},
+      {"draining", r.draining},
+      {"removing", r.removing},
+      {"consecutive_failures", r.consecutive_failures},
+      {"last_error", r.last_error.empty() ? json::value(nullptr) : json::value(r.last_error)},
+      {"models_known", r.models_known},
+      {"models", std::move(models)},
+      {"time_scale", r.time_scale ? json::value(*r.time_scale) : json::value(nullptr)},
+      {"scrape", std::move(scrape)},
+      {"ledger", std::move(ledger)},
+      {"limits", std::move(limits)},
+      {"speed", std::move(speed)},
+      {"predicted_typical", std::move(predicted)},
+      {"requests", r.requests},
+      {"failures", r.failures},
+  };
+}
+
+}  // namespace
+
+std::string replica_json(const ReplicaReport& replica) {
+  return json::serialize(report_object(replica));
+}
+
+std::string replicas_json(std::span<const ReplicaReport> replicas) {
+  json::array list;
+  for (const ReplicaReport& r : replicas) list.push_back(report_object(r));
+  return json::serialize(json::object{{"replicas", std::move(list)}});
+}
+
+bool parse_admin_body(std::string_view body, bool allow_spec, AdminReplicaBody& out,
+                      std::string& error) {
+  out = AdminReplicaBody{};
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  simdjson::dom::object obj;
+  if (parser.parse(body.data(), body.size(), true).get(doc) != simdjson::SUCCESS ||
+      doc.get_object().get(obj) != simdjson::SUCCESS) {
+    error = "the body must be a JSON object";
+    return false;
+  }
+  for (auto field : obj) {
+    const std::string_view key = field.key;
+    const simdjson::dom::element v = field.value;
+    if (key == "url") {
+      std::string_view s;
+      if (v.get_string().get(s) != simdjson::SUCCESS) {
+        error = "url must be a string";
+        return false;
+      }
+      out.url = std::string(s);
+    } else if (key == "force" && !allow_spec) {
+      bool b = false;
+      if (v.get_bool().get(b) != simdjson::SUCCESS) {
+        error = "force must be true or false";
+        return false;
+      }
+      out.force = b;
+    } else if (allow_spec && key == "weight") {
+      double w = 0;
+      if (v.get_double().get(w) != simdjson::SUCCESS || !(w >= 0) || !std::isfinite(w)) {
+        error = "weight must be a number >= 0";
+        return false;
+      }
+      out.weight = w;
+    } else if (allow_spec && (key == "gpu" || key == "arch")) {
+      std::string_view s;
+      if (v.get_string().get(s) != simdjson::SUCCESS) {
+        error = std::string(key) + " must be a string";
+        return false;
+      }
+      (key == "gpu" ? out.gpu : out.arch) = std::string(s);
+    } else {
+      error = "unknown field '" + std::string(key) +
+              "' (known: " + (allow_spec ? "url, weight, gpu, arch" : "url, force") + ")";
+      return false;
+    }
+  }
+  if (out.url.empty()) {
+    error = "url is required";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace eta::router

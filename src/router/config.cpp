@@ -1,0 +1,433 @@
+#include "router/config.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <initializer_list>
+#include <limits>
+#include <set>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+#include "engine/engine.hpp"
+#include "engine/profile.hpp"
+#include "http/client.hpp"
+
+namespace eta::router {
+
+namespace {
+
+// Reads YAML nodes with one-line errors "SOURCE:LINE: message". Configuration loading happens once
+// at start-up, so yaml-cpp's exceptions are caught here and never reach the data path.
+class Reader {
+ public:
+  explicit Reader(std::string_view source) : source_(source) {}
+
+  bool failed() const { return !error_.empty(); }
+  const std::string& error() const { return error_; }
+
+  void fail(const YAML::Node& node, const std::string& message) {
+    if (!error_.empty()) return;
+    error_ = std::string(source_);
+    if (node.IsDefined() && node.Mark().line >= 0)
+      error_ += ":" + std::to_string(node.Mark().line + 1);
+    error_ += ": " + message;
+  }
+
+  // Checks that `node` is a map whose keys are all in `known`.
+  bool keys(const YAML::Node& node, std::string_view where,
+            std::initializer_list<std::string_view> known) {
+    if (!node.IsMap()) {
+      fail(node, std::string(where) + " must be a map");
+      return false;
+    }
+    for (const auto& kv : node) {
+      const std::string key = kv.first.Scalar();
+      if (std::find(known.begin(), known.end(), key) == known.end()) {
+        std::string list;
+        for (std::string_view k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+        fail(kv.first, "unknown key '" + key + "'" +
+                           (where.empty() ? "" : " in " + std::string(where)) + " (known: " + list +
+                           ")");
+        return false;
+      }
+    }
+    return true;
+  }
+
+  void text(const YAML::Node& node, std::string_view name, std::string& out) {
+    if (!node) return;
+    if (!node.IsScalar()) return fail(node, std::string(name) + " must be a string");
+    out = node.Scalar();
+  }
+
+  void number(const YAML::Node& node, std::string_view name, double& out, double min, double max) {
+    if (!node) return;
+    double v = 0;
+    if (!node.IsScalar() || !parse_double(node.Scalar(), v)) {
+      return fail(node, std::string(name) + " must be a number, got '" + describe(node) + "'");
+    }
+    if (!(v >= min && v <= max)) {
+      return fail(node, std::string(name) + " must be in [" + fmt(min) + ", " + fmt(max) +
+                            "], got " + node.Scalar());
+    }
+    out = v;
+  }
+
+  template <typename Int>
+  void integer(const YAML::Node& node, std::string_view name, Int& out, double min, double max) {
+    if (!node) return;
+    double v = 0;
+    number(node, name, v, min, max);
+    if (failed()) return;
+    if (v != std::floor(v)) return fail(node, std::string(name) + " must be an integer");
+    out = static_cast<Int>(v);
+  }
+
+  void boolean(const YAML::Node& node, std::string_view name, bool& out) {
+    if (!node) return;
+    const std::string s = node.IsScalar() ? node.Scalar() : "";
+    if (s == "true" || s == "yes" || s == "on") {
+      out = true;
+    } else if (s == "false" || s == "no" || s == "off") {
+      out = false;
+    } else {
+      fail(node, std::string(name) + " must be true or false");
+    }
+  }
+
+  static bool parse_double(const std::string& s, double& v) {
+    if (s.empty()) return false;
+    const char* begin = s.data();
+    if (*begin == '+') ++begin;
+    auto [ptr, ec] = std::from_chars(begin, s.data() + s.size(), v);
+    return ec == std::errc() && ptr == s.data() + s.size() && std::isfinite(v);
+  }
+  static std::string describe(const YAML::Node& node) {
+    if (node.IsScalar()) return node.Scalar();
+    if (node.IsSequence()) return "a list";
+    if (node.IsMap()) return "a map";
+    return "null";
+  }
+  static std::string fmt(double v) {
+    if (v == std::floor(v) && std::fabs(v) < 1e15) return std::to_string(static_cast<int64_t>(v));
+    std::ostringstream s;
+    s << v;
+    return s.str();
+  }
+
+ private:
+  std::string_view source_;
+  std::string error_;
+};
+
+constexpr double kMaxSeconds = 86400.0 * 365;
+
+void read_replica(Reader& r, const YAML::Node& node, size_t i, ReplicaConfig& out) {
+  const std::string where = "replicas[" + std::to_string(i) + "]";
+  if (node.IsScalar()) {
+    out.url = node.Scalar();
+    return;
+  }
+  if (!r.keys(node, where, {"url", "weight", "gpu", "arch"})) return;
+  if (!node["url"]) return r.fail(node, where + " needs a url");
+  r.text(node["url"], where + ".url", out.url);
+  r.number(node["weight"], where + ".weight", out.weight, 0, 1e6);
+  r.text(node["gpu"], where + ".gpu", out.gpu);
+  r.text(node["arch"], where + ".arch", out.arch);
+}
+
+void read_policy(Reader& r, const YAML::Node& node, RouterConfig& out) {
+  if (node.IsScalar()) {
+    out.policy = node.Scalar();
+    out.policy_params.clear();
+    return;
+  }
+  if (!r.keys(node, "policy", {"name", "params", "seed"})) return;
+  if (node["name"]) {
+    r.text(node["name"], "policy.name", out.policy);
+    out.policy_params.clear();
+  }
+  if (const YAML::Node params = node["params"]; params && !params.IsNull()) {
+    if (!params.IsMap()) return r.fail(params, "policy.params must be a map");
+    for (const auto& kv : params) {
+      if (!kv.second.IsScalar()) {
+        return r.fail(kv.second, "policy.params." + kv.first.Scalar() + " must be a scalar");
+      }
+      out.policy_params[kv.first.Scalar()] = kv.second.Scalar();
+    }
+  }
+  r.integer(node["seed"], "policy.seed", out.seed, 0, 9.0e15);
+}
+
+void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
+  if (!r.keys(root, "",
+              {"listen", "admin", "replicas", "policy", "scrape", "health", "models", "timeouts",
+               "retries", "admission", "api_keys", "decision_log_size", "log_level",
+               "max_body_bytes"})) {
+    return;
+  }
+  if (const YAML::Node n = root["listen"]) {
+    if (!r.keys(n, "listen", {"host", "port"})) return;
+    r.text(n["host"], "listen.host", out.host);
+    r.integer(n["port"], "listen.port", out.port, 0, 65535);
+  }
+  if (const YAML::Node n = root["admin"]) {
+    if (!r.keys(n, "admin", {"host", "port"})) return;
+    r.text(n["host"], "admin.host", out.admin_host);
+    r.integer(n["port"], "admin.port", out.admin_port, -1, 65535);
+  }
+  if (const YAML::Node n = root["replicas"]) {
+    if (!n.IsSequence() && !n.IsNull()) return r.fail(n, "replicas must be a list");
+    out.replicas.clear();
+    size_t i = 0;
+    for (const auto& item : n) {
+      ReplicaConfig rc;
+      read_replica(r, item, i++, rc);
+      if (r.failed()) return;
+      out.replicas.push_back(std::move(rc));
+    }
+  }
+  if (const YAML::Node n = root["policy"]) read_policy(r, n, out);
+  if (r.failed()) return;
+  if (const YAML::Node n = root["scrape"]) {
+    if (!r.keys(n, "scrape", {"interval_s", "timeout_s", "max_body_bytes", "stale_after_s"})) {
+      return;
+    }
+    r.number(n["interval_s"], "scrape.interval_s", out.scrape_interval_s, 0.001, 3600);
+    r.number(n["timeout_s"], "scrape.timeout_s", out.scrape_timeout_s, 0.001, 3600);
+    r.integer(n["max_body_bytes"], "scrape.max_body_bytes", out.scrape_max_bytes, 1024, 1e9);
+    r.number(n["stale_after_s"], "scrape.stale_after_s", out.stale_after_s, 0.001, kMaxSeconds);
+  }
+  if (const YAML::Node n = root["health"]) {
+    if (!r.keys(n, "health",
+                {"interval_s", "timeout_s", "failure_threshold", "success_threshold"})) {
+      return;
+    }
+    r.number(n["interval_s"], "health.interval_s", out.health_interval_s, 0.001, 3600);
+    r.number(n["timeout_s"], "health.timeout_s", out.health_timeout_s, 0.001, 3600);
+    r.integer(n["failure_threshold"], "health.failure_threshold", out.health_failure_threshold, 1,
+              1000);
+    r.integer(n["success_threshold"], "health.success_threshold", out.health_success_threshold, 1,
+              1000);
+  }
+  if (const YAML::Node n = root["models"]) {
+    if (!r.keys(n, "models", {"refresh_interval_s"})) return;
+    r.number(n["refresh_interval_s"], "models.refresh_interval_s", out.models_interval_s, 0.01,
+             kMaxSeconds);
+  }
+  if (const YAML::Node n = root["timeouts"]) {
+    if (!r.keys(n, "timeouts", {"connect_s", "first_byte_s", "idle_s"})) return;
+    r.number(n["connect_s"], "timeouts.connect_s", out.connect_timeout_s, 0.001, 3600);
+    r.number(n["first_byte_s"], "timeouts.first_byte_s", out.first_byte_timeout_s, 0, kMaxSeconds);
+    r.number(n["idle_s"], "timeouts.idle_s", out.idle_timeout_s, 0, kMaxSeconds);
+  }
+  r.integer(root["retries"], "retries", out.retries, 0, 100);
+  if (const YAML::Node n = root["admission"]) {
+    if (!r.keys(n, "admission",
+                {"max_in_flight", "max_in_flight_per_replica", "ttft_slo_s", "queue_size",
+                 "queue_timeout_s", "retry_after_s"})) {
+      return;
+    }
+    AdmissionConfig& a = out.admission;
+    r.integer(n["max_in_flight"], "admission.max_in_flight", a.max_in_flight, 0, 1e9);
+    r.integer(n["max_in_flight_per_replica"], "admission.max_in_flight_per_replica",
+              a.max_in_flight_per_replica, 0, 1e9);
+    r.number(n["ttft_slo_s"], "admission.ttft_slo_s", a.ttft_slo_s, 0, kMaxSeconds);
+    r.integer(n["queue_size"], "admission.queue_size", a.queue_size, 0, 1e9);
+    r.number(n["queue_timeout_s"], "admission.queue_timeout_s", a.queue_timeout_s, 0.001,
+             kMaxSeconds);
+    r.integer(n["retry_after_s"], "admission.retry_after_s", a.retry_after_s, 0, 86400);
+  }
+  if (const YAML::Node n = root["api_keys"]) {
+    if (!n.IsSequence() && !n.IsNull()) return r.fail(n, "api_keys must be a list of strings");
+    out.api_keys.clear();
+    for (const auto& k : n) {
+      if (!k.IsScalar() || k.Scalar().empty()) {
+        return r.fail(k, "api_keys must be a list of non-empty strings");
+      }
+      out.api_keys.push_back(k.Scalar());
+    }
+  }
+  r.integer(root["decision_log_size"], "decision_log_size", out.decision_log_size, 0, 1e7);
+  r.text(root["log_level"], "log_level", out.log_level);
+  r.integer(root["max_body_bytes"], "max_body_bytes", out.max_body_bytes, 1024, 1e10);
+}
+
+bool parse_number(std::string_view text, double& v) {
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  return ec == std::errc() && ptr == text.data() + text.size() && std::isfinite(v);
+}
+
+}  // namespace
+
+bool parse_config_yaml(std::string_view text, std::string_view source, RouterConfig& out,
+                       std::string& error) {
+  Reader r(source);
+  try {
+    const YAML::Node root = YAML::Load(std::string(text));
+    if (root.IsNull() || !root.IsDefined()) return true;  // an empty file changes nothing
+    read_root(r, root, out);
+  } catch (const YAML::Exception& e) {
+    error = std::string(source) + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg;
+    return false;
+  }
+  if (r.failed()) {
+    error = r.error();
+    return false;
+  }
+  return true;
+}
+
+bool load_config_file(const std::string& path, RouterConfig& out, std::string& error) {
+  std::ifstream in(path);
+  if (!in) {
+    error = "cannot read config file " + path;
+    return false;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_config_yaml(text.str(), path, out, error);
+}
+
+bool parse_replica_spec(std::string_view text, ReplicaConfig& out, std::string& error) {
+  out = ReplicaConfig{};
+  const size_t comma = text.find(',');
+  out.url = std::string(text.substr(0, comma));
+  std::string_view rest = comma == std::string_view::npos ? "" : text.substr(comma + 1);
+  while (!rest.empty()) {
+    const size_t next = rest.find(',');
+    const std::string_view item = rest.substr(0, next);
+    rest = next == std::string_view::npos ? "" : rest.substr(next + 1);
+    const size_t eq = item.find('=');
+    const std::string_view key = item.substr(0, eq);
+    const std::string_view value = eq == std::string_view::npos ? "" : item.substr(eq + 1);
+    if (eq == std::string_view::npos || value.empty()) {
+      error = "replica '" + std::string(text) + "': '" + std::string(item) +
+              "' is not key=value (weight, gpu, arch)";
+      return false;
+    }
+    if (key == "weight") {
+      double w = 0;
+      if (!parse_number(value, w) || w < 0) {
+        error = "replica '" + std::string(text) + "': weight must be a number >= 0";
+        return false;
+      }
+      out.weight = w;
+    } else if (key == "gpu") {
+      out.gpu = std::string(value);
+    } else if (key == "arch") {
+      out.arch = std::string(value);
+    } else {
+      error = "replica '" + std::string(text) + "': unknown key '" + std::string(key) +
+              "' (known: weight, gpu, arch)";
+      return false;
+    }
+  }
+  return true;
+}
+
+bool apply_flags(const RouteFlags& f, RouterConfig& c, std::string& error) {
+  if (f.host) c.host = *f.host;
+  if (f.port) c.port = *f.port;
+  if (f.admin_host) c.admin_host = *f.admin_host;
+  if (f.admin_port) c.admin_port = *f.admin_port;
+  if (!f.replicas.empty()) {
+    c.replicas.clear();
+    for (const std::string& spec : f.replicas) {
+      ReplicaConfig rc;
+      if (!parse_replica_spec(spec, rc, error)) return false;
+      c.replicas.push_back(std::move(rc));
+    }
+  }
+  if (f.policy && *f.policy != c.policy) {
+    c.policy = *f.policy;
+    c.policy_params.clear();  // the file's parameters belong to another policy
+  }
+  if (f.policy_params) {
+    c.policy_params.clear();
+    if (!policy::parse_policy_params(*f.policy_params, c.policy_params, error)) return false;
+  }
+  if (f.seed) c.seed = *f.seed;
+  if (f.scrape_interval_s) c.scrape_interval_s = *f.scrape_interval_s;
+  if (f.stale_after_s) c.stale_after_s = *f.stale_after_s;
+  if (f.health_interval_s) c.health_interval_s = *f.health_interval_s;
+  if (f.retries) c.retries = *f.retries;
+  if (f.max_in_flight) c.admission.max_in_flight = *f.max_in_flight;
+  if (f.max_in_flight_per_replica)
+    c.admission.max_in_flight_per_replica = *f.max_in_flight_per_replica;
+  if (f.ttft_slo_s) c.admission.ttft_slo_s = *f.ttft_slo_s;
+  if (f.queue_size) c.admission.queue_size = *f.queue_size;
+  if (f.queue_timeout_s) c.admission.queue_timeout_s = *f.queue_timeout_s;
+  if (!f.api_keys.empty()) c.api_keys = f.api_keys;
+  if (f.log_level) c.log_level = *f.log_level;
+  return true;
+}
+
+bool validate_replica(ReplicaConfig& replica, std::string& error) {
+  std::string url_error;
+  const std::optional<http::Url> url = http::parse_url(replica.url, &url_error);
+  if (!url) {
+    error = url_error;
+    return false;
+  }
+  replica.url = url->str();
+  if (!(replica.weight >= 0) || !std::isfinite(replica.weight)) {
+    error = "replica " + replica.url + ": weight must be a number >= 0";
+    return false;
+  }
+  if (!replica.gpu.empty() || !replica.arch.empty()) {
+    engine::EngineConfig ec;
+    std::string e;
+    const std::string arch = replica.arch.empty() ? "llama-2-7b" : replica.arch;
+    const std::string gpu = replica.gpu.empty() ? "h100" : replica.gpu;
+    if (!engine::make_config(engine::ProfileSet::builtin(), arch, gpu, ec, e)) {
+      error = "replica " + replica.url + ": " + e;
+      return false;
+    }
+  }
+  return true;
+}
+
+bool validate_config(RouterConfig& c, std::string& error) {
+  std::set<std::string> seen;
+  for (ReplicaConfig& r : c.replicas) {
+    if (!validate_replica(r, error)) return false;
+    if (!seen.insert(r.url).second) {
+      error = "duplicate replica " + r.url;
+      return false;
+    }
+  }
+  std::string policy_error;
+  if (!policy::make_policy(c.policy, c.policy_params, policy_error)) {
+    error = policy_error;
+    return false;
+  }
+  auto check = [&](bool ok, const std::string& message) {
+    if (!ok && error.empty()) error = message;
+    return ok;
+  };
+  error.clear();
+  check(c.port >= 0 && c.port <= 65535, "port must be in [0, 65535]");
+  check(c.admin_port >= -1 && c.admin_port <= 65535, "admin port must be in [-1, 65535]");
+  check(!c.host.empty(), "host must not be empty");
+  check(c.scrape_interval_s > 0, "scrape interval must be > 0");
+  check(c.stale_after_s > 0, "stale bound must be > 0");
+  check(c.health_interval_s > 0, "health interval must be > 0");
+  check(c.retries >= 0 && c.retries <= 100, "retries must be in [0, 100]");
+  check(c.admission.max_in_flight >= 0, "max in-flight must be >= 0");
+  check(c.admission.max_in_flight_per_replica >= 0, "max in-flight per replica must be >= 0");
+  check(c.admission.ttft_slo_s >= 0, "TTFT SLO must be >= 0");
+  check(c.admission.queue_size >= 0, "queue size must be >= 0");
+  check(c.admission.queue_timeout_s > 0, "queue timeout must be > 0");
+  static const std::set<std::string> kLevels = {"trace", "debug",    "info", "warn",
+                                                "error", "critical", "off"};
+  check(kLevels.count(c.log_level) > 0,
+        "log level must be one of trace, debug, info, warn, error, critical, off; got '" +
+            c.log_level + "'");
+  return error.empty();
+}
+
+}  // namespace eta::router

@@ -1,0 +1,120 @@
+// `eta route` configuration: everything the command line says and more, from a YAML file
+// (yaml-cpp), with flags overriding the file. Loading and validation are pure (no networking), so
+// every configuration error is unit-tested: each produces one line naming the problem, and the
+// command exits with code 2. The schema is documented in docs/architecture.md ("eta route").
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/registry.hpp"
+
+namespace eta::router {
+
+struct ReplicaConfig {
+  std::string url;      // canonical http::Url::str() after validation, e.g. http://127.0.0.1:8001
+  double weight = 1.0;  // relative capacity hint (random, session)
+  std::string gpu;      // GPU profile seeding the speed model ("" = h100)
+  std::string arch;     // model shape for that profile ("" = llama-2-7b)
+};
+
+struct AdmissionConfig {
+  int max_in_flight = 0;              // requests in flight through the router; 0 = unlimited
+  int max_in_flight_per_replica = 0;  // 0 = unlimited
+  double ttft_slo_s = 0;       // shed when every replica's predicted TTFT is over it; 0 = off
+  int queue_size = 0;          // requests held while at capacity; 0 = no queue (429 at once)
+  double queue_timeout_s = 5;  // a held request gets 429 after this long
+  int retry_after_s = 1;       // Retry-After of a 429
+};
+
+struct RouterConfig {
+  std::string host = "127.0.0.1";
+  int port = 8000;  // 0: any free port
+  std::string admin_host = "127.0.0.1";
+  int admin_port = 0;  // 0: any free port; -1: no admin listener
+  std::vector<ReplicaConfig> replicas;
+
+  std::string policy = "eta";
+  policy::PolicyParams policy_params;
+  uint64_t seed = 0;  // the policy's random generator
+
+  double scrape_interval_s = 0.05;
+  double scrape_timeout_s = 1.0;
+  uint64_t scrape_max_bytes = 4u << 20;
+  double stale_after_s = 2.0;  // scrapes older than this are ignored by policies
+
+  double health_interval_s = 1.0;
+  double health_timeout_s = 1.0;
+  int health_failure_threshold = 2;  // consecutive failures that make a replica unroutable
+  int health_success_threshold = 1;  // consecutive successes that make it routable again
+
+  double models_interval_s = 5.0;  // /v1/models refresh
+
+  double connect_timeout_s = 2.0;
+  double first_byte_timeout_s = 300;  // request sent -> response head; 0 = none
+  double idle_timeout_s = 300;        // longest gap between received bytes; 0 = none
+  int retries = 2;                    // extra attempts on other replicas (before any byte relayed)
+
+  AdmissionConfig admission;
+  std::vector<std::string> api_keys;  // non-empty: /v1/* require "Authorization: Bearer <key>"
+
+  uint64_t decision_log_size = 1000;    // decisions kept for GET /admin/decisions
+  std::string log_level = "info";       // trace, debug, info, warn, error, off
+  uint64_t max_body_bytes = 32u << 20;  // largest request body accepted (413 above)
+};
+
+// Parses YAML text into `out` (starting from `out`'s values: keys absent from the file keep
+// them). `source` names the text in messages ("eta.yaml"). Returns false with one line
+// ("eta.yaml:4: unknown key 'polcy' (known: ...)") on a YAML syntax error, an unknown key, a
+// value of the wrong type or out of range. URLs, duplicates, policies and GPU names are checked by
+// validate_config.
+bool parse_config_yaml(std::string_view text, std::string_view source, RouterConfig& out,
+                       std::string& error);
+// Reads and parses a file (parse_config_yaml with the path as source).
+bool load_config_file(const std::string& path, RouterConfig& out, std::string& error);
+
+// What the command line sets; unset fields leave the file's (or default) values.
+struct RouteFlags {
+  std::optional<std::string> host;
+  std::optional<int> port;
+  std::optional<std::string> admin_host;
+  std::optional<int> admin_port;
+  // Each "URL[,weight=W][,gpu=G][,arch=A]"; when any is given they replace the file's replicas.
+  std::vector<std::string> replicas;
+  std::optional<std::string> policy;
+  std::optional<std::string> policy_params;  // "k=v,k2=v2": replace the file's params
+  std::optional<uint64_t> seed;
+  std::optional<double> scrape_interval_s;
+  std::optional<double> stale_after_s;
+  std::optional<double> health_interval_s;
+  std::optional<int> retries;
+  std::optional<int> max_in_flight;
+  std::optional<int> max_in_flight_per_replica;
+  std::optional<double> ttft_slo_s;
+  std::optional<int> queue_size;
+  std::optional<double> queue_timeout_s;
+  std::vector<std::string> api_keys;  // when any is given they replace the file's
+  std::optional<std::string> log_level;
+};
+
+// Applies flags over `config`. Returns false with one line if a --replica or --policy-params
+// value is malformed.
+bool apply_flags(const RouteFlags& flags, RouterConfig& config, std::string& error);
+
+// Parses one "URL[,weight=W][,gpu=G][,arch=A]" replica spec (URL not yet validated).
+bool parse_replica_spec(std::string_view text, ReplicaConfig& out, std::string& error);
+
+// Checks everything that needs more than the YAML: each replica URL parses (it is replaced by
+// its canonical form), no replica appears twice, GPU/arch names are known profiles, the policy
+// exists and accepts its parameters, numbers are in range. One line on failure.
+bool validate_config(RouterConfig& config, std::string& error);
+
+// Checks one replica as validate_config does (URL canonicalised, profile names known); used by
+// the admin API to add replicas at run time.
+bool validate_replica(ReplicaConfig& replica, std::string& error);
+
+}  // namespace eta::router

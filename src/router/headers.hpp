@@ -1,0 +1,34 @@
+// Header handling of the proxy (pure): which client headers are forwarded upstream and which
+// upstream headers are relayed back. Hop-by-hop headers (RFC 9110 §7.6.1: Connection, Keep-Alive,
+// Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, TE, Trailer, Transfer-Encoding,
+// Upgrade, and every header the Connection header names) are never forwarded; neither are Host
+// and Content-Length (the client sets its own) nor any `x-eta-*` header (the router's own
+// namespace: a client cannot forge x-eta-replica, and upstream x-eta-* headers are replaced by
+// the router's).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "http/client.hpp"
+#include "http/server.hpp"
+
+namespace eta::router {
+
+// Case-insensitive ASCII comparison.
+bool iequals(std::string_view a, std::string_view b);
+bool is_hop_by_hop(std::string_view name);
+bool is_eta_header(std::string_view name);  // x-eta-*
+
+// The client's headers to send upstream (appended to `out`).
+void forward_request_headers(const http::Headers& in, http::Headers& out);
+
+// The upstream response's headers to relay (appended to `out`), with Content-Type returned
+// separately in `content_type` (the server writes it itself); Content-Length is dropped too.
+void relay_response_headers(const http::ResponseHead& head, http::Headers& out,
+                            std::string& content_type);
+
+// The token of "Authorization: Bearer <token>", or empty.
+std::string_view bearer_token(std::string_view authorization);
+
+}  // namespace eta::router

@@ -1,0 +1,1437 @@
+#include "router/router.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <deque>
+#include <limits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "cluster/state.hpp"
+#include "engine/engine.hpp"
+#include "engine/profile.hpp"
+#include "http/client.hpp"
+#include "http/server.hpp"
+#include "metrics/parse.hpp"
+#include "openai/request.hpp"
+#include "policy/registry.hpp"
+#include "predict/completion_model.hpp"
+#include "router/admin.hpp"
+#include "router/decision_log.hpp"
+#include "router/features.hpp"
+#include "router/headers.hpp"
+#include "router/replica_state.hpp"
+#include "router/router_metrics.hpp"
+#include "router/sse.hpp"
+
+namespace eta::router {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::string_view kReplicaHeader = "x-eta-replica";
+constexpr std::string_view kPredictedTtftHeader = "x-eta-predicted-ttft-ms";
+constexpr std::string_view kPredictedE2eHeader = "x-eta-predicted-e2e-ms";
+constexpr std::string_view kRequestIdHeader = "x-eta-request-id";
+constexpr std::string_view kNone = "none";
+constexpr uint64_t kMaxBufferedBody = 256ull << 20;  // a non-streamed upstream body
+constexpr uint64_t kMaxModelsBody = 4ull << 20;
+constexpr double kReadyTimeoutS = 3.0;
+
+std::chrono::milliseconds ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(seconds * 1000.0)));
+}
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+bool is_event_stream(std::string_view content_type) {
+  return content_type.size() >= 17 && iequals(content_type.substr(0, 17), "text/event-stream");
+}
+
+std::string error_event(std::string_view message) {
+  openai::Error e;
+  e.status = 502;
+  e.type = "BadGatewayError";
+  e.message = std::string(message);
+  return "data: " + openai::error_body(e) + "\n\ndata: [DONE]\n\n";
+}
+
+// Where a routing attempt ended.
+enum class RouteResult {
+  kDispatched,
+  kAtCapacity,    // in-flight bounds reached: queue or 429
+  kSloShed,       // every replica's predicted TTFT is over the SLO: queue or 429
+  kNoReplica,     // no routable replica serves the model (or none is left to retry on): 503
+  kUnknownModel,  // no replica serves the model at all: 404
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+struct Replica {
+  int index = 0;  // ClusterState index
+  ReplicaConfig config;
+  std::shared_ptr<http::UpstreamPool> pool;
+  HealthTracker health;
+  bool draining = false;
+  bool removing = false;
+  bool removed = false;
+  bool models_known = false;
+  ModelList models;
+  bool speed_seeded = false;
+  bool scrape_busy = false;
+  bool health_busy = false;
+  bool models_busy = false;
+  ScrapeCounters counters;
+  metrics::ParsedMetrics parsed;
+  double last_scrape_ok = -1;
+  uint64_t scrapes = 0;
+  uint64_t scrape_failures = 0;
+  uint64_t requests = 0;
+  uint64_t failures = 0;
+  int in_flight = 0;
+  std::string last_error;
+  metrics::Gauge* in_flight_gauge = nullptr;
+
+  const std::string& url() const { return config.url; }
+  bool routable() const {
+    return !removed && !removing && !draining && health.healthy() && models_known;
+  }
+  bool serves(std::string_view model) const {
+    for (const std::string& m : models.ids)
+      if (m == model) return true;
+    return false;
+  }
+};
+
+struct Call {
+  uint64_t id = 0;
+  http::ExchangePtr exchange;
+  openai::Endpoint endpoint = openai::Endpoint::kCompletions;
+  Clock::time_point arrival_wall;
+  double arrival = 0;
+  openai::RequestFields fields;
+  RequestInfo info;
+  cluster::PreparedRequest prepared;
+  double decision_s = 0;
+
+  std::vector<int> tried;
+  int attempt = 0;
+  int replica = -1;  // of the current (or last) attempt
+  bool attempt_active = false;
+  http::RequestHandle handle;
+  double predicted_ttft_s = cluster::kNotPredicted;
+  double predicted_e2e_s = cluster::kNotPredicted;
+
+  enum class Mode { kNone, kHeld, kBuffered, kStreaming };
+  Mode mode = Mode::kNone;
+  int status = 0;
+  std::string content_type;
+  http::Headers headers;
+  std::string body;
+  bool sse = false;
+  SseScanner scanner;
+  bool first_token = false;
+  int relayed_tokens = 0;
+
+  // The last 5xx held back for a retry, relayed if no retry succeeds.
+  int held_status = 0;
+  std::string held_type;
+  http::Headers held_headers;
+  std::string held_body;
+
+  bool queued = false;
+  double queue_deadline = 0;
+  bool finished = false;
+};
+
+using CallPtr = std::shared_ptr<Call>;
+
+// ---------------------------------------------------------------------------------------------
+
+struct Router::Impl {
+  Impl(asio::io_context& io_in, RouterConfig config_in);
+
+  double now() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+
+  // Replicas
+  bool add_replica(ReplicaConfig rc, std::string& error);
+  Replica* find_replica(std::string_view url);
+  void set_health(Replica& r, bool ok, std::string_view detail);
+  void finalize_removal(Replica& r);
+  ReplicaReport report(const Replica& r);
+  bool any_routable() const;
+
+  // Polling
+  void start_polling();
+  void arm_scrape();
+  void arm_health();
+  void arm_models();
+  void scrape(Replica& r);
+  void check_health(Replica& r);
+  void fetch_models(Replica& r);
+  void check_ready();
+
+  // Client API
+  void add_routes();
+  bool authorized(const http::ExchangePtr& e);
+  void handle_generate(const http::ExchangePtr& e, openai::Endpoint endpoint);
+  void handle_models(const http::ExchangePtr& e);
+  void handle_health(const http::ExchangePtr& e);
+  void handle_metrics(const http::ExchangePtr& e);
+
+  // Routing
+  void admit(const CallPtr& c);
+  RouteResult route(const CallPtr& c);
+  void start_attempt(const CallPtr& c, int replica);
+  void on_head(const CallPtr& c, const http::ResponseHead& head);
+  void on_body(const CallPtr& c, std::string_view data);
+  void on_complete(const CallPtr& c, const http::ClientResult& result);
+  void release_attempt(Call& c);
+  bool has_retry_target(const Call& c) const;
+  void retry_or_fail(const CallPtr& c, std::string_view reason, std::string_view detail,
+                     bool timeout);
+  void complete(const CallPtr& c);
+  void fail_stream(const CallPtr& c, std::string_view message);
+  void refuse(const CallPtr& c, RouteResult result);
+  void respond_error(const CallPtr& c, int status, std::string_view type, std::string message,
+                     http::Headers extra = {});
+  void add_eta_headers(const Call& c, http::Headers& h) const;
+  void finish_call(const CallPtr& c, int status);
+  void on_client_gone(const CallPtr& c);
+  void abort_calls_on(Replica& r, std::string_view message);
+  // `chosen`: the replica the request goes to, -1 if it was shed.
+  void log_decision(const Call& c, const cluster::Decision& d, int chosen);
+
+  // Admission queue
+  void enqueue(const CallPtr& c);
+  void pump_queue();
+  void arm_queue_timer();
+
+  // Admin API
+  void add_admin_routes();
+
+  asio::io_context& io;
+  RouterConfig config;
+  Clock::time_point start_ = Clock::now();
+  cluster::ClusterState state;
+  std::unique_ptr<policy::Policy> policy;
+  policy::Rng rng;
+  RouterMetrics metrics;
+  DecisionLog decisions;
+  http::Routes routes;
+  http::Routes admin_routes;
+  http::Server server;
+  std::unique_ptr<http::Server> admin_server;
+  asio::steady_timer scrape_timer;
+  asio::steady_timer health_timer;
+  asio::steady_timer models_timer;
+  asio::steady_timer queue_timer;
+  asio::steady_timer ready_timer;
+
+  std::vector<std::unique_ptr<Replica>> replicas;  // by ClusterState index (removed: tombstones)
+  std::unordered_map<uint64_t, CallPtr> calls;     // dispatched or queued, not finished
+  std::deque<CallPtr> queue;
+  bool pumping = false;
+  bool queue_timer_armed = false;
+  int total_in_flight = 0;
+  uint64_t next_id = 1;
+  bool started = false;
+  bool stopped = false;
+  bool ready = false;
+  std::function<void()> on_ready;
+  cluster::Decision decision;  // reused
+};
+
+Router::Impl::Impl(asio::io_context& io_in, RouterConfig config_in)
+    : io(io_in),
+      config(std::move(config_in)),
+      state([&] {
+        cluster::ClusterStateOptions o;
+        o.stale_after_s = config.stale_after_s;
+        o.hash_block_size = kHashBlockSize;
+        return o;
+      }()),
+      rng(config.seed),
+      decisions(config.decision_log_size),
+      server(
+          io_in,
+          [&] {
+            http::ServerOptions o;
+            o.host = config.host;
+            o.port = static_cast<uint16_t>(config.port);
+            o.max_body_bytes = config.max_body_bytes;
+            // Streams stay open while replicas generate; requests are small.
+            o.write_timeout = std::chrono::milliseconds(60000);
+            return o;
+          }(),
+          [this](http::ExchangePtr e) { routes.dispatch(e); }),
+      scrape_timer(io_in),
+      health_timer(io_in),
+      models_timer(io_in),
+      queue_timer(io_in),
+      ready_timer(io_in) {
+  std::string error;
+  policy = policy::make_policy(config.policy, config.policy_params, error);
+  if (config.admin_port >= 0) {
+    http::ServerOptions o;
+    o.host = config.admin_host;
+    o.port = static_cast<uint16_t>(config.admin_port);
+    admin_server = std::make_unique<http::Server>(
+        io_in, o, [this](http::ExchangePtr e) { admin_routes.dispatch(e); });
+  }
+  add_routes();
+  add_admin_routes();
+  for (const ReplicaConfig& rc : config.replicas) {
+    if (!add_replica(rc, error)) spdlog::error("replica {}: {}", rc.url, error);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replicas
+
+bool Router::Impl::add_replica(ReplicaConfig rc, std::string& error) {
+  if (!validate_replica(rc, error)) return false;
+  if (find_replica(rc.url)) {
+    error = "duplicate replica " + rc.url;
+    return false;
+  }
+  cluster::ReplicaSpec spec;
+  spec.name = rc.url;
+  spec.weight = rc.weight;
+  const std::string arch = rc.arch.empty() ? "llama-2-7b" : rc.arch;
+  const std::string gpu = rc.gpu.empty() ? "h100" : rc.gpu;
+  if (!engine::make_config(engine::ProfileSet::builtin(), arch, gpu, spec.engine, error)) {
+    return false;
+  }
+  auto r = std::make_unique<Replica>();
+  r->config = rc;
+  r->config.arch = arch;
+  r->config.gpu = gpu;
+  r->health = HealthTracker(config.health_failure_threshold, config.health_success_threshold);
+  http::PoolOptions po;
+  po.connect_timeout = ms(config.connect_timeout_s);
+  po.max_idle_connections = 256;
+  r->pool = std::make_shared<http::UpstreamPool>(io, *http::parse_url(rc.url), po);
+  r->index = state.add_replica(spec);
+  state.set_routable(r->index, false);
+  r->in_flight_gauge = &metrics.in_flight.with({rc.url});
+  r->in_flight_gauge->set(0);
+  metrics.healthy.with({rc.url}).set(0);
+  metrics.routable.with({rc.url}).set(0);
+  replicas.push_back(std::move(r));
+  if (static_cast<int>(replicas.size()) != state.num_replicas()) {
+    error = "internal: replica index mismatch";
+    return false;
+  }
+  Replica& added = *replicas.back();
+  spdlog::info("replica {} added (gpu {}, arch {}, weight {})", added.url(), gpu, arch,
+               added.config.weight);
+  if (started && !stopped) {
+    // Running already (admin API): probe at once.
+    check_health(added);
+    fetch_models(added);
+  }
+  return true;
+}
+
+Replica* Router::Impl::find_replica(std::string_view url) {
+  std::string canonical(url);
+  if (auto u = http::parse_url(url)) canonical = u->str();
+  for (auto& r : replicas)
+    if (!r->removed && r->url() == canonical) return r.get();
+  return nullptr;
+}
+
+bool Router::Impl::any_routable() const {
+  for (const auto& r : replicas)
+    if (r->routable()) return true;
+  return false;
+}
+
+void Router::Impl::set_health(Replica& r, bool ok, std::string_view detail) {
+  if (!ok) {
+    r.last_error = std::string(detail);
+    metrics.health_failures.with({r.url()}).inc();
+  }
+  const bool was_known = r.health.known();
+  if (r.health.record(ok)) {
+    metrics.healthy.with({r.url()}).set(r.health.healthy() ? 1 : 0);
+    if (r.health.healthy()) {
+      spdlog::info("replica {} is healthy", r.url());
+      if (was_known) {
+        // It was down: it probably restarted with an empty prefix cache.
+        state.forget_prefix_cache(r.index);
+        r.counters = ScrapeCounters{};
+      }
+      fetch_models(r);
+    } else if (was_known) {
+      spdlog::warn("replica {} is unhealthy: {}", r.url(), detail);
+    } else {
+      spdlog::warn("replica {} does not answer: {}", r.url(), detail);
+    }
+  }
+  metrics.routable.with({r.url()}).set(r.routable() ? 1 : 0);
+  state.set_routable(r.index, r.routable());
+  if (r.routable()) pump_queue();
+}
+
+void Router::Impl::finalize_removal(Replica& r) {
+  if (r.removed) return;
+  r.removed = true;
+  state.set_routable(r.index, false);
+  state.forget_prefix_cache(r.index);
+  metrics.routable.with({r.url()}).set(0);
+  metrics.healthy.with({r.url()}).set(0);
+  r.in_flight_gauge->set(0);
+  // The pool may be inside one of its own callbacks: destroy it later.
+  std::shared_ptr<http::UpstreamPool> pool = std::move(r.pool);
+  asio::post(io, [pool] {});
+  spdlog::info("replica {} removed", r.url());
+}
+
+ReplicaReport Router::Impl::report(const Replica& r) {
+  ReplicaReport out;
+  const double t = now();
+  const cluster::ClusterView& view = state.view(t);
+  const cluster::ReplicaView& v = state.replica(r.index);
+  out.url = r.url();
+  out.weight = r.config.weight;
+  out.gpu = r.config.gpu;
+  out.arch = r.config.arch;
+  out.healthy = r.health.healthy();
+  out.health_known = r.health.known();
+  out.routable = r.routable();
+  out.draining = r.draining;
+  out.removing = r.removing;
+  out.consecutive_failures = r.health.consecutive_failures();
+  out.last_error = r.last_error;
+  out.models_known = r.models_known;
+  out.models = r.models.ids;
+  out.time_scale = r.models.time_scale;
+  out.scrape = v.scrape;
+  out.scrape_age_s = r.last_scrape_ok >= 0 ? t - r.last_scrape_ok : -1;
+  out.scrape_fresh = v.scrape.fresh(t, config.stale_after_s);
+  out.scrapes = r.scrapes;
+  out.scrape_failures = r.scrape_failures;
+  out.ledger = v.ledger_or_empty();
+  out.limits = v.limits;
+  const predict::SpeedModel& speed = state.speed(r.index);
+  out.prefill_factor = speed.prefill_factor();
+  out.decode_factor = speed.decode_factor();
+  out.prefill_observations = speed.prefill_observations();
+  out.decode_observations = speed.decode_observations();
+  predict::CompletionQuery q;
+  q.prompt_tokens = std::max(1, static_cast<int>(std::lround(view.averages.prompt_tokens)));
+  q.output_tokens = std::max(1, static_cast<int>(std::lround(view.averages.output_tokens)));
+  q.cached_tokens = 0;
+  const predict::CompletionEstimate e = predict::estimate_completion(v, q, view, speed);
+  out.typical_prompt_tokens = q.prompt_tokens;
+  out.typical_output_tokens = q.output_tokens;
+  out.predicted_ttft_s = e.ttft_s;
+  out.predicted_e2e_s = e.e2e_s;
+  out.requests = r.requests;
+  out.failures = r.failures;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Polling: /metrics every scrape interval, /health every health interval, /v1/models every
+// models interval (and whenever a replica turns healthy). At most one of each in flight per
+// replica.
+
+void Router::Impl::start_polling() {
+  for (auto& r : replicas) {
+    check_health(*r);
+    fetch_models(*r);
+    scrape(*r);
+  }
+  arm_scrape();
+  arm_health();
+  arm_models();
+}
+
+void Router::Impl::arm_scrape() {
+  scrape_timer.expires_after(ms(config.scrape_interval_s));
+  scrape_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopped) return;
+    for (auto& r : replicas)
+      if (!r->removed) scrape(*r);
+    arm_scrape();
+  });
+}
+
+void Router::Impl::arm_health() {
+  health_timer.expires_after(ms(config.health_interval_s));
+  health_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopped) return;
+    for (auto& r : replicas)
+      if (!r->removed) check_health(*r);
+    arm_health();
+  });
+}
+
+void Router::Impl::arm_models() {
+  models_timer.expires_after(ms(config.models_interval_s));
+  models_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopped) return;
+    for (auto& r : replicas)
+      if (!r->removed && r->health.healthy()) fetch_models(*r);
+    arm_models();
+  });
+}
+
+void Router::Impl::scrape(Replica& r) {
+  if (r.scrape_busy || !r.pool) return;
+  r.scrape_busy = true;
+  const int index = r.index;
+  r.pool->get("/metrics", config.scrape_max_bytes, ms(config.scrape_timeout_s),
+              [this, index](int status, std::string body, const http::ClientResult& result) {
+                Replica& r = *replicas[static_cast<size_t>(index)];
+                r.scrape_busy = false;
+                if (r.removed) return;
+                const double t = now();
+                std::string error;
+                cluster::ScrapeSnapshot snap;
+                bool ok = result.ok() && status == 200;
+                if (!ok) {
+                  error = result.ok() ? "status " + std::to_string(status) : result.detail;
+                } else if (!metrics::parse_text(body, r.parsed, error) ||
+                           !snapshot_from_metrics(r.parsed, t, r.counters, snap, error)) {
+                  ok = false;
+                }
+                if (ok) {
+                  ++r.scrapes;
+                  r.last_scrape_ok = t;
+                  metrics.scrapes.with({r.url()}).inc();
+                  state.update_scrape(r.index, snap);
+                  return;
+                }
+                ++r.scrape_failures;
+                metrics.scrape_failures.with({r.url()}).inc();
+                state.update_scrape(r.index, cluster::ScrapeSnapshot{});
+                // Nothing listens there any more: that is a failed health check too.
+                if (result.error == http::ClientError::kConnectRefused ||
+                    result.error == http::ClientError::kConnectFailed) {
+                  set_health(r, false, "scrape: " + error);
+                }
+                spdlog::debug("scrape {} failed: {}", r.url(), error);
+              });
+}
+
+void Router::Impl::check_health(Replica& r) {
+  if (r.health_busy || !r.pool) return;
+  r.health_busy = true;
+  const int index = r.index;
+  r.pool->get("/health", 64 * 1024, ms(config.health_timeout_s),
+              [this, index](int status, std::string, const http::ClientResult& result) {
+                Replica& r = *replicas[static_cast<size_t>(index)];
+                r.health_busy = false;
+                if (r.removed) return;
+                const bool ok = result.ok() && status == 200;
+                set_health(r, ok,
+                           ok            ? ""
+                           : result.ok() ? "health: status " + std::to_string(status)
+                                         : "health: " + result.detail);
+                check_ready();
+              });
+}
+
+void Router::Impl::fetch_models(Replica& r) {
+  if (r.models_busy || !r.pool) return;
+  r.models_busy = true;
+  const int index = r.index;
+  r.pool->get("/v1/models", kMaxModelsBody, ms(std::max(config.health_timeout_s, 1.0)),
+              [this, index](int status, std::string body, const http::ClientResult& result) {
+                Replica& r = *replicas[static_cast<size_t>(index)];
+                r.models_busy = false;
+                if (r.removed) return;
+                ModelList list;
+                std::string error;
+                if (result.ok() && status == 200 && parse_models_body(body, list, error)) {
+                  if (!r.models_known || list.ids != r.models.ids) {
+                    std::string names;
+                    for (const std::string& m : list.ids) names += (names.empty() ? "" : ", ") + m;
+                    spdlog::info("replica {} serves: {}", r.url(), names);
+                  }
+                  r.models = std::move(list);
+                  r.models_known = true;
+                  // eta vllm-sim runs `time_scale` simulated seconds per wall second: start the
+                  // speed model there (the profile is in simulated time) instead of learning it
+                  // from scratch.
+                  predict::SpeedModel& speed = state.speed(r.index);
+                  if (!r.speed_seeded && r.models.time_scale && speed.decode_observations() == 0 &&
+                      speed.prefill_observations() == 0) {
+                    speed.set_factors(*r.models.time_scale, *r.models.time_scale, 0);
+                    r.speed_seeded = true;
+                  }
+                  metrics.routable.with({r.url()}).set(r.routable() ? 1 : 0);
+                  state.set_routable(r.index, r.routable());
+                  if (r.routable()) pump_queue();
+                } else {
+                  spdlog::debug("models {} failed: {}", r.url(),
+                                !error.empty() ? error
+                                : result.ok()  ? "status " + std::to_string(status)
+                                               : result.detail);
+                }
+                check_ready();
+              });
+}
+
+void Router::Impl::check_ready() {
+  if (ready) return;
+  for (const auto& r : replicas) {
+    if (r->removed) continue;
+    // Probed: its health is known and, if healthy, its models too.
+    if (!r->health.known() || (r->health.healthy() && !r->models_known)) return;
+  }
+  ready = true;
+  ready_timer.cancel();
+  if (on_ready) {
+    auto f = std::move(on_ready);
+    on_ready = nullptr;
+    f();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client API
+
+void Router::Impl::add_routes() {
+  routes.add("POST", "/v1/completions",
+             [this](http::ExchangePtr e) { handle_generate(e, openai::Endpoint::kCompletions); });
+  routes.add("POST", "/v1/chat/completions",
+             [this](http::ExchangePtr e) { handle_generate(e, openai::Endpoint::kChat); });
+  routes.add("GET", "/v1/models", [this](http::ExchangePtr e) { handle_models(e); });
+  routes.add("GET", "/health", [this](http::ExchangePtr e) { handle_health(e); });
+  routes.add("GET", "/metrics", [this](http::ExchangePtr e) { handle_metrics(e); });
+}
+
+bool Router::Impl::authorized(const http::ExchangePtr& e) {
+  if (config.api_keys.empty()) return true;
+  const std::string_view token = bearer_token(e->request().header("authorization"));
+  for (const std::string& key : config.api_keys) {
+    // Constant time in the key's content.
+    if (token.size() != key.size()) continue;
+    unsigned char diff = 0;
+    for (size_t i = 0; i < key.size(); ++i) diff |= static_cast<unsigned char>(token[i] ^ key[i]);
+    if (diff == 0) return true;
+  }
+  metrics.count_error("unauthorized");
+  metrics.count_request(std::string(kNone), 401);
+  http::Response r = http::error_response(
+      401, "UnauthorizedError",
+      token.empty() ? "Missing API key: send 'Authorization: Bearer <key>'." : "Invalid API key.");
+  r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  e->respond(std::move(r));
+  return false;
+}
+
+void Router::Impl::handle_models(const http::ExchangePtr& e) {
+  if (!authorized(e)) return;
+  std::vector<std::string_view> seen;
+  std::string body = "{\"object\":\"list\",\"data\":[";
+  bool first = true;
+  for (const auto& r : replicas) {
+    if (r->removed || !r->health.healthy() || !r->models_known) continue;
+    for (size_t i = 0; i < r->models.ids.size(); ++i) {
+      const std::string& id = r->models.ids[i];
+      if (std::find(seen.begin(), seen.end(), id) != seen.end()) continue;
+      seen.push_back(id);
+      if (!first) body += ',';
+      first = false;
+      body += r->models.cards[i];
+    }
+  }
+  body += "]}";
+  http::Response resp;
+  resp.body = std::move(body);
+  e->respond(std::move(resp));
+}
+
+void Router::Impl::handle_health(const http::ExchangePtr& e) {
+  if (any_routable()) {
+    http::Response r;
+    r.content_type.clear();
+    e->respond(std::move(r));
+    return;
+  }
+  e->respond(http::error_response(503, "ServiceUnavailableError", "No replica is routable."));
+}
+
+void Router::Impl::handle_metrics(const http::ExchangePtr& e) {
+  const double t = now();
+  for (const auto& r : replicas) {
+    if (r->removed) continue;
+    metrics.scrape_age.with({r->url()}).set(r->last_scrape_ok >= 0 ? t - r->last_scrape_ok : -1);
+    const predict::SpeedModel& s = state.speed(r->index);
+    metrics.speed_factor.with({r->url(), "prefill"}).set(s.prefill_factor());
+    metrics.speed_factor.with({r->url(), "decode"}).set(s.decode_factor());
+  }
+  metrics.queue_length.with().set(static_cast<double>(queue.size()));
+  http::Response resp;
+  resp.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  resp.body = metrics.registry.render();
+  e->respond(std::move(resp));
+}
+
+void Router::Impl::handle_generate(const http::ExchangePtr& e, openai::Endpoint endpoint) {
+  if (!authorized(e)) return;
+  auto c = std::make_shared<Call>();
+  c->id = next_id++;
+  c->exchange = e;
+  c->endpoint = endpoint;
+  c->arrival_wall = Clock::now();
+  c->arrival = now();
+  openai::Error error;
+  if (!openai::parse_request(endpoint, e->request().body, c->fields, error)) {
+    metrics.count_error("bad_request");
+    metrics.count_request(std::string(kNone), error.status);
+    http::Response r = http::error_response(error);
+    r.headers.emplace_back(std::string(kRequestIdHeader), std::to_string(c->id));
+    e->respond(std::move(r));
+    return;
+  }
+  const auto t0 = Clock::now();
+  prepare_request(state, c->fields, e->request().header(kSessionHeader), c->info, c->prepared);
+  c->decision_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::weak_ptr<Call> weak = c;
+  e->on_disconnect([this, weak] {
+    if (CallPtr c = weak.lock()) on_client_gone(c);
+  });
+  calls.emplace(c->id, c);
+  admit(c);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing
+
+void Router::Impl::admit(const CallPtr& c) {
+  // FIFO: while requests wait, newcomers queue behind them.
+  if (!queue.empty() && config.admission.queue_size > 0) {
+    enqueue(c);
+    pump_queue();
+    return;
+  }
+  const RouteResult result = route(c);
+  if (result == RouteResult::kDispatched) return;
+  if ((result == RouteResult::kAtCapacity || result == RouteResult::kSloShed) &&
+      config.admission.queue_size > 0) {
+    enqueue(c);
+    return;
+  }
+  refuse(c, result);
+}
+
+RouteResult Router::Impl::route(const CallPtr& c) {
+  const bool retry = c->attempt > 0;
+  const std::string& model = c->info.model;
+  const AdmissionConfig& adm = config.admission;
+  if (!retry && adm.max_in_flight > 0 && total_in_flight >= adm.max_in_flight) {
+    return RouteResult::kAtCapacity;
+  }
+  bool any_known = false;    // some replica reported its models
+  bool any_serving = false;  // some replica (even unroutable) serves the model
+  int eligible = 0;          // routable and serving the model
+  int candidates = 0;        // ... and with room, and not tried yet
+  for (const auto& r : replicas) {
+    bool ok = false;
+    if (!r->removed) {
+      any_known = any_known || r->models_known;
+      const bool serves = r->serves(model);
+      any_serving = any_serving || serves;
+      if (r->routable() && serves) {
+        ++eligible;
+        const bool tried = std::find(c->tried.begin(), c->tried.end(), r->index) != c->tried.end();
+        const bool room = retry || adm.max_in_flight_per_replica == 0 ||
+                          r->in_flight < adm.max_in_flight_per_replica;
+        ok = !tried && room;
+      }
+    }
+    state.set_routable(r->index, ok);
+    candidates += ok ? 1 : 0;
+  }
+  if (eligible == 0) {
+    return any_known && !any_serving ? RouteResult::kUnknownModel : RouteResult::kNoReplica;
+  }
+  if (candidates == 0) return retry ? RouteResult::kNoReplica : RouteResult::kAtCapacity;
+
+  const auto t0 = Clock::now();
+  const double t = now();
+  const cluster::ClusterView& view = state.view(t);
+  policy->pick_into(c->prepared.features, view, rng, decision);
+  const double pick_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  metrics.decision_seconds.with().observe(c->decision_s + pick_s);
+  if (!decision.ok()) return RouteResult::kNoReplica;
+
+  // TTFT SLO shedding: when even the best replica is predicted to miss it. Policies that do
+  // not predict get the completion model's prediction.
+  if (!retry && adm.ttft_slo_s > 0) {
+    double best = std::numeric_limits<double>::infinity();
+    for (const cluster::Candidate& cand : decision.candidates) {
+      double ttft = cand.ttft_s;
+      if (!std::isfinite(ttft)) {
+        const cluster::ReplicaView& v = state.replica(cand.replica);
+        predict::CompletionQuery q;
+        q.prompt_tokens = std::max(1, c->prepared.features.prompt_tokens);
+        q.cached_tokens = c->prepared.features.cached_tokens_on(cand.replica);
+        q.output_tokens = c->prepared.features.output_tokens();
+        ttft = predict::estimate_completion(v, q, view, state.speed(cand.replica)).ttft_s;
+      }
+      best = std::min(best, ttft);
+    }
+    if (best > adm.ttft_slo_s) {
+      decision.reason +=
+          fmt::format("; shed: best predicted ttft {:.3f}s > slo {:.3f}s", best, adm.ttft_slo_s);
+      if (!c->queued) log_decision(*c, decision, -1);  // not again at every re-check
+      return RouteResult::kSloShed;
+    }
+  }
+  const cluster::Candidate* chosen = decision.candidate(decision.replica);
+  c->predicted_ttft_s = chosen ? chosen->ttft_s : cluster::kNotPredicted;
+  c->predicted_e2e_s = chosen ? chosen->e2e_s : cluster::kNotPredicted;
+  c->attempt += 1;
+  log_decision(*c, decision, decision.replica);
+  start_attempt(c, decision.replica);
+  return RouteResult::kDispatched;
+}
+
+void Router::Impl::log_decision(const Call& c, const cluster::Decision& d, int chosen) {
+  DecisionRecord* rec = decisions.next();
+  if (!rec) return;
+  rec->unix_time_s = unix_now();
+  rec->request_id = c.id;
+  rec->attempt = chosen >= 0 ? c.attempt : c.attempt + 1;
+  rec->policy = config.policy;
+  rec->model = c.info.model;
+  rec->prompt_tokens = c.prepared.features.prompt_tokens;
+  rec->cached_tokens = chosen >= 0 ? c.prepared.features.cached_tokens_on(chosen) : 0;
+  rec->predicted_output_tokens = c.prepared.features.output_tokens();
+  rec->chosen = chosen >= 0 ? replicas[static_cast<size_t>(chosen)]->url() : "";
+  rec->reason = d.reason;
+  rec->decision_s = c.decision_s;
+  rec->candidates.resize(d.candidates.size());
+  for (size_t i = 0; i < d.candidates.size(); ++i) {
+    const cluster::Candidate& cand = d.candidates[i];
+    CandidateRecord& cr = rec->candidates[i];
+    cr.replica = replicas[static_cast<size_t>(cand.replica)]->url();
+    cr.ttft_s = cand.ttft_s;
+    cr.e2e_s = cand.e2e_s;
+    cr.score = cand.score;
+  }
+}
+
+void Router::Impl::start_attempt(const CallPtr& c, int index) {
+  Replica& r = *replicas[static_cast<size_t>(index)];
+  c->replica = index;
+  c->attempt_active = true;
+  c->mode = Call::Mode::kNone;
+  c->status = 0;
+  c->headers.clear();
+  c->content_type.clear();
+  c->body.clear();
+  c->sse = false;
+  c->scanner.reset();
+  c->first_token = false;
+  c->relayed_tokens = 0;
+  ++r.in_flight;
+  ++r.requests;
+  ++total_in_flight;
+  r.in_flight_gauge->set(r.in_flight);
+  state.on_dispatch(c->id, index, c->prepared.features, now());
+
+  http::ClientRequest req;
+  req.method = "POST";
+  req.target = c->exchange->request().target;
+  forward_request_headers(c->exchange->request().headers, req.headers);
+  req.body = c->exchange->request().body;
+  req.head_timeout = ms(config.first_byte_timeout_s);
+  req.idle_timeout = ms(config.idle_timeout_s);
+  http::ResponseHandlers h;
+  h.on_head = [this, c](const http::ResponseHead& head) { on_head(c, head); };
+  h.on_body = [this, c](std::string_view data) { on_body(c, data); };
+  h.on_complete = [this, c](const http::ClientResult& result) { on_complete(c, result); };
+  c->handle = r.pool->request(std::move(req), std::move(h));
+}
+
+bool Router::Impl::has_retry_target(const Call& c) const {
+  if (c.attempt > config.retries) return false;
+  for (const auto& r : replicas) {
+    if (r->index == c.replica || !r->routable() || !r->serves(c.info.model)) continue;
+    if (std::find(c.tried.begin(), c.tried.end(), r->index) != c.tried.end()) continue;
+    return true;
+  }
+  return false;
+}
+
+void Router::Impl::add_eta_headers(const Call& c, http::Headers& h) const {
+  h.emplace_back(std::string(kRequestIdHeader), std::to_string(c.id));
+  if (c.replica < 0) return;
+  h.emplace_back(std::string(kReplicaHeader), replicas[static_cast<size_t>(c.replica)]->url());
+  if (std::isfinite(c.predicted_ttft_s)) {
+    h.emplace_back(std::string(kPredictedTtftHeader),
+                   fmt::format("{:.3f}", c.predicted_ttft_s * 1e3));
+  }
+  if (std::isfinite(c.predicted_e2e_s)) {
+    h.emplace_back(std::string(kPredictedE2eHeader),
+                   fmt::format("{:.3f}", c.predicted_e2e_s * 1e3));
+  }
+}
+
+void Router::Impl::on_head(const CallPtr& c, const http::ResponseHead& head) {
+  if (c->finished) return;
+  c->status = head.status;
+  relay_response_headers(head, c->headers, c->content_type);
+  if (head.status >= 500 && has_retry_target(*c)) {
+    c->mode = Call::Mode::kHeld;  // not relayed: retried elsewhere once complete
+    return;
+  }
+  add_eta_headers(*c, c->headers);
+  if (head.content_length && !head.chunked) {
+    c->mode = Call::Mode::kBuffered;
+    if (*head.content_length <= kMaxBufferedBody) c->body.reserve(*head.content_length);
+    return;
+  }
+  c->mode = Call::Mode::kStreaming;
+  c->sse = is_event_stream(c->content_type);
+  c->exchange->start_stream(head.status, c->content_type, c->headers);
+}
+
+void Router::Impl::on_body(const CallPtr& c, std::string_view data) {
+  if (c->finished) return;
+  switch (c->mode) {
+    case Call::Mode::kStreaming: {
+      c->exchange->write(data);  // first: relaying adds no latency
+      if (!c->sse) return;
+      const int n = c->scanner.feed(data);
+      if (n <= 0) return;
+      const double t = now();
+      if (!c->first_token) {
+        c->first_token = true;
+        metrics.ttft_seconds.with({replicas[static_cast<size_t>(c->replica)]->url()})
+            .observe(std::chrono::duration<double>(Clock::now() - c->arrival_wall).count());
+      }
+      c->relayed_tokens += n;
+      state.on_tokens(c->id, n, t);
+      return;
+    }
+    case Call::Mode::kHeld:
+    case Call::Mode::kBuffered:
+      if (c->body.size() + data.size() > kMaxBufferedBody) {
+        c->handle.cancel();
+        return;
+      }
+      c->body.append(data);
+      return;
+    case Call::Mode::kNone:
+      return;
+  }
+}
+
+void Router::Impl::release_attempt(Call& c) {
+  if (!c.attempt_active) return;
+  c.attempt_active = false;
+  Replica& r = *replicas[static_cast<size_t>(c.replica)];
+  --r.in_flight;
+  --total_in_flight;
+  if (r.in_flight_gauge) r.in_flight_gauge->set(r.in_flight);
+  if (r.removing && !r.removed && r.in_flight == 0) finalize_removal(r);
+}
+
+void Router::Impl::on_complete(const CallPtr& c, const http::ClientResult& result) {
+  c->handle = http::RequestHandle{};
+  if (c->finished) return;
+  Replica& r = *replicas[static_cast<size_t>(c->replica)];
+  if (result.ok()) {
+    if (c->mode == Call::Mode::kHeld) {
+      retry_or_fail(c, "upstream_5xx", "status " + std::to_string(c->status), false);
+      return;
+    }
+    complete(c);
+    return;
+  }
+  const bool timeout = result.error == http::ClientError::kTimeout;
+  if (!result.head_received || c->mode == Call::Mode::kHeld) {
+    // Nothing reached the client: count it against the replica and try another one.
+    if (c->mode != Call::Mode::kHeld && result.error != http::ClientError::kTooLarge &&
+        result.error != http::ClientError::kProtocolError) {
+      ++r.failures;
+      set_health(r, false,
+                 std::string("proxy: ") + std::string(http::to_string(result.error)) +
+                     (result.detail.empty() ? "" : ": " + result.detail));
+    }
+    const std::string reason = result.error == http::ClientError::kConnectRefused ||
+                                       result.error == http::ClientError::kConnectFailed
+                                   ? "upstream_connect"
+                               : timeout ? "upstream_timeout"
+                               : result.error == http::ClientError::kProtocolError
+                                   ? "upstream_protocol"
+                                   : "upstream_reset";
+    retry_or_fail(c, reason, result.detail.empty() ? http::to_string(result.error) : result.detail,
+                  timeout);
+    return;
+  }
+  // The head was relayed (or is being buffered): no retry.
+  ++r.failures;
+  const std::string what =
+      "proxy: " + std::string(http::to_string(result.error)) + " after the head";
+  if (result.error == http::ClientError::kReset || timeout) {
+    set_health(r, false, what);
+  } else {
+    r.last_error = what;
+  }
+  metrics.count_error("mid_stream");
+  if (c->mode == Call::Mode::kStreaming) {
+    fail_stream(c, "replica " + r.url() +
+                       " failed mid-response: " + std::string(http::to_string(result.error)));
+    return;
+  }
+  release_attempt(*c);
+  state.on_abort(c->id);
+  respond_error(c, timeout ? 504 : 502, timeout ? "GatewayTimeoutError" : "BadGatewayError",
+                "replica " + r.url() + " failed before completing the response: " +
+                    std::string(http::to_string(result.error)));
+}
+
+void Router::Impl::retry_or_fail(const CallPtr& c, std::string_view reason, std::string_view detail,
+                                 bool timeout) {
+  Replica& r = *replicas[static_cast<size_t>(c->replica)];
+  metrics.count_error(std::string(reason));
+  if (c->mode == Call::Mode::kHeld) {
+    c->held_status = c->status;
+    c->held_type = c->content_type;
+    c->held_headers = std::move(c->headers);
+    c->held_body = std::move(c->body);
+  }
+  release_attempt(*c);
+  state.on_abort(c->id);
+  c->tried.push_back(c->replica);
+  spdlog::debug("request {}: attempt {} on {} failed ({}: {})", c->id, c->attempt, r.url(), reason,
+                detail);
+  if (c->attempt <= config.retries) {
+    metrics.retries.with({r.url()}).inc();
+    if (route(c) == RouteResult::kDispatched) return;
+  }
+  if (c->held_status > 0) {
+    // Out of retries: relay the last 5xx as the replica sent it.
+    http::Response resp;
+    resp.status = c->held_status;
+    resp.content_type = c->held_type;
+    resp.body = std::move(c->held_body);
+    resp.headers = std::move(c->held_headers);
+    add_eta_headers(*c, resp.headers);
+    const int status = resp.status;
+    c->exchange->respond(std::move(resp));
+    finish_call(c, status);
+    return;
+  }
+  respond_error(c, timeout ? 504 : 502, timeout ? "GatewayTimeoutError" : "BadGatewayError",
+                "replica " + r.url() + " failed (" + std::string(detail) + ") and no other " +
+                    "replica could take the request");
+}
+
+void Router::Impl::complete(const CallPtr& c) {
+  const double t = now();
+  Replica& r = *replicas[static_cast<size_t>(c->replica)];
+  std::optional<int> tokens;
+  if (c->mode == Call::Mode::kBuffered) {
+    if (c->status < 300) tokens = parse_body_usage(c->body).completion_tokens;
+    http::Response resp;
+    resp.status = c->status;
+    resp.content_type = std::move(c->content_type);
+    resp.body = std::move(c->body);
+    resp.headers = std::move(c->headers);
+    c->exchange->respond(std::move(resp));
+  } else {
+    tokens = c->scanner.usage_completion_tokens();
+    c->exchange->end_stream();
+  }
+  release_attempt(*c);
+  if (c->status >= 200 && c->status < 300) {
+    state.on_finish(c->id, t, tokens);
+    const int n = tokens.value_or(c->relayed_tokens);
+    if (n > 0) metrics.output_tokens.with({r.url()}).inc(n);
+  } else {
+    state.on_abort(c->id);
+  }
+  metrics.e2e_seconds.with({r.url()}).observe(
+      std::chrono::duration<double>(Clock::now() - c->arrival_wall).count());
+  finish_call(c, c->status);
+}
+
+void Router::Impl::fail_stream(const CallPtr& c, std::string_view message) {
+  if (c->sse && !c->scanner.done()) {
+    c->exchange->write(error_event(message));
+    c->exchange->end_stream();
+  } else if (c->sse) {
+    c->exchange->end_stream();  // the stream had ended ([DONE]); only the terminator is missing
+  }
+  // Not SSE: there is no in-band way to say it failed. The stream is left unfinished: the
+  // exchange is dropped with the call, which closes the connection without the chunked
+  // terminator, so the client sees an incomplete body.
+  release_attempt(*c);
+  state.on_abort(c->id);
+  finish_call(c, c->status);
+}
+
+void Router::Impl::respond_error(const CallPtr& c, int status, std::string_view type,
+                                 std::string message, http::Headers extra) {
+  http::Response r = http::error_response(status, type, std::move(message));
+  r.headers = std::move(extra);
+  add_eta_headers(*c, r.headers);
+  c->exchange->respond(std::move(r));
+  finish_call(c, status);
+}
+
+void Router::Impl::refuse(const CallPtr& c, RouteResult result) {
+  const AdmissionConfig& adm = config.admission;
+  switch (result) {
+    case RouteResult::kUnknownModel: {
+      metrics.count_error("unknown_model");
+      const openai::Error e = openai::model_not_found(c->info.model);
+      respond_error(c, e.status, e.type, e.message);
+      return;
+    }
+    case RouteResult::kNoReplica:
+      metrics.count_error("no_replica");
+      respond_error(c, 503, "ServiceUnavailableError",
+                    "No replica is available for model `" + c->info.model + "`.");
+      return;
+    case RouteResult::kAtCapacity:
+    case RouteResult::kSloShed: {
+      const bool slo = result == RouteResult::kSloShed;
+      metrics.count_error(slo ? "shed_slo" : "shed_capacity");
+      http::Headers h{{"Retry-After", std::to_string(adm.retry_after_s)}};
+      respond_error(c, 429, "TooManyRequestsError",
+                    slo ? "Every replica is predicted to miss the TTFT objective of " +
+                              fmt::format("{:g}", adm.ttft_slo_s) + " s; retry later."
+                        : std::string("The router is at its in-flight limit; retry later."),
+                    std::move(h));
+      return;
+    }
+    case RouteResult::kDispatched:
+      return;
+  }
+}
+
+void Router::Impl::finish_call(const CallPtr& c, int status) {
+  if (c->finished) return;
+  c->finished = true;
+  c->queued = false;
+  const std::string replica =
+      c->replica >= 0 ? replicas[static_cast<size_t>(c->replica)]->url() : std::string(kNone);
+  metrics.count_request(replica, status);
+  calls.erase(c->id);
+  pump_queue();
+}
+
+void Router::Impl::on_client_gone(const CallPtr& c) {
+  if (c->finished) return;
+  metrics.count_error("client_disconnect");
+  if (c->attempt_active) {
+    c->handle.cancel();  // the replica sees the disconnect and aborts the request
+    release_attempt(*c);
+    state.on_abort(c->id);
+  }
+  // 499: nginx's "client closed request", for the requests counter only.
+  finish_call(c, 499);
+}
+
+void Router::Impl::abort_calls_on(Replica& r, std::string_view message) {
+  std::vector<CallPtr> victims;
+  for (const auto& [id, c] : calls)
+    if (c->attempt_active && c->replica == r.index) victims.push_back(c);
+  for (const CallPtr& c : victims) {
+    c->handle.cancel();
+    if (c->mode == Call::Mode::kStreaming) {
+      fail_stream(c, message);
+    } else {
+      release_attempt(*c);
+      state.on_abort(c->id);
+      respond_error(c, 502, "BadGatewayError", std::string(message));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admission queue: FIFO, bounded; a request leaves it when route() dispatches it, when it times
+// out (429), or when its client goes away.
+
+void Router::Impl::enqueue(const CallPtr& c) {
+  const AdmissionConfig& adm = config.admission;
+  if (static_cast<int>(queue.size()) >= adm.queue_size) {
+    metrics.count_error("queue_full");
+    respond_error(c, 429, "TooManyRequestsError",
+                  "The router's queue is full (" + std::to_string(adm.queue_size) +
+                      " requests); retry later.",
+                  {{"Retry-After", std::to_string(adm.retry_after_s)}});
+    return;
+  }
+  c->queued = true;
+  c->queue_deadline = now() + adm.queue_timeout_s;
+  queue.push_back(c);
+  arm_queue_timer();
+}
+
+void Router::Impl::pump_queue() {
+  if (pumping || stopped) return;
+  pumping = true;
+  while (!queue.empty()) {
+    CallPtr c = queue.front();
+    if (c->finished) {
+      queue.pop_front();
+      continue;
+    }
+    if (now() >= c->queue_deadline) {
+      queue.pop_front();
+      c->queued = false;
+      metrics.count_error("queue_timeout");
+      respond_error(c, 429, "TooManyRequestsError",
+                    "The request waited " + fmt::format("{:g}", config.admission.queue_timeout_s) +
+                        " s in the router's queue; retry later.",
+                    {{"Retry-After", std::to_string(config.admission.retry_after_s)}});
+      continue;
+    }
+    const RouteResult result = route(c);
+    if (result == RouteResult::kAtCapacity || result == RouteResult::kSloShed) break;
+    queue.pop_front();
+    c->queued = false;
+    if (result != RouteResult::kDispatched) refuse(c, result);
+  }
+  pumping = false;
+  arm_queue_timer();
+}
+
+void Router::Impl::arm_queue_timer() {
+  if (queue.empty() || queue_timer_armed || stopped) return;
+  // Wake at the head's deadline, or sooner to re-check predictions as scrapes arrive.
+  const double wait =
+      std::clamp(queue.front()->queue_deadline - now(), 0.0, config.scrape_interval_s);
+  queue_timer_armed = true;
+  queue_timer.expires_after(std::chrono::microseconds(static_cast<int64_t>(wait * 1e6) + 100));
+  queue_timer.async_wait([this](const boost::system::error_code& ec) {
+    queue_timer_armed = false;
+    if (ec || stopped) return;
+    pump_queue();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin API
+
+void Router::Impl::add_admin_routes() {
+  auto json_response = [](int status, std::string body) {
+    http::Response r;
+    r.status = status;
+    r.body = std::move(body);
+    return r;
+  };
+  auto bad = [](std::string message) {
+    return http::error_response(400, "BadRequestError", std::move(message));
+  };
+  admin_routes.add("GET", "/admin/replicas", [this, json_response](http::ExchangePtr e) {
+    std::vector<ReplicaReport> reports;
+    for (const auto& r : replicas)
+      if (!r->removed) reports.push_back(report(*r));
+    e->respond(json_response(200, replicas_json(reports)));
+  });
+  auto add = [this, json_response, bad](http::ExchangePtr e) {
+    AdminReplicaBody body;
+    std::string error;
+    if (!parse_admin_body(e->request().body, true, body, error)) return e->respond(bad(error));
+    ReplicaConfig rc;
+    rc.url = body.url;
+    rc.weight = body.weight.value_or(1.0);
+    rc.gpu = body.gpu;
+    rc.arch = body.arch;
+    if (!validate_replica(rc, error)) return e->respond(bad(error));
+    if (find_replica(rc.url)) {
+      return e->respond(
+          http::error_response(409, "ConflictError", "replica " + rc.url + " already exists"));
+    }
+    if (!add_replica(rc, error)) return e->respond(bad(error));
+    e->respond(json_response(201, replica_json(report(*replicas.back()))));
+  };
+  admin_routes.add("POST", "/admin/replicas", add);
+  auto lookup = [this, bad](const http::ExchangePtr& e, AdminReplicaBody& body) -> Replica* {
+    std::string error;
+    if (!parse_admin_body(e->request().body, false, body, error)) {
+      e->respond(bad(error));
+      return nullptr;
+    }
+    Replica* r = find_replica(body.url);
+    if (!r) {
+      e->respond(http::error_response(404, "NotFoundError", "no replica " + body.url));
+    }
+    return r;
+  };
+  auto drain = [this, json_response, lookup](http::ExchangePtr e, bool on) {
+    AdminReplicaBody body;
+    Replica* r = lookup(e, body);
+    if (!r) return;
+    r->draining = on;
+    metrics.routable.with({r->url()}).set(r->routable() ? 1 : 0);
+    state.set_routable(r->index, r->routable());
+    spdlog::info("replica {} {}", r->url(), on ? "draining" : "undrained");
+    if (!on) pump_queue();
+    e->respond(json_response(200, replica_json(report(*r))));
+  };
+  admin_routes.add("POST", "/admin/replicas/drain",
+                   [drain](http::ExchangePtr e) { drain(e, true); });
+  admin_routes.add("POST", "/admin/replicas/undrain",
+                   [drain](http::ExchangePtr e) { drain(e, false); });
+  auto remove = [this, json_response, lookup](http::ExchangePtr e) {
+    AdminReplicaBody body;
+    Replica* r = lookup(e, body);
+    if (!r) return;
+    r->removing = true;
+    state.set_routable(r->index, false);
+    metrics.routable.with({r->url()}).set(0);
+    if (body.force) abort_calls_on(*r, "replica " + r->url() + " was removed");
+    std::string json = replica_json(report(*r));
+    const bool now_removed = r->in_flight == 0;
+    if (now_removed) finalize_removal(*r);
+    e->respond(json_response(now_removed ? 200 : 202,
+                             "{\"removed\":" + std::string(now_removed ? "true" : "false") +
+                                 ",\"replica\":" + json + "}"));
+  };
+  admin_routes.add("DELETE", "/admin/replicas", remove);
+  admin_routes.add("POST", "/admin/replicas/remove", remove);
+  admin_routes.add("GET", "/admin/decisions", [this, json_response, bad](http::ExchangePtr e) {
+    size_t last = 100;
+    std::string_view q = e->request().query();
+    while (!q.empty()) {
+      const size_t amp = q.find('&');
+      const std::string_view kv = q.substr(0, amp);
+      q = amp == std::string_view::npos ? "" : q.substr(amp + 1);
+      if (kv.substr(0, 5) == "last=") {
+        const std::string v(kv.substr(5));
+        char* end = nullptr;
+        const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+        if (v.empty() || *end != '\0') return e->respond(bad("last must be a number"));
+        last = static_cast<size_t>(n);
+      }
+    }
+    e->respond(json_response(200, decisions.to_json(last)));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Router
+
+Router::Router(asio::io_context& io, RouterConfig config)
+    : impl_(std::make_unique<Impl>(io, std::move(config))) {}
+
+Router::~Router() {
+  stop();
+}
+
+bool Router::listen(std::string& error) {
+  if (!impl_->server.listen(error)) return false;
+  if (impl_->admin_server && !impl_->admin_server->listen(error)) {
+    error = "admin listener: " + error;
+    return false;
+  }
+  return true;
+}
+
+uint16_t Router::port() const {
+  return impl_->server.port();
+}
+
+uint16_t Router::admin_port() const {
+  return impl_->admin_server ? impl_->admin_server->port() : 0;
+}
+
+void Router::start(std::function<void()> on_ready) {
+  Impl& m = *impl_;
+  m.on_ready = std::move(on_ready);
+  m.started = true;
+  m.server.start();
+  if (m.admin_server) m.admin_server->start();
+  m.start_polling();
+  m.ready_timer.expires_after(ms(kReadyTimeoutS));
+  m.ready_timer.async_wait([&m](const boost::system::error_code& ec) {
+    if (ec || m.ready) return;
+    m.ready = true;
+    if (m.on_ready) {
+      auto f = std::move(m.on_ready);
+      m.on_ready = nullptr;
+      f();
+    }
+  });
+  m.check_ready();
+}
+
+void Router::stop() {
+  if (!impl_ || impl_->stopped) return;
+  Impl& m = *impl_;
+  m.stopped = true;
+  m.server.stop();
+  if (m.admin_server) m.admin_server->stop();
+  m.scrape_timer.cancel();
+  m.health_timer.cancel();
+  m.models_timer.cancel();
+  m.queue_timer.cancel();
+  m.ready_timer.cancel();
+  for (auto& [id, c] : m.calls) {
+    c->finished = true;
+    c->handle.cancel();
+  }
+  m.calls.clear();
+  m.queue.clear();
+  for (auto& r : m.replicas) r->pool.reset();
+}
+
+int run_until_signal(const RouterConfig& config) {
+  auto logger = spdlog::stderr_logger_mt("eta-route");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+
+  asio::io_context io(1);
+  Router router(io, config);
+  std::string error;
+  if (!router.listen(error)) {
+    std::fprintf(stderr, "eta route: %s\n", error.c_str());
+    return 2;
+  }
+  auto url = [](std::string host, uint16_t port) {
+    if (host.find(':') != std::string::npos) host = "[" + host + "]";
+    return "http://" + host + ":" + std::to_string(port);
+  };
+  router.start([&] {
+    std::printf("listening on %s\n", url(config.host, router.port()).c_str());
+    if (config.admin_port >= 0) {
+      std::printf("admin on %s\n", url(config.admin_host, router.admin_port()).c_str());
+    }
+    std::fflush(stdout);
+  });
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    router.stop();
+    io.stop();
+  });
+  io.run();
+  return 0;
+}
+
+}  // namespace eta::router

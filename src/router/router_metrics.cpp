@@ -1,0 +1,66 @@
+#include "router/router_metrics.hpp"
+
+namespace eta::router {
+
+const std::vector<double>& ttft_buckets() {
+  static const std::vector<double> b = {0.001, 0.005, 0.01, 0.02,  0.04,  0.06,  0.08, 0.1,
+                                        0.25,  0.5,   0.75, 1.0,   2.5,   5.0,   7.5,  10.0,
+                                        20.0,  40.0,  80.0, 160.0, 640.0, 2560.0};
+  return b;
+}
+
+const std::vector<double>& e2e_buckets() {
+  static const std::vector<double> b = {0.3,  0.5,   0.8,   1.0,   1.5,   2.0,    2.5,
+                                        5.0,  10.0,  15.0,  20.0,  30.0,  40.0,   50.0,
+                                        60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
+  return b;
+}
+
+const std::vector<double>& decision_buckets() {
+  static const std::vector<double> b = {1e-6,   2.5e-6, 5e-6, 1e-5,   2.5e-5, 5e-5, 1e-4,
+                                        2.5e-4, 5e-4,   1e-3, 2.5e-3, 5e-3,   1e-2};
+  return b;
+}
+
+RouterMetrics::RouterMetrics()
+    : requests(registry.counter("eta_requests", "Responses sent to clients, by final status.",
+                                {"replica", "status"})),
+      errors(registry.counter("eta_errors", "Requests that failed or were refused, by reason.",
+                              {"reason"})),
+      retries(registry.counter("eta_retries", "Attempts moved off this replica to another one.",
+                               {"replica"})),
+      in_flight(registry.gauge("eta_in_flight_requests",
+                               "Requests in flight on the replica through this router.",
+                               {"replica"})),
+      queue_length(
+          registry.gauge("eta_queue_length", "Requests held in the router's admission queue.")),
+      decision_seconds(registry.histogram("eta_decision_seconds",
+                                          "Time to prepare a request and pick its replica.", {},
+                                          decision_buckets())),
+      ttft_seconds(registry.histogram("eta_ttft_seconds",
+                                      "Time from the request's arrival to its first relayed token.",
+                                      {"replica"}, ttft_buckets())),
+      e2e_seconds(registry.histogram("eta_e2e_seconds",
+                                     "Time from the request's arrival to its last relayed byte.",
+                                     {"replica"}, e2e_buckets())),
+      output_tokens(
+          registry.counter("eta_output_tokens", "Output tokens relayed to clients.", {"replica"})),
+      scrape_age(registry.gauge("eta_scrape_age_seconds",
+                                "Age of the last successful /metrics scrape of the replica.",
+                                {"replica"})),
+      scrapes(registry.counter("eta_scrapes", "Successful /metrics scrapes.", {"replica"})),
+      scrape_failures(
+          registry.counter("eta_scrape_failures", "Failed /metrics scrapes.", {"replica"})),
+      health_failures(
+          registry.counter("eta_health_check_failures", "Failed health checks.", {"replica"})),
+      healthy(registry.gauge("eta_replica_healthy", "1 if the replica passes its health checks.",
+                             {"replica"})),
+      routable(registry.gauge("eta_replica_routable",
+                              "1 if new requests may go to the replica (healthy, models known, "
+                              "not draining).",
+                              {"replica"})),
+      speed_factor(registry.gauge("eta_speed_factor",
+                                  "Learned speed of the replica relative to its profile.",
+                                  {"replica", "phase"})) {}
+
+}  // namespace eta::router

@@ -1,0 +1,239 @@
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "router/config.hpp"
+
+namespace eta::router {
+namespace {
+
+// Parses and validates; returns the error ("" when fine).
+std::string load(const std::string& yaml, RouterConfig* out = nullptr) {
+  RouterConfig c;
+  std::string error;
+  if (!parse_config_yaml(yaml, "eta.yaml", c, error)) return error;
+  if (!validate_config(c, error)) return error;
+  if (out) *out = c;
+  return "";
+}
+
+void expect_one_line(const std::string& error) {
+  EXPECT_FALSE(error.empty());
+  EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+}
+
+TEST(RouterConfig, FullExample) {
+  const std::string yaml = R"(
+listen: {host: 0.0.0.0, port: 8080}
+admin: {host: 127.0.0.1, port: 9090}
+replicas:
+  - url: http://127.0.0.1:8001/
+    weight: 2
+    gpu: a100
+  - http://127.0.0.1:8002
+policy:
+  name: eta
+  params: {objective: ttft, use_scrape: false}
+  seed: 7
+scrape: {interval_s: 0.1, timeout_s: 0.5, max_body_bytes: 1048576, stale_after_s: 3}
+health: {interval_s: 2, timeout_s: 0.5, failure_threshold: 3, success_threshold: 2}
+models: {refresh_interval_s: 10}
+timeouts: {connect_s: 1, first_byte_s: 60, idle_s: 30}
+retries: 1
+admission:
+  max_in_flight: 100
+  max_in_flight_per_replica: 40
+  ttft_slo_s: 2.5
+  queue_size: 50
+  queue_timeout_s: 3
+  retry_after_s: 2
+api_keys: [sk-a, sk-b]
+decision_log_size: 10
+log_level: warn
+)";
+  RouterConfig c;
+  ASSERT_EQ(load(yaml, &c), "");
+  EXPECT_EQ(c.host, "0.0.0.0");
+  EXPECT_EQ(c.port, 8080);
+  EXPECT_EQ(c.admin_port, 9090);
+  ASSERT_EQ(c.replicas.size(), 2u);
+  EXPECT_EQ(c.replicas[0].url, "http://127.0.0.1:8001");  // canonical: no trailing '/'
+  EXPECT_EQ(c.replicas[0].weight, 2);
+  EXPECT_EQ(c.replicas[0].gpu, "a100");
+  EXPECT_EQ(c.replicas[1].url, "http://127.0.0.1:8002");
+  EXPECT_EQ(c.policy, "eta");
+  EXPECT_EQ(c.policy_params.at("objective"), "ttft");
+  EXPECT_EQ(c.policy_params.at("use_scrape"), "false");
+  EXPECT_EQ(c.seed, 7u);
+  EXPECT_DOUBLE_EQ(c.scrape_interval_s, 0.1);
+  EXPECT_DOUBLE_EQ(c.stale_after_s, 3);
+  EXPECT_EQ(c.scrape_max_bytes, 1048576u);
+  EXPECT_EQ(c.health_failure_threshold, 3);
+  EXPECT_EQ(c.health_success_threshold, 2);
+  EXPECT_DOUBLE_EQ(c.models_interval_s, 10);
+  EXPECT_DOUBLE_EQ(c.connect_timeout_s, 1);
+  EXPECT_DOUBLE_EQ(c.first_byte_timeout_s, 60);
+  EXPECT_DOUBLE_EQ(c.idle_timeout_s, 30);
+  EXPECT_EQ(c.retries, 1);
+  EXPECT_EQ(c.admission.max_in_flight, 100);
+  EXPECT_EQ(c.admission.max_in_flight_per_replica, 40);
+  EXPECT_DOUBLE_EQ(c.admission.ttft_slo_s, 2.5);
+  EXPECT_EQ(c.admission.queue_size, 50);
+  EXPECT_DOUBLE_EQ(c.admission.queue_timeout_s, 3);
+  EXPECT_EQ(c.admission.retry_after_s, 2);
+  ASSERT_EQ(c.api_keys.size(), 2u);
+  EXPECT_EQ(c.api_keys[1], "sk-b");
+  EXPECT_EQ(c.decision_log_size, 10u);
+  EXPECT_EQ(c.log_level, "warn");
+}
+
+TEST(RouterConfig, EmptyFileKeepsDefaults) {
+  RouterConfig c;
+  ASSERT_EQ(load("", &c), "");
+  EXPECT_EQ(c.policy, "eta");
+  EXPECT_DOUBLE_EQ(c.scrape_interval_s, 0.05);
+  EXPECT_DOUBLE_EQ(c.health_interval_s, 1.0);
+  EXPECT_EQ(c.health_failure_threshold, 2);
+  EXPECT_EQ(c.retries, 2);
+  EXPECT_DOUBLE_EQ(c.stale_after_s, 2.0);
+}
+
+TEST(RouterConfig, PolicyAsString) {
+  RouterConfig c;
+  ASSERT_EQ(load("policy: least-request\n", &c), "");
+  EXPECT_EQ(c.policy, "least-request");
+}
+
+TEST(RouterConfig, UnknownKeyNamesItAndTheLine) {
+  const std::string e = load("replicas: [http://127.0.0.1:8001]\npolcy: eta\n");
+  expect_one_line(e);
+  EXPECT_EQ(e.rfind("eta.yaml:2: unknown key 'polcy'", 0), 0u) << e;
+}
+
+TEST(RouterConfig, UnknownNestedKey) {
+  const std::string e = load("scrape:\n  interval_ms: 50\n");
+  expect_one_line(e);
+  EXPECT_NE(e.find("unknown key 'interval_ms' in scrape"), std::string::npos) << e;
+  EXPECT_NE(e.find("eta.yaml:2"), std::string::npos) << e;
+}
+
+TEST(RouterConfig, UnknownReplicaKey) {
+  const std::string e = load("replicas:\n  - url: http://a:1\n    wieght: 2\n");
+  expect_one_line(e);
+  EXPECT_NE(e.find("unknown key 'wieght' in replicas[0]"), std::string::npos) << e;
+}
+
+TEST(RouterConfig, BadUrl) {
+  const std::string e = load("replicas: ['ftp://127.0.0.1:8001']\n");
+  expect_one_line(e);
+  EXPECT_NE(e.find("bad URL 'ftp://127.0.0.1:8001'"), std::string::npos) << e;
+}
+
+TEST(RouterConfig, DuplicateReplicaAfterCanonicalisation) {
+  const std::string e = load("replicas: ['http://127.0.0.1:8001', 'http://127.0.0.1:8001/']\n");
+  expect_one_line(e);
+  EXPECT_EQ(e, "duplicate replica http://127.0.0.1:8001");
+}
+
+TEST(RouterConfig, UnknownPolicy) {
+  const std::string e = load("policy: fastest\n");
+  expect_one_line(e);
+  EXPECT_NE(e.find("unknown policy 'fastest'"), std::string::npos) << e;
+}
+
+TEST(RouterConfig, BadPolicyParameter) {
+  std::string e = load("policy: {name: eta, params: {objective: fastest}}\n");
+  expect_one_line(e);
+  EXPECT_NE(e.find("objective must be one of"), std::string::npos) << e;
+  e = load("policy: {name: round-robin, params: {x: 1}}\n");
+  expect_one_line(e);
+  EXPECT_NE(e.find("unknown parameter 'x'"), std::string::npos) << e;
+}
+
+TEST(RouterConfig, UnknownGpu) {
+  const std::string e = load("replicas: [{url: 'http://a:1', gpu: tpu9}]\n");
+  expect_one_line(e);
+  EXPECT_NE(e.find("tpu9"), std::string::npos) << e;
+}
+
+TEST(RouterConfig, WrongTypesAndRanges) {
+  std::string e = load("retries: many\n");
+  expect_one_line(e);
+  EXPECT_NE(e.find("retries must be a number, got 'many'"), std::string::npos) << e;
+  e = load("scrape: {interval_s: 0}\n");
+  expect_one_line(e);
+  EXPECT_NE(e.find("scrape.interval_s must be in"), std::string::npos) << e;
+  e = load("listen: {port: 70000}\n");
+  EXPECT_NE(e.find("listen.port must be in [0, 65535]"), std::string::npos) << e;
+  e = load("health: {failure_threshold: 1.5}\n");
+  EXPECT_NE(e.find("health.failure_threshold must be an integer"), std::string::npos) << e;
+  e = load("replicas: {a: 1}\n");
+  EXPECT_NE(e.find("replicas must be a list"), std::string::npos) << e;
+  e = load("log_level: loud\n");
+  EXPECT_NE(e.find("log level must be one of"), std::string::npos) << e;
+}
+
+TEST(RouterConfig, YamlSyntaxError) {
+  const std::string e = load("replicas: [http://a:1\n");
+  expect_one_line(e);
+  EXPECT_EQ(e.rfind("eta.yaml:", 0), 0u) << e;
+}
+
+TEST(RouterConfig, MissingFile) {
+  RouterConfig c;
+  std::string e;
+  EXPECT_FALSE(load_config_file("/nonexistent/eta.yaml", c, e));
+  EXPECT_EQ(e, "cannot read config file /nonexistent/eta.yaml");
+}
+
+TEST(RouterConfig, FlagsOverrideTheFile) {
+  RouterConfig c;
+  std::string e;
+  ASSERT_TRUE(parse_config_yaml(
+      "replicas: ['http://a:1']\npolicy: {name: eta, params: {objective: ttft}}\nretries: 1\n",
+      "eta.yaml", c, e))
+      << e;
+  RouteFlags f;
+  f.port = 0;
+  f.replicas = {"http://b:2,weight=3,gpu=a100", "http://c:3"};
+  f.retries = 4;
+  f.max_in_flight_per_replica = 8;
+  ASSERT_TRUE(apply_flags(f, c, e)) << e;
+  ASSERT_TRUE(validate_config(c, e)) << e;
+  EXPECT_EQ(c.port, 0);
+  ASSERT_EQ(c.replicas.size(), 2u);
+  EXPECT_EQ(c.replicas[0].url, "http://b:2");
+  EXPECT_EQ(c.replicas[0].weight, 3);
+  EXPECT_EQ(c.replicas[0].gpu, "a100");
+  EXPECT_EQ(c.retries, 4);
+  EXPECT_EQ(c.admission.max_in_flight_per_replica, 8);
+  EXPECT_EQ(c.policy_params.at("objective"), "ttft");  // same policy: the file's params stay
+
+  RouteFlags other;
+  other.policy = "least-request";  // another policy: the file's eta params do not apply
+  ASSERT_TRUE(apply_flags(other, c, e)) << e;
+  EXPECT_TRUE(c.policy_params.empty());
+  EXPECT_TRUE(validate_config(c, e)) << e;
+
+  RouteFlags params;
+  params.policy = "eta";
+  params.policy_params = "objective=e2e,kv_pressure=false";
+  ASSERT_TRUE(apply_flags(params, c, e)) << e;
+  EXPECT_EQ(c.policy_params.at("kv_pressure"), "false");
+  EXPECT_TRUE(validate_config(c, e)) << e;
+}
+
+TEST(RouterConfig, ReplicaSpecErrors) {
+  ReplicaConfig r;
+  std::string e;
+  EXPECT_FALSE(parse_replica_spec("http://a:1,speed=2", r, e));
+  EXPECT_NE(e.find("unknown key 'speed'"), std::string::npos) << e;
+  EXPECT_FALSE(parse_replica_spec("http://a:1,weight", r, e));
+  EXPECT_NE(e.find("not key=value"), std::string::npos) << e;
+  EXPECT_FALSE(parse_replica_spec("http://a:1,weight=-1", r, e));
+  EXPECT_TRUE(parse_replica_spec("http://a:1,arch=llama-3.1-8b", r, e)) << e;
+  EXPECT_EQ(r.arch, "llama-3.1-8b");
+}
+
+}  // namespace
+}  // namespace eta::router
