@@ -67,23 +67,6 @@ int fail(const std::string& message) {
 
 // --data-dir, else the first existing <ancestor>/shared/data above the working directory, then
 // above the executable (the repository's ../shared/data), else ../shared/data.
-std::string resolve_data_dir(const std::string& given) {
-  namespace fs = std::filesystem;
-  if (!given.empty()) return given;
-  std::error_code ec;
-  std::vector<fs::path> starts{fs::current_path(ec)};
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) starts.push_back(exe.parent_path());
-  for (fs::path dir : starts) {
-    while (!dir.empty()) {
-      const fs::path candidate = dir / "shared" / "data";
-      if (fs::is_directory(candidate, ec)) return candidate.string();
-      if (dir == dir.root_path()) break;
-      dir = dir.parent_path();
-    }
-  }
-  return "../shared/data";
-}
 
 bool parse_loads(const std::string& text, std::vector<double>& out, std::string& error) {
   out.clear();
@@ -236,7 +219,7 @@ int run_cluster_sim(const ClusterSimOptions& o) {
   config.seed = o.seed;
 
   workload::WorkloadContext context;
-  context.data_dir = resolve_data_dir(o.data_dir);
+  context.data_dir = workload::resolve_data_dir(o.data_dir);
   context.seed = o.seed;
   context.compute_block_hashes = true;
   context.block_size = config.replicas.front().engine.block_size;

@@ -6,6 +6,8 @@
 # run per cluster x workload (two at a time); then matrix_summary.py writes the tables of
 # ratios. About 3 minutes of CPU (the oracle is most of it). Writes
 #   results/matrix_<cluster>_<workload>.{md,json,svg}  one run each
+#   results/floor_<cluster>_<workload>.json  least-request at 0.02 load: each request all but
+#     alone on its replica, so its p99 TTFT is the floor no router can go below
 #   results/matrix.md, results/matrix.json, results/matrix.svg   the summary
 #   bench/cluster_sim/study_matrix.sh [path/to/eta] [extra cluster-sim flags...]
 set -euo pipefail
@@ -22,6 +24,9 @@ run() {
   "$eta" cluster-sim --replicas "$cluster" --arch "$arch" --workload "$workload" \
     --policy "$policies" --load 0.5,0.7,0.85,0.95 --lengths hidden --num-requests 2000 \
     --seed 0 --json "$out/$name.json" --svg "$out/$name.svg" "${@:4}" >"$out/$name.md"
+  "$eta" cluster-sim --replicas "$cluster" --arch "$arch" --workload "$workload" \
+    --policy least-request --load 0.02 --lengths hidden --num-requests 2000 --seed 0 \
+    --json "$out/floor_${cluster//,/_}_${workload}.json" "${@:4}" >/dev/null
 }
 for cluster in 2xh100,2xa100 4xh100; do
   run "$cluster" azure-conv llama-2-7b "$@" &
@@ -29,5 +34,6 @@ for cluster in 2xh100,2xa100 4xh100; do
   wait
   run "$cluster" shared-prefix llama-2-7b "$@"
 done
-python3 "$here/matrix_summary.py" "$out"/matrix_*_*.json --md "$out/matrix.md" \
+python3 "$here/matrix_summary.py" "$out"/matrix_*_*.json --floor "$out"/floor_*.json \
+  --md "$out/matrix.md" \
   --json "$out/matrix.json" --svg "$out/matrix.svg"

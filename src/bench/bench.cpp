@@ -43,28 +43,6 @@ void apply_default_api(workload::Workload& w, workload::Api api) {
 
 }  // namespace
 
-std::string resolve_data_dir(const std::string& given) {
-  namespace fs = std::filesystem;
-  if (!given.empty()) return given;
-  std::error_code ec;
-  if (const char* shared = std::getenv("ETA_SHARED_DIR"); shared && *shared) {
-    const fs::path candidate = fs::path(shared) / "data";
-    if (fs::is_directory(candidate, ec)) return candidate.string();
-  }
-  std::vector<fs::path> starts{fs::current_path(ec)};
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) starts.push_back(exe.parent_path());
-  for (fs::path dir : starts) {
-    while (!dir.empty()) {
-      const fs::path candidate = dir / "shared" / "data";
-      if (fs::is_directory(candidate, ec)) return candidate.string();
-      if (dir == dir.root_path()) break;
-      dir = dir.parent_path();
-    }
-  }
-  return "../shared/data";
-}
-
 bool prepare_bench(const BenchOptions& o, BenchSetup& s, std::string& error) {
   // Flags first, so a bad flag is reported before a large workload is loaded.
   std::string url_error;
@@ -166,7 +144,7 @@ bool prepare_bench(const BenchOptions& o, BenchSetup& s, std::string& error) {
 
   // The workload.
   workload::WorkloadContext context;
-  context.data_dir = resolve_data_dir(o.data_dir);
+  context.data_dir = workload::resolve_data_dir(o.data_dir);
   context.seed = o.seed;
   context.compute_block_hashes = false;  // bench sends text; the server hashes it
   s.data_dir = context.data_dir;

@@ -114,6 +114,5 @@ std::string summary_text(const BenchSetup& setup, const BenchRun& run);
 
 // --data-dir, else $ETA_SHARED_DIR/data, else the first existing <ancestor>/shared/data above
 // the working directory, then above the executable, else "../shared/data".
-std::string resolve_data_dir(const std::string& given);
 
 }  // namespace eta::bench

@@ -147,7 +147,7 @@ struct Call {
   http::Headers headers;
   std::string body;
   bool sse = false;
-  SseScanner scanner;
+  StreamTokenCounter scanner;
   bool first_token = false;
   int relayed_tokens = 0;
 

@@ -1,5 +1,8 @@
 #include "workload/catalog.hpp"
 
+#include <cstdlib>
+#include <filesystem>
+
 #include <fmt/format.h>
 
 #include <charconv>
@@ -367,6 +370,28 @@ std::string workload_help() {
       bm.burst_every_s, bm.first_burst_s, bm.burst_span_s, bm.docs, bm.doc_tokens,
       dist(bm.question), dist(bm.doc_output));
   return out;
+}
+
+std::string resolve_data_dir(const std::string& given) {
+  namespace fs = std::filesystem;
+  if (!given.empty()) return given;
+  std::error_code ec;
+  if (const char* shared = std::getenv("ETA_SHARED_DIR"); shared && *shared) {
+    const fs::path candidate = fs::path(shared) / "data";
+    if (fs::is_directory(candidate, ec)) return candidate.string();
+  }
+  std::vector<fs::path> starts{fs::current_path(ec)};
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) starts.push_back(exe.parent_path());
+  for (fs::path dir : starts) {
+    while (!dir.empty()) {
+      const fs::path candidate = dir / "shared" / "data";
+      if (fs::is_directory(candidate, ec)) return candidate.string();
+      if (dir == dir.root_path()) break;
+      dir = dir.parent_path();
+    }
+  }
+  return "../shared/data";
 }
 
 }  // namespace eta::workload

@@ -46,4 +46,9 @@ const std::vector<std::string>& workload_names();
 // One paragraph per workload: what it is, its keys and their defaults.
 std::string workload_help();
 
+// The directory holding the named traces: `given` if not empty; else $ETA_SHARED_DIR/data; else
+// the nearest shared/data above the working directory, then above the executable; else
+// "../shared/data".
+std::string resolve_data_dir(const std::string& given);
+
 }  // namespace eta::workload

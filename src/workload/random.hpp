@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "util/xoshiro.hpp"
+
 namespace eta::workload {
 
 // splitmix64: a bijective 64-bit mix (also used to derive independent seeds).
@@ -20,30 +22,10 @@ constexpr uint64_t derive_seed(uint64_t a, uint64_t b) {
   return mix_seed(mix_seed(a) ^ b);
 }
 
-// xoshiro256** seeded through splitmix64.
-class Rng {
+// The project's xoshiro256** (util/xoshiro.hpp) with the distributions workloads draw from.
+class Rng : public util::Xoshiro256 {
  public:
-  explicit Rng(uint64_t seed) {
-    for (auto& s : s_) {
-      seed += 0x9e3779b97f4a7c15ull;
-      uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-      s = z ^ (z >> 31);
-    }
-  }
-
-  uint64_t next() {
-    const uint64_t result = rotl(s_[1] * 5, 7) * 9;
-    const uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
-    return result;
-  }
+  explicit Rng(uint64_t seed) : Xoshiro256(seed) {}
 
   // Uniform in (0, 1): never 0 or 1, so logs are finite.
   double uniform() { return (static_cast<double>(next() >> 11) + 0.5) * 0x1.0p-53; }

@@ -273,3 +273,24 @@ TEST(StreamTimerTest, EndToEndOnASimulatorStream) {
 
 }  // namespace
 }  // namespace eta::bench
+
+namespace eta::bench {
+namespace {
+
+TEST(SharedSseScanner, OverLongEventIsDroppedAndScanningResumesAfterIt) {
+  SseScanner s(64);
+  std::vector<std::string> events;
+  auto on_event = [&](std::string_view d) { events.emplace_back(d); };
+  s.feed("data: {\"a\":1}\n\ndata: ", on_event);
+  s.feed(std::string(100, 'x'), on_event);  // the second event passes the 64-byte bound
+  EXPECT_EQ(s.overflows(), 1u);
+  EXPECT_EQ(s.pending_bytes(), 0u);
+  s.feed(std::string(50, 'y') + "\n", on_event);  // still inside the dropped event
+  s.feed("\ndata: {\"b\":2}\n\n", on_event);         // its blank line straddles two pieces
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0], "{\"a\":1}");
+  EXPECT_EQ(events[1], "{\"b\":2}");
+}
+
+}  // namespace
+}  // namespace eta::bench

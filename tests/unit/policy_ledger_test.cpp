@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <random>
 
 #include "cluster/ledger.hpp"
@@ -156,6 +157,30 @@ TEST(PolicyLedger, ClearReplicaAndAverages) {
   l.tokens(2, 30, 1);
   l.finish(2);
   EXPECT_NEAR(l.averages().output_tokens, 30, 1e-9);
+}
+
+TEST(PolicyLedger, TracksTheOldestRequestStillWithoutItsFirstToken) {
+  constexpr double kNone = std::numeric_limits<double>::infinity();
+  Ledger l(2);
+  EXPECT_EQ(l.earliest_prefill_dispatch(0), kNone);
+  EXPECT_EQ(l.last_first_token(0), -kNone);
+  ASSERT_TRUE(l.dispatch(1, 0, info(400, 0, 50), 1.0));
+  ASSERT_TRUE(l.dispatch(2, 0, info(400, 0, 50), 2.0));
+  ASSERT_TRUE(l.dispatch(3, 1, info(400, 0, 50), 2.5));
+  ASSERT_TRUE(l.dispatch(4, 0, info(400, 0, 50), 3.0));
+  EXPECT_EQ(l.earliest_prefill_dispatch(0), 1.0);
+  EXPECT_EQ(l.earliest_prefill_dispatch(1), 2.5);
+  l.tokens(2, 1, 3.5);  // out of order: the oldest still waits
+  EXPECT_EQ(l.earliest_prefill_dispatch(0), 1.0);
+  EXPECT_EQ(l.last_first_token(0), 3.5);
+  l.tokens(1, 1, 4.0);
+  EXPECT_EQ(l.earliest_prefill_dispatch(0), 3.0);
+  l.tokens(1, 1, 4.5);  // a second token is not a first token
+  EXPECT_EQ(l.last_first_token(0), 4.0);
+  l.abort(4);
+  EXPECT_EQ(l.earliest_prefill_dispatch(0), kNone);
+  l.clear_replica(1);
+  EXPECT_EQ(l.earliest_prefill_dispatch(1), kNone);
 }
 
 }  // namespace
