@@ -29,8 +29,9 @@ unit: build
 integration: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) -L integration
 
+# make demo: seven routers, one workload, one table (scripts/demo.py); QUICK=1 for the short form.
 demo: build
-	@bash scripts/demo.sh $(BUILD_DIR)/eta
+	@python3 scripts/demo.py --eta $(BUILD_DIR)/eta $(if $(QUICK),--quick)
 
 bench: build
 	@bash scripts/bench.sh $(BUILD_DIR)

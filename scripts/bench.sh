@@ -8,6 +8,9 @@ echo
 echo "## microbenchmarks (Google Benchmark)"
 "$build/bench/eta_micro_bench" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 echo
+echo "## upstream HTTP client overhead"
+"$build/bench/eta_client_perf" | grep -vE "^\[" || true
+echo
 "$build/bench/eta_engine_fidelity"
 echo
 echo "## eta vllm-sim CPU while streaming to 256 clients"

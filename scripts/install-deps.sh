@@ -9,6 +9,7 @@ packages=(
   libsimdjson-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 curl procps clang-format
+  nginx haproxy
 )
 
 missing=()
@@ -27,4 +28,16 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# Debian's nginx and haproxy packages start their system services on install; the demo runs its
+# own instances, so keep the services from starting: a policy-rc.d that exits 101 ("action
+# forbidden") while installing, removed afterwards only if this script created it.
+POLICY_RC=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$POLICY_RC" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$POLICY_RC" >/dev/null
+  $SUDO chmod 755 "$POLICY_RC"
+  created_policy=1
+fi
+remove_policy() { if [ "$created_policy" -eq 1 ]; then $SUDO rm -f "$POLICY_RC"; fi; }
+trap remove_policy EXIT
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -7,8 +7,9 @@ replica shares and preemptions against the oracle's.
 Targets (issue 4/7, at 0.85 load): p99 TTFT at least 3x lower than round-robin and
 least-request and 1.5x lower than llm-d; p99 E2E within 10% of the oracle.
 
-A floor run (--floor: least-request at a load so low that each request is all but alone on its
-replica) gives the p99 TTFT no router can go below: the p99 of the requests' own prefill.
+A floor run (--floor: the oracle at a load so low that each request is all but alone on the
+replica best for it) gives about the p99 TTFT no router can go below: the p99 of the requests'
+own prefill on their best replica.
 
 Usage: matrix_summary.py RUN.json [RUN.json ...] [--floor FLOOR.json ...] [--md OUT.md]
        [--json OUT.json] [--svg OUT.svg]
@@ -106,8 +107,8 @@ def render_md(rows):
                "eta's p99 over the other policy's p99 (lower is better for eta). Targets at "
                "load %.2f: p99 TTFT <= 1/3 of round-robin's and least-request's, <= 1/1.5 of "
                "llm-d's; p99 E2E <= 1.10 x the oracle's (✓ met, ✗ missed). 'idle p99 TTFT': "
-               "least-request at 0.02 load, each request all but alone on its replica: no router's "
-               "p99 TTFT can be much lower, so a target below it cannot be met.\n"
+               "the oracle at 0.02 load, each request all but alone on the replica best for it: no "
+               "router's p99 TTFT can be much lower, so a target below it cannot be met.\n"
                % (rows[0]["requests"] if rows else 0, TARGET_LOAD))
     for title, pick in [("## Targets at load %.2f" % TARGET_LOAD, lambda r: r["load"] == TARGET_LOAD),
                         ("## Every load", lambda r: True)]:

@@ -6,8 +6,8 @@
 # run per cluster x workload (two at a time); then matrix_summary.py writes the tables of
 # ratios. About 3 minutes of CPU (the oracle is most of it). Writes
 #   results/matrix_<cluster>_<workload>.{md,json,svg}  one run each
-#   results/floor_<cluster>_<workload>.json  least-request at 0.02 load: each request all but
-#     alone on its replica, so its p99 TTFT is the floor no router can go below
+#   results/floor_<cluster>_<workload>.json  the oracle at 0.02 load: each request all but
+#     alone on the replica best for it, so its p99 TTFT is about the floor no router goes below
 #   results/matrix.md, results/matrix.json, results/matrix.svg   the summary
 #   bench/cluster_sim/study_matrix.sh [path/to/eta] [extra cluster-sim flags...]
 set -euo pipefail
@@ -25,7 +25,7 @@ run() {
     --policy "$policies" --load 0.5,0.7,0.85,0.95 --lengths hidden --num-requests 2000 \
     --seed 0 --json "$out/$name.json" --svg "$out/$name.svg" "${@:4}" >"$out/$name.md"
   "$eta" cluster-sim --replicas "$cluster" --arch "$arch" --workload "$workload" \
-    --policy least-request --load 0.02 --lengths hidden --num-requests 2000 --seed 0 \
+    --policy oracle --load 0.02 --lengths hidden --num-requests 2000 --seed 0 \
     --json "$out/floor_${cluster//,/_}_${workload}.json" "${@:4}" >/dev/null
 }
 for cluster in 2xh100,2xa100 4xh100; do

@@ -1,6 +1,5 @@
 // Rough client overhead numbers, not assertions (a performance target belongs in a benchmark).
-// Disabled by default; run with:
-//   eta_unit_tests --gtest_also_run_disabled_tests --gtest_filter='HttpClientPerf.*'
+// Built as build/bench/eta_client_perf (not part of the test suite); run it by hand.
 // Server and client each run on their own IoThread; "client CPU" is the CPU time of the client's
 // io thread only, which is what `eta route` / `eta bench` pay per request and per chunk.
 #include <time.h>
@@ -108,7 +107,7 @@ class HttpClientPerf : public ::testing::Test {
   std::unique_ptr<UpstreamPool> pool_;
 };
 
-TEST_F(HttpClientPerf, DISABLED_RequestsPerSecond) {
+TEST_F(HttpClientPerf, RequestsPerSecond) {
   start([](ExchangePtr e) {
     Response r;
     r.body = R"({"id":"x","choices":[{"text":"hi"}]})";
@@ -119,7 +118,7 @@ TEST_F(HttpClientPerf, DISABLED_RequestsPerSecond) {
   run_requests(16, 60000, "16 in flight");
 }
 
-TEST_F(HttpClientPerf, DISABLED_StreamedChunks) {
+TEST_F(HttpClientPerf, StreamedChunks) {
   std::promise<ExchangePtr> got;
   start([&](ExchangePtr e) {
     e->start_stream(200, "text/event-stream");
@@ -201,7 +200,7 @@ TEST_F(HttpClientPerf, DISABLED_StreamedChunks) {
 
 // Many concurrent streams, the server writing one event to each per "engine step": the shape of
 // `eta bench` against a batch of decoding requests.
-TEST_F(HttpClientPerf, DISABLED_ManyStreams) {
+TEST_F(HttpClientPerf, ManyStreams) {
   constexpr int kStreams = 64;
   constexpr int kSteps = 3000;
   std::mutex mu;

@@ -1,0 +1,744 @@
+#!/usr/bin/env python3
+"""eta demo: the same bursty workload through seven routers in front of the same four replicas.
+
+Starts four simulated vLLM replicas (`eta vllm-sim`: two H100, two A100, llama-3.1-8b) on free
+loopback ports and, for each router in turn -- `eta route` with the policies round-robin,
+least-request, llm-d, cache-aware and eta, then real nginx (least_conn) and real HAProxy
+(leastconn) -- restarts the replicas cold, starts the router in front of them, and replays the
+same workload through it with `eta bench` (bursty-mix, lengths hidden, at 85 % of the cluster's
+capacity as measured by `eta cluster-sim --find-capacity` on the same replicas and workload).
+
+Prints one table (TTFT, TPOT, E2E, goodput, errors, ratios to nginx) and writes demo-out/:
+report.md (table, SVG plots, CPU use), cdf_e2e.svg, cdf_ttft.svg, load_<router>.svg, and per
+run <router>.json (bench's report), <router>.csv (per request), <router>.log (stderr of what ran).
+
+Everything it starts runs in its own process group and is stopped on exit, on Ctrl-C, on
+SIGTERM and on failure. Python 3 standard library only.
+
+Usage: scripts/demo.py --eta build/eta [--quick] [--requests N] [--out DIR] [--routers a,b,...]
+"""
+
+import argparse
+import csv
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+POLICIES = ["round-robin", "least-request", "llm-d", "cache-aware", "eta"]
+ROUTERS = POLICIES + ["nginx", "haproxy"]
+REPLICAS = [("h100", "r0"), ("h100", "r1"), ("a100", "r2"), ("a100", "r3")]
+ARCH = "llama-3.1-8b"  # bursty-mix's documents are 8192 tokens: beyond llama-2-7b's 4096
+MODEL = "demo-model"
+LOAD = 0.85
+SLO = "ttft=1000,tpot=100"  # cluster-sim's default SLOs, for goodput
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _on_signal(signum, _frame):
+    raise Interrupted(signal.Signals(signum).name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes: every one in its own session (process group), all stopped by stop_all().
+
+
+class Procs:
+    def __init__(self, pid_log=None):
+        self.live = []  # (name, Popen)
+        self.pid_log = pid_log
+        self.cpu = {}  # name -> [cpu seconds, wall seconds] accumulated over runs
+
+    def start(self, name, args, stdout, stderr):
+        p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                             start_new_session=True)
+        self.live.append((name, p))
+        if self.pid_log:
+            with open(self.pid_log, "a") as f:
+                f.write("%d %s\n" % (p.pid, name))
+        return p
+
+    def stop(self, p, timeout=5.0):
+        if p.poll() is None:
+            _killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        # The group too: nginx's workers, anything a process left behind.
+        _killpg(p.pid, signal.SIGKILL)
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.live = [(n, q) for n, q in self.live if q is not p]
+
+    def stop_all(self):
+        for _, p in list(self.live):
+            if p.poll() is None:
+                _killpg(p.pid, signal.SIGTERM)
+        deadline = time.time() + 5
+        for _, p in list(self.live):
+            try:
+                p.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                pass
+        for _, p in list(self.live):
+            self.stop(p, timeout=0.1)
+
+
+def _killpg(pgid, sig):
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def group_cpu_seconds(pgid):
+    """utime + stime (and children's) of every process of a process group, from /proc."""
+    total = 0.0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                s = f.read()
+        except OSError:
+            continue
+        fields = s[s.rfind(")") + 2:].split()
+        # fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15, cutime 16, cstime 17
+        if int(fields[2]) != pgid:
+            continue
+        total += sum(int(x) for x in fields[11:15]) / CLK_TCK
+    return total
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, proc, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def read_listening(path, proc, prefix="listening on ", timeout=20.0, count=1):
+    """Waits for COUNT lines starting with the given prefixes in a process's stdout file."""
+    deadline = time.time() + timeout
+    prefixes = prefix if isinstance(prefix, list) else [prefix]
+    while time.time() < deadline:
+        found = {}
+        try:
+            with open(path) as f:
+                for line in f:
+                    for pf in prefixes:
+                        if line.startswith(pf) and pf not in found:
+                            found[pf] = line[len(pf):].strip()
+        except OSError:
+            pass
+        if len(found) == len(prefixes):
+            return [found[pf] for pf in prefixes]
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Routers
+
+
+def nginx_conf(tmp, port, replicas):
+    servers = "\n".join("    server %s max_fails=0;" % u.split("://", 1)[1] for u in replicas)
+    return """worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log {tmp}/access.log;
+  client_body_temp_path {tmp}/client_body;
+  proxy_temp_path {tmp}/proxy;
+  fastcgi_temp_path {tmp}/fastcgi;
+  uwsgi_temp_path {tmp}/uwsgi;
+  scgi_temp_path {tmp}/scgi;
+  upstream replicas {{
+    least_conn;
+{servers}
+    keepalive 64;
+    keepalive_requests 100000;
+  }}
+  server {{
+    listen 127.0.0.1:{port};
+    client_max_body_size 64m;
+    location / {{
+      proxy_pass http://replicas;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_request_buffering off;
+      proxy_read_timeout 3600s;
+      proxy_send_timeout 3600s;
+      add_header x-eta-replica $upstream_addr always;
+    }}
+  }}
+}}
+""".format(tmp=tmp, port=port, servers=servers)
+
+
+def haproxy_conf(tmp, port, replicas):
+    servers = "\n".join("  server %s %s" % (u.split("://", 1)[1], u.split("://", 1)[1])
+                        for u in replicas)
+    return """global
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+  timeout http-keep-alive 1h
+  option http-keep-alive
+  option http-no-delay
+frontend demo
+  bind 127.0.0.1:{port}
+  default_backend replicas
+backend replicas
+  balance leastconn
+  http-response set-header x-eta-replica %[srv_name]
+{servers}
+""".format(port=port, servers=servers)
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress
+
+
+class Progress:
+    def __init__(self):
+        self.tty = sys.stdout.isatty()
+        self.label = None
+        self.t0 = time.time()
+        self.start = time.time()
+        self.lock = threading.Lock()
+        self.stop_ev = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def set(self, label):
+        with self.lock:
+            self.label = label
+            self.start = time.time()
+        self._print(force=True)
+
+    def clear(self):
+        with self.lock:
+            self.label = None
+        if self.tty:
+            sys.stdout.write("\r\033[K")
+            sys.stdout.flush()
+
+    def say(self, text):
+        with self.lock:
+            if self.tty:
+                sys.stdout.write("\r\033[K")
+            print(text, flush=True)
+        self._print(force=True)
+
+    def _print(self, force=False):
+        with self.lock:
+            if self.label is None:
+                return
+            now = time.time()
+            line = "  ... %s: %.0f s (demo %.0f s)" % (self.label, now - self.start, now - self.t0)
+            if self.tty:
+                sys.stdout.write("\r\033[K" + line)
+                sys.stdout.flush()
+            elif not force:
+                print(line, flush=True)
+
+    def _run(self):
+        n = 0
+        while not self.stop_ev.wait(1.0):
+            n += 1
+            if self.tty or n % 10 == 0:
+                self._print()
+
+    def close(self):
+        self.stop_ev.set()
+        self.clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# The demo
+
+
+class Demo:
+    def __init__(self, args):
+        self.a = args
+        self.eta = os.path.abspath(args.eta)
+        self.out = os.path.abspath(args.out)
+        self.tmp = tempfile.mkdtemp(prefix="eta-demo-")
+        self.procs = Procs(pid_log=os.path.join(self.out, "pids.txt"))
+        self.progress = None
+        self.results = {}  # router -> dict
+        self.skipped = {}  # router -> reason
+        self.cpu = []  # per run: {router, wall_s, cpu: {name: seconds}}
+
+    def log(self, text):
+        if self.progress:
+            self.progress.say(text)
+        else:
+            print(text, flush=True)
+
+    # replicas ---------------------------------------------------------------------------------
+    def start_replicas(self, tag):
+        urls, procs = [], []
+        for gpu, name in REPLICAS:
+            outp = os.path.join(self.tmp, "%s-%s.out" % (tag, name))
+            with open(outp, "w") as o, open(os.path.join(self.tmp, "%s-%s.err" % (tag, name)), "w") as e:
+                p = self.procs.start("replica-" + name, [
+                    self.eta, "vllm-sim", "--port", "0", "--model", MODEL, "--gpu", gpu,
+                    "--arch", ARCH, "--time-scale", str(self.a.time_scale),
+                    "--seed", str(len(procs))], o, e)
+            procs.append(p)
+        for (gpu, name), p in zip(REPLICAS, procs):
+            got = read_listening(os.path.join(self.tmp, "%s-%s.out" % (tag, name)), p)
+            if not got:
+                raise RuntimeError("replica %s did not start: %s" % (name, open(
+                    os.path.join(self.tmp, "%s-%s.err" % (tag, name))).read().strip()))
+            urls.append(got[0])
+        return urls, procs
+
+    # routers ----------------------------------------------------------------------------------
+    def start_router(self, router, urls, log):
+        """Returns (url, proc, admin_url or None), or raises."""
+        if router in POLICIES:
+            outp = os.path.join(self.tmp, router + ".out")
+            specs = ["%s,gpu=%s,arch=%s" % (u, gpu, ARCH) for u, (gpu, _) in zip(urls, REPLICAS)]
+            args = [self.eta, "route", "--port", "0", "--policy", router, "--log-level", "warn"]
+            for s in specs:
+                args += ["--replica", s]
+            with open(outp, "w") as o:
+                p = self.procs.start("router-" + router, args, o, log)
+            got = read_listening(outp, p, prefix=["listening on ", "admin on "])
+            if not got:
+                raise RuntimeError("eta route did not start (see %s.log)" % router)
+            return got[0], p, got[1]
+        port = free_port()
+        d = os.path.join(self.tmp, router)
+        os.makedirs(d, exist_ok=True)
+        os.chmod(self.tmp, 0o755)
+        os.chmod(d, 0o777)  # nginx's workers run as nobody when started by root
+        if router == "nginx":
+            conf = os.path.join(d, "nginx.conf")
+            with open(conf, "w") as f:
+                f.write(nginx_conf(d, port, urls))
+            args = [shutil.which("nginx"), "-c", conf, "-p", d, "-g", "daemon off;"]
+        else:
+            conf = os.path.join(d, "haproxy.cfg")
+            with open(conf, "w") as f:
+                f.write(haproxy_conf(d, port, urls))
+            args = [shutil.which("haproxy"), "-f", conf, "-db"]
+        p = self.procs.start("router-" + router, args, log, log)
+        if not wait_port(port, p):
+            raise RuntimeError("%s did not start (see %s.log)" % (router, router))
+        return "http://127.0.0.1:%d" % port, p, None
+
+    # capacity ---------------------------------------------------------------------------------
+    def measure_capacity(self):
+        cmd = [self.eta, "cluster-sim", "--replicas", "2xh100,2xa100", "--arch", ARCH,
+               "--workload", self.workload, "--lengths", "hidden", "--find-capacity"]
+        if self.a.requests:
+            cmd += ["--num-requests", str(self.a.requests)]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        m = re.search(r"capacity on .*?: ([0-9.]+) requests/s", r.stdout)
+        if r.returncode != 0 or not m:
+            raise RuntimeError("cluster-sim --find-capacity failed: %s" % (r.stderr or r.stdout))
+        return float(m.group(1)), " ".join(cmd)
+
+    # one run ----------------------------------------------------------------------------------
+    def run_one(self, router):
+        log_path = os.path.join(self.out, router + ".log")
+        log = open(log_path, "w")
+        try:
+            urls, replicas = self.start_replicas(router)
+            url, rproc, admin = self.start_router(router, urls, log)
+            if admin:
+                self.log("  %-13s listening on %s; admin: GET %s/admin/replicas" % (router, url, admin))
+                if router == "eta":
+                    self.log("  eta router in progress -- its state: curl %s/admin/replicas"
+                             % admin)
+            jpath = os.path.join(self.out, router + ".json")
+            cpath = os.path.join(self.out, router + ".csv")
+            cmd = [self.eta, "bench", "--target", url, "--workload", self.workload,
+                   "--lengths", "hidden", "--load", str(LOAD), "--capacity", "%.4f" % self.capacity,
+                   "--slo", SLO, "--json", jpath, "--csv", cpath, "--label", router,
+                   "--model", MODEL, "--time-scale", str(self.a.time_scale), "--progress", "off",
+                   "--seed", "0", "--timeout", "600"]
+            if self.a.requests:
+                cmd += ["--num-requests", str(self.a.requests)]
+            groups = {"replicas": [p.pid for p in replicas], "router": [rproc.pid]}
+            c0 = {k: sum(group_cpu_seconds(g) for g in v) for k, v in groups.items()}
+            t0 = time.time()
+            bench = self.procs.start("bench-" + router, cmd, log, log)
+            groups["bench"] = [bench.pid]
+            c0["bench"] = 0.0
+            last = {}
+            bench_cpu = None
+            while bench_cpu is None:
+                # Sample the others while bench runs; bench's own CPU from wait4's rusage.
+                last = {k: sum(group_cpu_seconds(g) for g in v) for k, v in groups.items()
+                        if k != "bench"}
+                pid, status, ru = os.wait4(bench.pid, os.WNOHANG)
+                if pid == bench.pid:
+                    bench.returncode = os.waitstatus_to_exitcode(status)
+                    bench_cpu = ru.ru_utime + ru.ru_stime
+                else:
+                    time.sleep(0.2)
+            wall = time.time() - t0
+            last["bench"] = bench_cpu
+            cpu = {k: max(0.0, last.get(k, 0.0) - c0.get(k, 0.0)) for k in groups}
+            self.cpu.append({"router": router, "wall_s": wall, "cpu_s": cpu})
+            if bench.returncode != 0:
+                raise RuntimeError("eta bench exited %d (see %s)" % (bench.returncode, log_path))
+            self.procs.stop(bench)
+            with open(jpath) as f:
+                rep = json.load(f)
+            names = {u.rsplit(":", 1)[1]: "%s %s" % (n, g) for u, (g, n) in zip(urls, REPLICAS)}
+            self.results[router] = {"report": rep, "csv": cpath, "wall_s": wall, "names": names}
+        finally:
+            for _, p in list(self.procs.live):
+                self.procs.stop(p, timeout=3)
+            log.close()
+
+    def run(self):
+        os.makedirs(self.out, exist_ok=True)
+        for f in os.listdir(self.out):
+            if f.endswith((".json", ".csv", ".log", ".svg", ".md")) or f == "pids.txt":
+                os.remove(os.path.join(self.out, f))
+        quick = self.a.quick
+        # bursty-mix: 8 short requests/s plus a burst of 12 long-document requests every 20 s
+        # (quick: 30 s of it, ~270 requests; full: 120 s, ~1060 requests).
+        self.workload = "bursty-mix:duration=%d" % (30 if quick else 120)
+        routers = self.a.routers.split(",") if self.a.routers else ROUTERS
+        t_start = time.time()
+        print("eta demo: %s, 4 replicas (2 x h100, 2 x a100, %s) at time scale %g; routers: %s"
+              % (self.workload, ARCH, self.a.time_scale, ", ".join(routers)), flush=True)
+        self.capacity, self.capacity_cmd = self.measure_capacity()
+        print("capacity (eta cluster-sim --find-capacity): %.1f requests/s; sending at %.0f %%: "
+              "%.1f requests/s (simulated time)" % (self.capacity, 100 * LOAD, LOAD * self.capacity),
+              flush=True)
+        self.progress = Progress()
+        try:
+            for i, router in enumerate(routers):
+                if router in ("nginx", "haproxy") and not shutil.which(router):
+                    self.skipped[router] = "%s is not installed (scripts/install-deps.sh)" % router
+                    self.log("  %-13s SKIPPED: %s" % (router, self.skipped[router]))
+                    continue
+                self.progress.set("[%d/%d] %s" % (i + 1, len(routers), router))
+                self.run_one(router)
+                r = self.results[router]
+                self.log("  %-13s done in %.1f s wall: %d requests, %d errors, p99 E2E %.0f ms"
+                         % (router, r["wall_s"], r["report"]["requests"], r["report"]["errors"],
+                            r["report"]["e2e_ms"]["p99"]))
+        finally:
+            self.progress.close()
+        self.total_wall = time.time() - t_start
+        table = self.table()
+        print()
+        print(table)
+        print()
+        print(self.cpu_text())
+        self.write_report(table)
+        print("\nreport: %s (plots, every run's JSON and CSV); total %.0f s"
+              % (os.path.join(self.out, "report.md"), self.total_wall))
+
+    def cleanup(self):
+        self.procs.stop_all()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # output -----------------------------------------------------------------------------------
+    def table(self):
+        base = self.results.get("nginx", {}).get("report")
+        head = ["router", "p50 TTFT ms", "p99 TTFT ms", "p99 TPOT ms", "p99 E2E ms",
+                "goodput req/s", "errors", "p99 TTFT / nginx", "p99 E2E / nginx"]
+        rows = []
+        for router in ROUTERS:
+            if router in self.skipped:
+                rows.append([router, "skipped: " + self.skipped[router]] + [""] * 7)
+                continue
+            if router not in self.results:
+                continue
+            r = self.results[router]["report"]
+
+            def ratio(key):
+                if not base or not base[key]["p99"]:
+                    return "-"
+                return "%.2fx" % (r[key]["p99"] / base[key]["p99"])
+            rows.append([router, "%.0f" % r["ttft_ms"]["p50"], "%.0f" % r["ttft_ms"]["p99"],
+                         "%.1f" % r["tpot_ms"]["p99"], "%.0f" % r["e2e_ms"]["p99"],
+                         "%.2f" % (r["goodput_rps"] or 0), "%d" % r["errors"],
+                         ratio("ttft_ms"), ratio("e2e_ms")])
+        lines = ["| " + " | ".join(head) + " |",
+                 "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines)
+
+    def cpu_text(self):
+        lines = ["CPU use during each run (from /proc/PID/stat utime+stime, %% of one core; "
+                 "the machine has %d):" % os.cpu_count(),
+                 "| router | wall s | replicas (4) | router | bench | total |",
+                 "|---|---:|---:|---:|---:|---:|"]
+        for c in self.cpu:
+            w = max(c["wall_s"], 1e-9)
+            cs = c["cpu_s"]
+            tot = sum(cs.values())
+            lines.append("| %s | %.1f | %.0f %% | %.0f %% | %.0f %% | %.0f %% |" % (
+                c["router"], c["wall_s"], 100 * cs["replicas"] / w, 100 * cs["router"] / w,
+                100 * cs["bench"] / w, 100 * tot / w))
+        return "\n".join(lines)
+
+    def write_report(self, table):
+        rows = {}
+        for router, r in self.results.items():
+            rows[router] = read_csv(r["csv"])
+        svgs = []
+        if rows:
+            for key, title in (("e2e_ms", "E2E latency"), ("ttft_ms", "TTFT")):
+                name = "cdf_%s.svg" % key.split("_")[0]
+                with open(os.path.join(self.out, name), "w") as f:
+                    f.write(cdf_svg(title + " CDF (simulated ms, log scale)", {
+                        router: [float(x[key]) for x in rs if not x["error"] and x[key]]
+                        for router, rs in rows.items()}))
+                svgs.append((title + " CDF", name))
+            for router, rs in rows.items():
+                name = "load_%s.svg" % router
+                with open(os.path.join(self.out, name), "w") as f:
+                    f.write(load_svg("%s: requests in flight per replica" % router, rs,
+                                     self.results[router]["names"]))
+                svgs.append(("%s: per-replica load" % router, name))
+        md = ["# eta demo", "",
+              "Workload `%s`, lengths hidden, %d requests per run, at %.0f %% of capacity "
+              "(%.1f of %.1f requests/s, simulated time). Replicas: 2 x h100 + 2 x a100 "
+              "`eta vllm-sim --arch %s --time-scale %g`, restarted cold before every run. "
+              "SLOs for goodput: %s ms." % (
+                  self.workload,
+                  next(iter(self.results.values()))["report"]["extra"]["sent_requests"]
+                  if self.results else 0, 100 * LOAD, LOAD * self.capacity, self.capacity,
+                  ARCH, self.a.time_scale, SLO), "",
+              "Capacity measured once with `%s`." % self.capacity_cmd, "",
+              "nginx: `least_conn`, keep-alive upstream connections, `proxy_buffering off`. "
+              "HAProxy: `balance leastconn`, `mode http`. eta route: one run per policy.", "",
+              table, "", self.cpu_text(), "",
+              "Total demo wall time: %.0f s." % self.total_wall, ""]
+        for title, name in svgs:
+            md += ["## " + title, "", "![%s](%s)" % (title, name), ""]
+        md += ["## Runs (eta bench JSON reports)", ""]
+        for router, r in self.results.items():
+            md += ["### " + router, "", "`%s.json`, `%s.csv`" % (router, router), "",
+                   "```json", json.dumps(r["report"], indent=1), "```", ""]
+        with open(os.path.join(self.out, "report.md"), "w") as f:
+            f.write("\n".join(md))
+        with open(os.path.join(self.out, "cpu.json"), "w") as f:
+            json.dump(self.cpu, f, indent=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# SVG (no plotting libraries)
+
+COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+          "#7f7f7f"]
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def _esc(s):
+    return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _frame(title, w, h, x0, y0, x1, y1, xticks, yticks, xlabel, ylabel):
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+           'font-family="sans-serif" font-size="11">' % (w, h),
+           '<rect width="100%" height="100%" fill="white"/>',
+           '<text x="%d" y="16" font-size="13" font-weight="bold">%s</text>' % (x0, _esc(title)),
+           '<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#444"/>'
+           % (x0, y1, x1 - x0, y0 - y1)]
+    for px, lab in xticks:
+        out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>' % (px, y0, px, y1))
+        out.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>' % (px, y0 + 14, _esc(lab)))
+    for py, lab in yticks:
+        out.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>' % (x0, py, x1, py))
+        out.append('<text x="%d" y="%.1f" text-anchor="end">%s</text>' % (x0 - 4, py + 4, _esc(lab)))
+    out.append('<text x="%d" y="%d" text-anchor="middle">%s</text>' % ((x0 + x1) / 2, y0 + 30,
+                                                                       _esc(xlabel)))
+    out.append('<text x="12" y="%d" transform="rotate(-90 12 %d)" text-anchor="middle">%s</text>'
+               % ((y0 + y1) / 2, (y0 + y1) / 2, _esc(ylabel)))
+    return out
+
+
+def _legend(out, names, x, y):
+    for i, n in enumerate(names):
+        c = COLORS[i % len(COLORS)]
+        out.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"/>'
+                   % (x, y + 14 * i, x + 18, y + 14 * i, c))
+        out.append('<text x="%d" y="%d">%s</text>' % (x + 22, y + 14 * i + 4, _esc(n)))
+
+
+def cdf_svg(title, series):
+    w, h = 760, 380
+    x0, y0, x1, y1 = 60, h - 45, w - 130, 28
+    vals = [v for vs in series.values() for v in vs if v > 0]
+    if not vals:
+        return '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>'
+    lo = 10 ** math.floor(math.log10(min(vals)))
+    hi = 10 ** math.ceil(math.log10(max(vals)))
+    if hi <= lo:
+        hi = lo * 10
+
+    def X(v):
+        return x0 + (math.log10(max(v, lo)) - math.log10(lo)) / (math.log10(hi) - math.log10(lo)) * (x1 - x0)
+
+    def Y(p):
+        return y0 - p * (y0 - y1)
+    xt, v = [], lo
+    while v <= hi * 1.001:
+        xt.append((X(v), ("%g" % v)))
+        v *= 10
+    yt = [(Y(p), "%g" % p) for p in (0, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)]
+    out = _frame(title, w, h, x0, y0, x1, y1, xt, yt, "milliseconds", "fraction of requests")
+    for i, (name, vs) in enumerate(series.items()):
+        vs = sorted(vs)
+        n = len(vs)
+        if not n:
+            continue
+        step = max(1, n // 400)
+        pts = ["%.1f,%.1f" % (X(vs[0]), Y(0))]
+        for k in list(range(0, n, step)) + [n - 1]:
+            pts.append("%.1f,%.1f" % (X(vs[k]), Y((k + 1) / n)))
+        out.append('<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>'
+                   % (COLORS[i % len(COLORS)], " ".join(pts)))
+    _legend(out, list(series), x1 + 10, y1 + 10)
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _replica_key(s):
+    m = re.search(r":(\d+)", s or "")
+    return m.group(1) if m else (s or "?")
+
+
+def load_svg(title, rows, labels):
+    """Requests in flight per replica over (simulated) time, from sent_s and e2e_ms."""
+    w, h = 760, 300
+    x0, y0, x1, y1 = 60, h - 45, w - 150, 28
+    ivals = {}
+    names = {}
+    for r in rows:
+        if r["error"] or not r["e2e_ms"]:
+            continue
+        k = _replica_key(r["replica"])
+        names.setdefault(k, labels.get(k, r["replica"] or "?"))
+        s = float(r["sent_s"])
+        ivals.setdefault(k, []).append((s, s + float(r["e2e_ms"]) / 1000))
+    if not ivals:
+        return '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>'
+    tmax = max(e for iv in ivals.values() for _, e in iv)
+    nb = 300
+    dt = tmax / nb if tmax > 0 else 1
+    curves = {}
+    for k, iv in ivals.items():
+        c = [0] * (nb + 1)
+        for s, e in iv:
+            for b in range(int(s / dt), min(nb, int(e / dt)) + 1):
+                c[b] += 1
+        curves[k] = c
+    ymax = max(max(c) for c in curves.values()) or 1
+    ytop = ymax * 1.1
+
+    def X(t):
+        return x0 + t / (tmax or 1) * (x1 - x0)
+
+    def Y(v):
+        return y0 - v / ytop * (y0 - y1)
+    xt = [(X(tmax * f), "%.0f" % (tmax * f)) for f in (0, 0.25, 0.5, 0.75, 1)]
+    yt = [(Y(ymax * f), "%.0f" % (ymax * f)) for f in (0, 0.5, 1)]
+    out = _frame(title, w, h, x0, y0, x1, y1, xt, yt, "seconds (simulated)", "in flight")
+    keys = sorted(curves, key=lambda k: names[k])
+    for i, k in enumerate(keys):
+        pts = " ".join("%.1f,%.1f" % (X(b * dt), Y(v)) for b, v in enumerate(curves[k]))
+        out.append('<polyline fill="none" stroke="%s" stroke-width="1.2" points="%s"/>'
+                   % (COLORS[i % len(COLORS)], pts))
+    _legend(out, ["%s: %d req" % (names[k], len(ivals[k])) for k in keys],
+            x1 + 10, y1 + 10)
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--eta", default="build/eta", help="the eta binary")
+    ap.add_argument("--quick", action="store_true", help="fewer requests, higher time scale")
+    ap.add_argument("--requests", type=int, default=0, help="send only the first N requests")
+    ap.add_argument("--time-scale", type=float, default=0.0,
+                    help="replicas' simulated seconds per wall second (default: 1, quick: 2)")
+    ap.add_argument("--out", default="demo-out", help="output directory (default demo-out)")
+    ap.add_argument("--routers", default="", help="comma-separated subset of: " + ",".join(ROUTERS))
+    a = ap.parse_args()
+    if not a.time_scale:
+        a.time_scale = 2.0 if a.quick else 1.0
+    if not os.access(a.eta, os.X_OK):
+        print("demo: %s is not an executable (make build)" % a.eta, file=sys.stderr)
+        return 2
+    if a.routers:
+        bad = [r for r in a.routers.split(",") if r not in ROUTERS]
+        if bad:
+            print("demo: unknown router(s) %s" % ",".join(bad), file=sys.stderr)
+            return 2
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
+    demo = Demo(a)
+    try:
+        demo.run()
+        bad = [r for r, x in demo.results.items() if x["report"]["errors"]]
+        return 0 if not bad else 1
+    except Interrupted as e:
+        print("\ndemo: interrupted (%s); stopping everything" % e, file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001
+        print("\ndemo: failed: %s" % e, file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        demo.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
