@@ -30,9 +30,8 @@ void Ledger::resize(int num_replicas) {
 double Ledger::earliest_prefill_dispatch(int replica) {
   auto& order = prefill_order_[replica];
   while (!order.empty()) {
-    auto it = entries_.find(order.front().second);
-    if (it != entries_.end() && it->second.replica == replica && it->second.generated == 0)
-      return order.front().first;
+    const LedgerEntry* e = lookup(order.front().second);
+    if (e != nullptr && e->replica == replica && e->generated == 0) return order.front().first;
     order.pop_front();
   }
   return std::numeric_limits<double>::infinity();
@@ -69,8 +68,19 @@ bool Ledger::dispatch(RequestId id, int replica, const DispatchInfo& info, doubl
   e.base_ttft_s = info.base_ttft_s;
   e.base_decode_s_per_token = info.base_decode_s_per_token;
   e.tag = info.tag;
-  auto [it, inserted] = entries_.try_emplace(id, e);
-  if (!inserted) return false;
+  if (index_.find(id) != prefix::FlatMap64::kNone) return false;
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+    entries_[slot] = e;
+    ids_[slot] = id;
+  } else {
+    slot = static_cast<uint32_t>(entries_.size());
+    entries_.push_back(e);
+    ids_.push_back(id);
+  }
+  index_.set(id, slot);
 
   prefill_order_[replica].emplace_back(now, id);
   LedgerSummary& s = summaries_[replica];
@@ -90,9 +100,9 @@ bool Ledger::dispatch(RequestId id, int replica, const DispatchInfo& info, doubl
 
 TokenUpdate Ledger::tokens(RequestId id, int n, double now) {
   TokenUpdate u;
-  auto it = entries_.find(id);
-  if (it == entries_.end() || n <= 0) return u;
-  LedgerEntry& e = it->second;
+  LedgerEntry* found = n > 0 ? lookup(id) : nullptr;
+  if (found == nullptr) return u;
+  LedgerEntry& e = *found;
   LedgerSummary& s = summaries_[e.replica];
   u.found = true;
   u.replica = e.replica;
@@ -125,10 +135,10 @@ TokenUpdate Ledger::tokens(RequestId id, int n, double now) {
 }
 
 std::optional<LedgerEntry> Ledger::remove(RequestId id, bool completed) {
-  auto it = entries_.find(id);
-  if (it == entries_.end()) return std::nullopt;
-  LedgerEntry e = it->second;
-  entries_.erase(it);
+  const uint32_t slot = index_.find(id);
+  if (slot == prefix::FlatMap64::kNone) return std::nullopt;
+  LedgerEntry e = entries_[slot];
+  erase(id, slot);
   LedgerSummary& s = summaries_[e.replica];
   add_remaining(s, e.remaining(), -1);
   s.in_flight -= 1;
@@ -152,8 +162,8 @@ std::optional<LedgerEntry> Ledger::remove(RequestId id, bool completed) {
 
 std::vector<RequestId> Ledger::clear_replica(int replica) {
   std::vector<RequestId> ids;
-  for (const auto& [id, e] : entries_)
-    if (e.replica == replica) ids.push_back(id);
+  for (size_t i = 0; i < entries_.size(); ++i)
+    if (entries_[i].replica == replica) ids.push_back(ids_[i]);
   std::sort(ids.begin(), ids.end());
   for (RequestId id : ids) remove(id, false);
   prefill_order_[replica].clear();
@@ -161,8 +171,14 @@ std::vector<RequestId> Ledger::clear_replica(int replica) {
 }
 
 const LedgerEntry* Ledger::find(RequestId id) const {
-  auto it = entries_.find(id);
-  return it == entries_.end() ? nullptr : &it->second;
+  const uint32_t i = index_.find(id);
+  return i == prefix::FlatMap64::kNone ? nullptr : &entries_[i];
+}
+
+void Ledger::erase(RequestId id, uint32_t slot) {
+  index_.erase(id);
+  entries_[slot].replica = -1;  // free (clear_replica skips it)
+  free_slots_.push_back(slot);
 }
 
 }  // namespace eta::cluster

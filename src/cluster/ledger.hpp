@@ -7,10 +7,10 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
-#include <unordered_map>
 #include <vector>
 
 #include "cluster/view.hpp"
+#include "prefix/flat_map.hpp"
 
 namespace eta::cluster {
 
@@ -89,21 +89,32 @@ class Ledger {
   // second before it. Amortised O(1).
   double earliest_prefill_dispatch(int replica);
   double last_first_token(int replica) const { return last_first_token_[replica]; }
+  // The request's entry, or null; valid until the next dispatch (entries live in a vector).
   const LedgerEntry* find(RequestId id) const;
-  size_t size() const { return entries_.size(); }
+  size_t size() const { return index_.size(); }
   const WorkAverages& averages() const { return averages_; }
 
  private:
   std::optional<LedgerEntry> remove(RequestId id, bool completed);
   void add_remaining(LedgerSummary& s, int remaining, int sign);
   static int reestimate(const LedgerEntry& e);
+  LedgerEntry* lookup(RequestId id) {
+    const uint32_t i = index_.find(id);
+    return i == prefix::FlatMap64::kNone ? nullptr : &entries_[i];
+  }
+  void erase(RequestId id, uint32_t slot);
 
   std::deque<LedgerSummary> summaries_;  // deque: stable addresses for ReplicaView::ledger
   // Per replica, requests dispatched there in dispatch order, from the oldest that may still
   // be waiting for its first token (entries that got one or left are dropped from the front).
   std::vector<std::deque<std::pair<double, RequestId>>> prefill_order_;
   std::vector<double> last_first_token_;
-  std::unordered_map<RequestId, LedgerEntry> entries_;
+  // In-flight requests: id -> slot in entries_ (an open-addressing map: one probe per token
+  // event, no node allocation); freed slots are reused. ids_[slot] is the slot's request.
+  prefix::FlatMap64 index_{64};
+  std::vector<LedgerEntry> entries_;
+  std::vector<RequestId> ids_;
+  std::vector<uint32_t> free_slots_;
   WorkAverages averages_;
   uint64_t dispatched_ = 0;
   uint64_t finished_ = 0;

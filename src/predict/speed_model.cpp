@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace eta::predict {
 
@@ -27,6 +28,14 @@ StepTables::StepTables(const engine::EngineConfig& config)
   for (int t = 0; t <= table; ++t)
     linear_ms_[static_cast<size_t>(t)] = model_.linear_ms(t) * inv_speed_;
   linear_table_size_ = static_cast<int>(linear_ms_.size());
+  raw_linear_ms_.resize(linear_ms_.size());
+  for (size_t t = 0; t < raw_linear_ms_.size(); ++t)
+    raw_linear_ms_[t] = model_.linear_ms(static_cast<int>(t));
+  raw_table_size_ = static_cast<int>(raw_linear_ms_.size());
+  raw_lm_head_ms_.resize(static_cast<size_t>(std::max(config_.max_num_seqs, 1)) * 2 + 1);
+  for (size_t s = 0; s < raw_lm_head_ms_.size(); ++s)
+    raw_lm_head_ms_[s] = model_.lm_head_ms(static_cast<int>(s));
+  raw_lm_table_size_ = static_cast<int>(raw_lm_head_ms_.size());
   full_step_linear_ms_ = linear_ms(config_.max_num_batched_tokens);
   const int max_seqs = std::max(config_.max_num_seqs, 1);
   decode_ms_.resize(static_cast<size_t>(max_seqs) + 1);
@@ -47,7 +56,12 @@ SpeedModel::SpeedModel(const engine::EngineConfig& config, SpeedModelOptions opt
     : SpeedModel(StepTables::make(config), options) {}
 
 SpeedModel::SpeedModel(std::shared_ptr<const StepTables> tables, SpeedModelOptions options)
-    : tables_(std::move(tables)), options_(options) {
+    : tables_(std::move(tables)),
+      options_(options),
+      prefill_source_(std::numeric_limits<double>::quiet_NaN()),
+      decode_source_(std::numeric_limits<double>::quiet_NaN()),
+      log_min_factor_(std::log(options_.min_factor)),
+      log_max_factor_(std::log(options_.max_factor)) {
   refresh();
 }
 
@@ -55,14 +69,24 @@ double SpeedModel::clamp_factor(double log_factor) const {
   return std::clamp(std::exp(log_factor), options_.min_factor, options_.max_factor);
 }
 
-void SpeedModel::refresh() {
+void SpeedModel::recompute() const {
+  stale_ = false;
   const int m = options_.min_observations;
-  decode_factor_ = clamp_factor(decode_.weight < m && prefill_.weight >= m ? prefill_.log_factor
-                                                                           : decode_.log_factor);
-  prefill_factor_ = clamp_factor(prefill_.weight < m && decode_.weight >= m ? decode_.log_factor
-                                                                            : prefill_.log_factor);
-  inv_decode_factor_ = 1.0 / decode_factor_;
-  inv_prefill_factor_ = 1.0 / prefill_factor_;
+  const double decode_source =
+      decode_.weight < m && prefill_.weight >= m ? prefill_.log_factor : decode_.log_factor;
+  const double prefill_source =
+      prefill_.weight < m && decode_.weight >= m ? decode_.log_factor : prefill_.log_factor;
+  // exp() only for a factor whose source changed (bitwise: the result is the same either way).
+  if (!(decode_source == decode_source_)) {
+    decode_source_ = decode_source;
+    decode_factor_ = clamp_factor(decode_source);
+    inv_decode_factor_ = 1.0 / decode_factor_;
+  }
+  if (!(prefill_source == prefill_source_)) {
+    prefill_source_ = prefill_source;
+    prefill_factor_ = clamp_factor(prefill_source);
+    inv_prefill_factor_ = 1.0 / prefill_factor_;
+  }
 }
 
 void SpeedModel::update(Estimate& e, double log_ratio, double weight) {
@@ -75,8 +99,7 @@ void SpeedModel::update(Estimate& e, double log_ratio, double weight) {
   const double diff =
       std::clamp(log_ratio - e.log_factor, -options_.max_log_step, options_.max_log_step);
   e.log_factor += rate * diff;
-  const double lo = std::log(options_.min_factor), hi = std::log(options_.max_factor);
-  e.log_factor = std::clamp(e.log_factor, lo, hi);
+  e.log_factor = std::clamp(e.log_factor, log_min_factor_, log_max_factor_);
   refresh();
 }
 

@@ -57,7 +57,21 @@ class StepTables {
   // linear_ms(max_num_batched_tokens), the linear part of a full chunked-prefill step.
   double full_step_linear_ms() const { return full_step_linear_ms_; }
 
-  double step_ms(const engine::BatchShape& b) const { return model_.step_ms(b) * inv_speed_; }
+  // model().step_ms(b) at this speed; the linear and lm_head terms from tables of the model's
+  // own values (bit-identical to calling the model: same terms, same order of additions).
+  double step_ms(const engine::BatchShape& b) const {
+    if (b.num_tokens <= 0) return model_.step_ms(b) * inv_speed_;
+    const double linear = b.num_tokens < raw_table_size_
+                              ? raw_linear_ms_[static_cast<size_t>(b.num_tokens)]
+                              : model_.linear_ms(b.num_tokens);
+    const double lm_head = b.num_sampled >= 0 && b.num_sampled < raw_lm_table_size_
+                               ? raw_lm_head_ms_[static_cast<size_t>(b.num_sampled)]
+                               : model_.lm_head_ms(b.num_sampled);
+    return (linear + lm_head + model_.decode_attention_ms(b.decode_kv_tokens) +
+            model_.prefill_attention_ms(b.prefill_attn_pairs, b.prefill_kv_tokens) +
+            model_.overhead_ms()) *
+           inv_speed_;
+  }
 
  private:
   explicit StepTables(const engine::EngineConfig& config);
@@ -68,8 +82,13 @@ class StepTables {
   double inv_speed_ = 1;
   std::vector<double> decode_ms_;  // index: batch size 0..max_num_seqs
   std::vector<double> linear_ms_;  // index: tokens 0..max_num_batched_tokens + max_num_seqs
-  double decode_max_batch_ = 0;    // decode_ms_.size() - 1
-  int linear_table_size_ = 0;      // linear_ms_.size()
+  // model_.linear_ms(tokens) and model_.lm_head_ms(sampled), unscaled, for step_ms().
+  std::vector<double> raw_linear_ms_;
+  std::vector<double> raw_lm_head_ms_;
+  int raw_table_size_ = 0;
+  int raw_lm_table_size_ = 0;
+  double decode_max_batch_ = 0;  // decode_ms_.size() - 1
+  int linear_table_size_ = 0;    // linear_ms_.size()
   double lm_read_ms_ = 0;
   double lm_ms_per_row_ = 0;
   double overhead_ms_ = 0;
@@ -96,11 +115,23 @@ class SpeedModel {
   const engine::EngineConfig& config() const { return tables_->config(); }
 
   // Learned speed relative to the profile: 1 = as profiled, 0.5 = twice slower.
-  double decode_factor() const { return decode_factor_; }
-  double prefill_factor() const { return prefill_factor_; }
+  double decode_factor() const {
+    sync();
+    return decode_factor_;
+  }
+  double prefill_factor() const {
+    sync();
+    return prefill_factor_;
+  }
   // 1 / factor, for the routing loop (multiplications instead of divisions).
-  double inv_decode_factor() const { return inv_decode_factor_; }
-  double inv_prefill_factor() const { return inv_prefill_factor_; }
+  double inv_decode_factor() const {
+    sync();
+    return inv_decode_factor_;
+  }
+  double inv_prefill_factor() const {
+    sync();
+    return inv_prefill_factor_;
+  }
   int decode_observations() const { return decode_.n; }
   int prefill_observations() const { return prefill_.n; }
 
@@ -134,16 +165,29 @@ class SpeedModel {
   };
   void update(Estimate& e, double log_ratio, double weight = 1.0);
   double clamp_factor(double log_factor) const;
-  void refresh();  // recomputes the cached factors below
+  // The cached factors below are computed lazily: an observation (one per relayed token) only
+  // marks them stale, and the first read after it recomputes them.
+  void refresh() { stale_ = true; }
+  void sync() const {
+    if (stale_) recompute();
+  }
+  void recompute() const;
 
   std::shared_ptr<const StepTables> tables_;
   SpeedModelOptions options_;
   Estimate prefill_;
   Estimate decode_;
-  double prefill_factor_ = 1;
-  double decode_factor_ = 1;
-  double inv_prefill_factor_ = 1;
-  double inv_decode_factor_ = 1;
+  mutable bool stale_ = true;
+  mutable double prefill_factor_ = 1;
+  mutable double decode_factor_ = 1;
+  mutable double inv_prefill_factor_ = 1;
+  mutable double inv_decode_factor_ = 1;
+  // The log factors the cached factors above were computed from: recompute() skips exp() when
+  // a factor's source has not changed (the other estimate was updated). NaN: not computed yet.
+  mutable double prefill_source_;
+  mutable double decode_source_;
+  double log_min_factor_ = 0;  // log(options_.min_factor), log(options_.max_factor)
+  double log_max_factor_ = 0;
 };
 
 }  // namespace eta::predict

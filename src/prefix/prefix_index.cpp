@@ -27,10 +27,14 @@ void PrefixIndex::set_capacity(int replica, int64_t blocks) {
 }
 
 uint32_t PrefixIndex::find_node(uint32_t replica, uint64_t hash) const {
-  const uint32_t n = holding_.find(holding_key(hash, replica));
-  if (n == FlatMap64::kNone) return kNil;
-  const Node& node = nodes_[n];
-  return node.hash == hash && node.replica == replica ? n : kNil;
+  const uint32_t b = block_of_hash_.find(hash);
+  return b == FlatMap64::kNone ? kNil : holder_of(b, replica);
+}
+
+uint32_t PrefixIndex::holder_of(uint32_t block, uint32_t replica) const {
+  for (uint32_t n = blocks_[block].head; n != kNil; n = nodes_[n].holder_next)
+    if (nodes_[n].replica == replica) return n;
+  return kNil;
 }
 
 void PrefixIndex::lru_unlink(Replica& r, uint32_t n) {
@@ -57,7 +61,8 @@ void PrefixIndex::lru_push_front(Replica& r, uint32_t n) {
 
 void PrefixIndex::touch(uint32_t replica, uint64_t hash) {
   Replica& r = replicas_[replica];
-  uint32_t n = find_node(replica, hash);
+  uint32_t b = block_of_hash_.find(hash);
+  uint32_t n = b == FlatMap64::kNone ? kNil : holder_of(b, replica);
   if (n != kNil) {
     if (r.mru != n) {
       lru_unlink(r, n);
@@ -65,10 +70,7 @@ void PrefixIndex::touch(uint32_t replica, uint64_t hash) {
     }
     return;
   }
-  const uint64_t key = holding_key(hash, replica);
-  if (holding_.find(key) != FlatMap64::kNone) return;  // 2^-64 key collision: don't track
 
-  uint32_t b = block_of_hash_.find(hash);
   if (b == FlatMap64::kNone) {
     if (!free_blocks_.empty()) {
       b = free_blocks_.back();
@@ -97,7 +99,6 @@ void PrefixIndex::touch(uint32_t replica, uint64_t hash) {
   if (e.head != kNil) nodes_[e.head].holder_prev = n;
   e.head = n;
   e.holders += 1;
-  holding_.set(key, n);
   lru_push_front(r, n);
   r.size += 1;
 }
@@ -118,7 +119,6 @@ void PrefixIndex::remove_node(uint32_t n) {
     block_of_hash_.erase(node.hash);
     free_blocks_.push_back(node.block);
   }
-  holding_.erase(holding_key(node.hash, node.replica));
   node.block = kNil;
   free_nodes_.push_back(n);
 }

@@ -10,7 +10,8 @@
 // children, and every replica's set stays prefix-closed (holding block i implies holding its
 // ancestors). match_all relies on that to skip work.
 //
-// Cost: insert O(blocks) amortised; match O(matched blocks); match_all O(blocks + holders that
+// Cost: insert O(blocks x holders per block) amortised; match O(matched blocks x holders per
+// block), the holders being at most the replicas; match_all O(blocks + holders that
 // drop out along the way), computed once per request for every replica. Single-threaded.
 #pragma once
 
@@ -68,10 +69,9 @@ class PrefixIndex {
     int64_t capacity = 0;
   };
 
-  static uint64_t holding_key(uint64_t hash, uint32_t replica) {
-    return hash ^ ((static_cast<uint64_t>(replica) + 1) * 0x9e3779b97f4a7c15ull);
-  }
   uint32_t find_node(uint32_t replica, uint64_t hash) const;
+  // The replica's node among the block's holders (at most one per replica), or kNil.
+  uint32_t holder_of(uint32_t block, uint32_t replica) const;
   void touch(uint32_t replica, uint64_t hash);
   void lru_unlink(Replica& r, uint32_t n);
   void lru_push_front(Replica& r, uint32_t n);
@@ -84,8 +84,7 @@ class PrefixIndex {
   std::vector<uint32_t> free_nodes_;
   std::vector<BlockEntry> blocks_;
   std::vector<uint32_t> free_blocks_;
-  FlatMap64 block_of_hash_;              // hash -> BlockEntry index
-  FlatMap64 holding_;                    // holding_key(hash, replica) -> Node index
+  FlatMap64 block_of_hash_;              // hash -> BlockEntry index (its holders: its nodes)
   mutable std::vector<uint32_t> alive_;  // match_all scratch
 };
 

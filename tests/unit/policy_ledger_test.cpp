@@ -159,6 +159,40 @@ TEST(PolicyLedger, ClearReplicaAndAverages) {
   EXPECT_NEAR(l.averages().output_tokens, 30, 1e-9);
 }
 
+TEST(PolicyLedger, FinishedRequestsSlotsAreReusedWithoutMixingEntries) {
+  Ledger l(2);
+  ASSERT_TRUE(l.dispatch(1, 0, info(100, 0, 10), 0));
+  ASSERT_TRUE(l.dispatch(2, 0, info(200, 0, 10), 0));
+  l.tokens(1, 5, 1);
+  ASSERT_TRUE(l.finish(1).has_value());
+  EXPECT_EQ(l.find(1), nullptr);
+  EXPECT_FALSE(l.finish(1).has_value()) << "already gone";
+  EXPECT_EQ(l.tokens(1, 1, 2).found, false);
+  ASSERT_TRUE(l.dispatch(3, 1, info(300, 0, 10), 2));  // takes request 1's slot
+  ASSERT_NE(l.find(3), nullptr);
+  EXPECT_EQ(l.find(3)->replica, 1);
+  EXPECT_EQ(l.find(3)->prompt_tokens, 300);
+  EXPECT_EQ(l.find(3)->generated, 0);
+  EXPECT_EQ(l.find(2)->prompt_tokens, 200);
+  EXPECT_EQ(l.size(), 2u);
+  EXPECT_EQ(l.clear_replica(0), (std::vector<RequestId>{2}));
+  EXPECT_EQ(l.clear_replica(0), (std::vector<RequestId>{}));
+  EXPECT_EQ(l.clear_replica(1), (std::vector<RequestId>{3}));
+  EXPECT_EQ(l.size(), 0u);
+  // Many more ids than slots ever live at once.
+  for (RequestId id = 10; id < 5000; ++id) {
+    ASSERT_TRUE(l.dispatch(id, static_cast<int>(id % 2), info(50, 0, 5), 3));
+    if (id % 3 != 0) {
+      ASSERT_TRUE(l.finish(id).has_value());
+    }
+    if (id % 5 == 0) l.abort(id - 9);  // sometimes live (id - 9 a multiple of 3), makes holes
+  }
+  size_t live = 0;
+  for (RequestId id = 10; id < 5000; ++id) live += l.find(id) != nullptr ? 1 : 0;
+  EXPECT_EQ(live, l.size());
+  EXPECT_EQ(l.summary(0).in_flight + l.summary(1).in_flight, static_cast<int>(l.size()));
+}
+
 TEST(PolicyLedger, TracksTheOldestRequestStillWithoutItsFirstToken) {
   constexpr double kNone = std::numeric_limits<double>::infinity();
   Ledger l(2);

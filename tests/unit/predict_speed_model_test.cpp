@@ -48,6 +48,28 @@ TEST(PredictStepTables, FastPiecesAgreeWithTheEngineStepTimeModel) {
   }
 }
 
+TEST(PredictStepTables, StepMsIsBitIdenticalToTheModelsStepMs) {
+  std::mt19937_64 rng(11);
+  for (const char* gpu : {"h100", "a100"}) {
+    for (double speed : {1.0, 0.7}) {
+      const engine::EngineConfig c = config_for("llama-2-7b", gpu, speed);
+      const auto t = StepTables::make(c);
+      const double inv_speed = 1.0 / speed;
+      for (int i = 0; i < 5000; ++i) {
+        engine::BatchShape b;
+        // Inside and beyond the tables (tokens past max_num_batched_tokens, huge batches).
+        b.num_tokens = static_cast<int>(rng() % 40000) - 10;
+        b.num_sampled = static_cast<int>(rng() % 3000) - 2;
+        b.decode_kv_tokens = static_cast<int64_t>(rng() % 2000000);
+        b.prefill_attn_pairs = static_cast<double>(rng() % 100000000);
+        b.prefill_kv_tokens = static_cast<int64_t>(rng() % 100000);
+        ASSERT_EQ(t->step_ms(b), t->model().step_ms(b) * inv_speed)
+            << gpu << " tokens " << b.num_tokens << " sampled " << b.num_sampled;
+      }
+    }
+  }
+}
+
 // Observations of a replica that really runs at `true_speed` (its StepTimeModel at that speed),
 // with multiplicative noise per step, against a model that assumes the h100 profile at speed 1.
 // Each decode step of b sequences yields b token gaps, all of the step's duration.
@@ -145,6 +167,42 @@ TEST(PredictSpeedModel, IgnoresNonsenseAndClampsTheFactor) {
   model.set_factors(0.7, 0.4, 10);
   EXPECT_DOUBLE_EQ(model.prefill_factor(), 0.7);
   EXPECT_DOUBLE_EQ(model.decode_factor(), 0.4);
+}
+
+TEST(PredictSpeedModel, FactorsReadLazilyEqualFactorsReadAfterEveryObservation) {
+  SpeedModel eager(config_for());
+  SpeedModel lazy(config_for());
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> gap(0.005, 0.08);
+  for (int i = 0; i < 3000; ++i) {
+    const int batch = 1 + static_cast<int>(rng() % 64);
+    const double g = gap(rng);
+    if (i % 7 == 3) {
+      eager.observe_ttft(g * 20, 0.5);
+      lazy.observe_ttft(g * 20, 0.5);
+    } else {
+      eager.observe_itl(g, decode_batch(batch, 1000));
+      lazy.observe_itl(g, decode_batch(batch, 1000));
+    }
+    // Read the eager model's factors every time (it recomputes them after each observation).
+    ASSERT_GT(eager.decode_factor(), 0);
+    ASSERT_GT(eager.prefill_factor(), 0);
+    ASSERT_EQ(eager.inv_decode_factor(), 1.0 / eager.decode_factor());
+    if (i % 500 == 0) {
+      EXPECT_EQ(lazy.inv_prefill_factor(), eager.inv_prefill_factor());
+      EXPECT_EQ(lazy.decode_factor(), eager.decode_factor());
+    }
+  }
+  EXPECT_EQ(lazy.decode_factor(), eager.decode_factor());
+  EXPECT_EQ(lazy.prefill_factor(), eager.prefill_factor());
+  EXPECT_EQ(lazy.inv_decode_factor(), eager.inv_decode_factor());
+  EXPECT_EQ(lazy.inv_prefill_factor(), eager.inv_prefill_factor());
+  // Before its own observations, the prefill factor borrows the decode factor (read lazily too).
+  SpeedModel borrow(config_for());
+  for (int i = 0; i < 10; ++i) borrow.observe_itl(0.1, decode_batch(1, 10));
+  EXPECT_EQ(borrow.prefill_observations(), 0);
+  EXPECT_EQ(borrow.prefill_factor(), borrow.decode_factor());
+  EXPECT_LT(borrow.decode_factor(), 1.0);
 }
 
 }  // namespace
