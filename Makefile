@@ -4,7 +4,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test unit integration demo bench fmt fmt-check clean
+.PHONY: all deps configure build test unit integration demo bench bench-proxy fmt fmt-check clean
 
 all: build
 
@@ -35,6 +35,11 @@ demo: build
 
 bench: build
 	@bash scripts/bench.sh $(BUILD_DIR)
+
+# make bench-proxy: the data path of eta route vs nginx vs HAProxy (scripts/bench_proxy.py);
+# writes bench-proxy-out/; QUICK=1 for the short form.
+bench-proxy: build
+	@python3 scripts/bench_proxy.py --eta $(BUILD_DIR)/eta $(if $(QUICK),--quick)
 
 fmt: deps
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -6,9 +6,9 @@
 #include <string>
 
 #include "commands.hpp"
-#include "validators.hpp"
 #include "engine/engine.hpp"
 #include "engine/profile.hpp"
+#include "validators.hpp"
 #include "vllm_sim/sim_server.hpp"
 
 namespace eta::app {

@@ -286,7 +286,7 @@ TEST(SharedSseScanner, OverLongEventIsDroppedAndScanningResumesAfterIt) {
   EXPECT_EQ(s.overflows(), 1u);
   EXPECT_EQ(s.pending_bytes(), 0u);
   s.feed(std::string(50, 'y') + "\n", on_event);  // still inside the dropped event
-  s.feed("\ndata: {\"b\":2}\n\n", on_event);         // its blank line straddles two pieces
+  s.feed("\ndata: {\"b\":2}\n\n", on_event);      // its blank line straddles two pieces
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[0], "{\"a\":1}");
   EXPECT_EQ(events[1], "{\"b\":2}");
