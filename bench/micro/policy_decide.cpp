@@ -2,7 +2,9 @@
 // calls it) at 4, 16, 64 and 1,024 replicas, and the once-per-request prefix match over every
 // replica (PrefixIndex::match_all). Each replica carries a realistic ledger (a few dozen requests
 // in flight at random stages), half of them a fresh scrape showing extra work from other
-// routers. Targets (docs/benchmarks.md): eta <= 2 us at 16 replicas, <= 20 us at 1,024.
+// routers. Targets (docs/benchmarks.md): eta <= 2 us at 16 replicas, <= 20 us at 1,024. eta runs
+// its full estimate on every replica up to 64 replicas and on a shortlist above (docs/policies.md,
+// eta); BM_PolicyDecide_EtaFull/1024 is the full evaluation of every replica, for comparison.
 #include <benchmark/benchmark.h>
 
 #include <memory>
@@ -129,6 +131,22 @@ void decide(benchmark::State& state, const char* policy_name) {
 void BM_PolicyDecide_Eta(benchmark::State& s) {
   decide(s, "eta");
 }
+void BM_PolicyDecide_EtaFull(benchmark::State& state) {
+  Fixture f(static_cast<int>(state.range(0)));
+  std::string error;
+  auto policy = policy::make_policy("eta", {{"shortlist_above", "1000000"}}, error);
+  if (!policy) {
+    state.SkipWithError(error.c_str());
+    return;
+  }
+  policy::Rng rng(1);
+  cluster::Decision d;
+  const cluster::ClusterView view = f.view();
+  for (auto _ : state) {
+    policy->pick_into(f.features, view, rng, d);
+    benchmark::DoNotOptimize(d.replica);
+  }
+}
 void BM_PolicyDecide_LlmD(benchmark::State& s) {
   decide(s, "llm-d");
 }
@@ -169,6 +187,7 @@ void BM_PolicyDecide_EtaWithPrefixMatch(benchmark::State& state) {
 }
 
 BENCHMARK(BM_PolicyDecide_Eta)->Arg(4)->Arg(16)->Arg(64)->Arg(1024);
+BENCHMARK(BM_PolicyDecide_EtaFull)->Arg(1024);
 BENCHMARK(BM_PolicyDecide_EtaWithPrefixMatch)->Arg(4)->Arg(16)->Arg(64)->Arg(1024);
 BENCHMARK(BM_PolicyPrefixMatchAll)->Arg(4)->Arg(16)->Arg(64)->Arg(1024);
 BENCHMARK(BM_PolicyDecide_LlmD)->Arg(16)->Arg(1024);
