@@ -51,7 +51,8 @@ int StreamTokenCounter::feed(std::string_view bytes) {
 }
 
 BodyUsage parse_body_usage(std::string_view body) {
-  openai::EventParser parser;
+  // One parser per thread, reused: a fresh simdjson parser would allocate for every response.
+  static thread_local openai::EventParser parser;
   const openai::EventInfo info = parser.parse(body);
   return BodyUsage{usage_count(info.completion_tokens), usage_count(info.prompt_tokens)};
 }
