@@ -57,6 +57,7 @@ struct ClusterSimOptions {
   std::string ledger = "on";
   int routers = 1;
   bool router_knows_gpus = false;
+  bool full_router_state = false;
   std::string slo = "ttft:1000,tpot:100";
 };
 
@@ -216,6 +217,7 @@ int run_cluster_sim(const ClusterSimOptions& o) {
   config.routers = o.routers;
   config.use_ledger = o.ledger == "on";
   config.router_knows_gpus = o.router_knows_gpus;
+  config.full_router_state = o.full_router_state;
   config.seed = o.seed;
 
   workload::WorkloadContext context;
@@ -337,11 +339,10 @@ int run_cluster_sim(const ClusterSimOptions& o) {
       auto cell = [](const cluster_sim::RelativeError& e, bool p90) {
         return e.count == 0 ? std::string("-") : fmt::format("{:.2f}", p90 ? e.p90 : e.p50);
       };
-      predictions += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", r->policy,
-                                 cell(r->ttft_error, false), cell(r->ttft_error, true),
-                                 cell(r->e2e_error, false), cell(r->e2e_error, true),
-                                 cell(r->output_error, false), cell(r->output_error, true),
-                                 r->policy == cluster_sim::kOraclePolicy ? "-" : speeds);
+      predictions += fmt::format(
+          "| {} | {} | {} | {} | {} | {} | {} | {} |\n", r->policy, cell(r->ttft_error, false),
+          cell(r->ttft_error, true), cell(r->e2e_error, false), cell(r->e2e_error, true),
+          cell(r->output_error, false), cell(r->output_error, true), speeds.empty() ? "-" : speeds);
     }
     if (!predictions.empty()) {
       std::printf(
@@ -400,6 +401,7 @@ int run_cluster_sim(const ClusterSimOptions& o) {
                             {"routers", o.routers},
                             {"ledger", o.ledger},
                             {"router_knows_gpus", o.router_knows_gpus},
+                            {"full_router_state", o.full_router_state},
                             {"seed", o.seed},
                             {"slo", o.slo}};
     boost::json::object root{{"config", std::move(cfg)},
@@ -501,6 +503,9 @@ void add_cluster_sim_command(CLI::App& root, Action& action) {
       ->capture_default_str();
   cmd->add_flag("--router-knows-gpus", opts->router_knows_gpus,
                 "start each replica's speed model from its true GPU profile (default: h100)");
+  cmd->add_flag("--full-router-state", opts->full_router_state,
+                "keep the prefix index and learn speed even for policies that read neither "
+                "(same decisions, slower; reports their learned speed)");
   cmd->add_option("--slo", opts->slo, "SLOs for goodput (ms), e.g. ttft:1000,tpot:100; none")
       ->capture_default_str();
   cmd->callback([opts, &action] { action = [opts] { return run_cluster_sim(*opts); }; });

@@ -22,7 +22,10 @@ Ledger::Ledger(int num_replicas) {
 }
 
 void Ledger::resize(int num_replicas) {
-  while (static_cast<int>(summaries_.size()) < num_replicas) summaries_.emplace_back();
+  while (static_cast<int>(summaries_.size()) < num_replicas) {
+    summaries_.emplace_back();
+    summary_of_.push_back(&summaries_.back());
+  }
   prefill_order_.resize(summaries_.size());
   last_first_token_.resize(summaries_.size(), -std::numeric_limits<double>::infinity());
 }
@@ -83,7 +86,7 @@ bool Ledger::dispatch(RequestId id, int replica, const DispatchInfo& info, doubl
   index_.set(id, slot);
 
   prefill_order_[replica].emplace_back(now, id);
-  LedgerSummary& s = summaries_[replica];
+  LedgerSummary& s = *summary_of_[replica];
   s.in_flight += 1;
   s.prefilling += 1;
   s.pending_prefill_tokens += e.uncached_tokens;
@@ -103,12 +106,12 @@ TokenUpdate Ledger::tokens(RequestId id, int n, double now) {
   LedgerEntry* found = n > 0 ? lookup(id) : nullptr;
   if (found == nullptr) return u;
   LedgerEntry& e = *found;
-  LedgerSummary& s = summaries_[e.replica];
+  LedgerSummary& s = *summary_of_[e.replica];
   u.found = true;
   u.replica = e.replica;
   u.tokens = n;
 
-  add_remaining(s, e.remaining(), -1);
+  const int before = e.remaining();
   if (e.generated == 0) {
     u.first = true;
     u.ttft_s = now - e.dispatch_time;
@@ -129,7 +132,16 @@ TokenUpdate Ledger::tokens(RequestId id, int n, double now) {
   s.context_tokens += n;
   s.kv_tokens += n;
   while (e.remaining() < 1) e.predicted_output = reestimate(e);
-  add_remaining(s, e.remaining(), +1);
+  const int after = e.remaining();
+  const int b = RemainingOutputSummary::bucket_of(before);
+  if (b == RemainingOutputSummary::bucket_of(after)) {
+    // The common case: the request stays in its bucket (the same sums as removing and adding).
+    s.remaining.remaining_tokens[b] += after - before;
+    s.predicted_remaining_decode_tokens += after - before;
+  } else {
+    add_remaining(s, before, -1);
+    add_remaining(s, after, +1);
+  }
   u.entry = &e;
   return u;
 }
@@ -139,7 +151,7 @@ std::optional<LedgerEntry> Ledger::remove(RequestId id, bool completed) {
   if (slot == prefix::FlatMap64::kNone) return std::nullopt;
   LedgerEntry e = entries_[slot];
   erase(id, slot);
-  LedgerSummary& s = summaries_[e.replica];
+  LedgerSummary& s = *summary_of_[e.replica];
   add_remaining(s, e.remaining(), -1);
   s.in_flight -= 1;
   s.kv_tokens -= e.uncached_tokens + e.generated;

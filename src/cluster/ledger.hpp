@@ -104,7 +104,8 @@ class Ledger {
   }
   void erase(RequestId id, uint32_t slot);
 
-  std::deque<LedgerSummary> summaries_;  // deque: stable addresses for ReplicaView::ledger
+  std::deque<LedgerSummary> summaries_;     // deque: stable addresses for ReplicaView::ledger
+  std::vector<LedgerSummary*> summary_of_;  // &summaries_[r]: one load on the per-token path
   // Per replica, requests dispatched there in dispatch order, from the oldest that may still
   // be waiting for its first token (entries that got one or left are dropped from the front).
   std::vector<std::deque<std::pair<double, RequestId>>> prefill_order_;

@@ -89,7 +89,10 @@ void ClusterState::prepare(std::string_view model, int prompt_tokens,
   out.model.assign(model);
   out.block_hashes.assign(block_hashes.begin(), block_hashes.end());
   out.matched_blocks.resize(views_.size());
-  prefix_.match_all(out.block_hashes, out.matched_blocks);
+  if (options_.track_prefix)
+    prefix_.match_all(out.block_hashes, out.matched_blocks);
+  else
+    std::fill(out.matched_blocks.begin(), out.matched_blocks.end(), 0u);
   RequestFeatures& f = out.features;
   f = RequestFeatures{};
   f.model = out.model;
@@ -122,17 +125,21 @@ bool ClusterState::on_dispatch(RequestId id, int replica, const RequestFeatures&
   info.max_tokens = f.max_tokens;
   info.exact_output = f.ignore_eos && f.max_tokens.has_value();
   info.tag = intern_model(f.model);
-  // What the completion model expects at learned factor 1, before this request joins.
-  predict::CompletionQuery q;
-  q.prompt_tokens = std::max(f.prompt_tokens, 1);
-  q.cached_tokens = info.cached_tokens;
-  q.output_tokens = info.predicted_output_tokens;
-  const predict::CompletionEstimate e = predict::estimate_completion(
-      views_[replica], q, view(now), *speeds_[replica], options_.completion);
-  info.base_ttft_s = e.base_ttft_s;
-  info.base_decode_s_per_token = q.output_tokens > 1 ? e.base_decode_s / (q.output_tokens - 1) : 0;
+  if (options_.learn_speed) {
+    // What the completion model expects at learned factor 1, before this request joins (what
+    // the speed model compares with what is observed).
+    predict::CompletionQuery q;
+    q.prompt_tokens = std::max(f.prompt_tokens, 1);
+    q.cached_tokens = info.cached_tokens;
+    q.output_tokens = info.predicted_output_tokens;
+    const predict::CompletionEstimate e = predict::estimate_completion(
+        views_[replica], q, view(now), *speeds_[replica], options_.completion);
+    info.base_ttft_s = e.base_ttft_s;
+    info.base_decode_s_per_token =
+        q.output_tokens > 1 ? e.base_decode_s / (q.output_tokens - 1) : 0;
+  }
   if (!ledger_.dispatch(id, replica, info, now)) return false;
-  prefix_.insert(replica, f.block_hashes);
+  if (options_.track_prefix) prefix_.insert(replica, f.block_hashes);
   return true;
 }
 
@@ -203,14 +210,60 @@ void ClusterState::on_tokens(RequestId id, int n, double now) {
   if (ledger_.earliest_prefill_dispatch(u.replica) <= start ||
       ledger_.last_first_token(u.replica) > start + 0.5 * u.gap_s)
     return;
+  learn_decode_gap(u.replica, u.gap_s, u.tokens, 1, *u.entry, now);
+}
+
+void ClusterState::learn_decode_gap(int replica, double gap_s, int tokens, int gaps,
+                                    const LedgerEntry& entry, double now) {
   view_.now = now;
   engine::BatchShape b;
-  if (!decode_batch(u.replica, b)) return;  // others' prefill (a fresh scrape shows it)
-  if (b.num_tokens <= 0) {                  // the ledger has just this request decoding
+  if (!decode_batch(replica, b)) return;  // others' prefill (a fresh scrape shows it)
+  if (b.num_tokens <= 0) {                // the ledger has just this request decoding
     b.num_tokens = b.num_sampled = 1;
-    b.decode_kv_tokens = u.entry->prompt_tokens + u.entry->generated;
+    b.decode_kv_tokens = entry.prompt_tokens + entry.generated;
   }
-  speed.observe_itl(u.gap_s / u.tokens, b);
+  speeds_[replica]->observe_itl(gap_s / tokens, b, gaps);
+}
+
+void ClusterState::on_step_tokens(std::span<const RequestId> ids, double now) {
+  int replica = -1;
+  bool first_token = false;  // a prefill completed in this step
+  double shortest = 0;       // the shortest decode gap, and its entry
+  RequestId shortest_id = 0;
+  int gaps = 0;
+  double prefill_since = -1;  // earliest_prefill_dispatch(replica), read once per step
+  bool prefill_read = false;
+  for (const RequestId id : ids) {
+    const TokenUpdate u = ledger_.tokens(id, 1, now);
+    if (!u.found || !options_.learn_speed) continue;
+    if (replica >= 0 && u.replica != replica) {  // not one replica's step: no decode lesson
+      first_token = true;
+      continue;
+    }
+    replica = u.replica;
+    if (u.first) {
+      speeds_[u.replica]->observe_ttft(u.ttft_s, u.entry->base_ttft_s);
+      first_token = true;
+      continue;
+    }
+    if (!(u.gap_s > 0)) continue;
+    // A gap that began before a request of ours still without its first token was dispatched
+    // may hold its prefill chunk (the same test as on_tokens).
+    // (Read once: only first tokens change it, and a step with one teaches nothing.)
+    if (!prefill_read) {
+      prefill_since = ledger_.earliest_prefill_dispatch(u.replica);
+      prefill_read = true;
+    }
+    if (prefill_since <= now - u.gap_s) continue;
+    if (gaps == 0 || u.gap_s < shortest) {
+      shortest = u.gap_s;
+      shortest_id = id;
+    }
+    ++gaps;
+  }
+  if (first_token || gaps == 0) return;
+  if (ledger_.last_first_token(replica) > now - 0.5 * shortest) return;
+  learn_decode_gap(replica, shortest, 1, gaps, *ledger_.find(shortest_id), now);
 }
 
 void ClusterState::on_finish(RequestId id, double now, std::optional<int> output_tokens) {

@@ -47,8 +47,12 @@ struct ClusterStateOptions {
   predict::SpeedModelOptions speed;
   predict::OutputPredictorOptions output;
   predict::CompletionModelOptions completion;  // for the prediction recorded at dispatch
+  // false: the speed models stay at their prior (no TTFT / gap lessons, no completion estimate
+  // at dispatch); for owners whose policy never reads them (policy::Policy::reads).
   bool learn_speed = true;
   bool learn_output = true;
+  // false: no prefix index (every match is 0, dispatches record nothing), for the same owners.
+  bool track_prefix = true;
 };
 
 // A request's features plus the storage they point into. Reuse one per thread of control.
@@ -86,6 +90,13 @@ class ClusterState {
   bool on_dispatch(RequestId id, int replica, const RequestFeatures& features, double now);
   // `n` output tokens relayed (a streamed chunk). Learns speed from TTFT and token gaps.
   void on_tokens(RequestId id, int n, double now);
+  // One engine step of one replica delivered one token to each of `ids` at once (the cluster
+  // simulator delivers a step at a time). The ledger moves exactly as with on_tokens(id, 1, now)
+  // for each; the speed model learns TTFTs per request as on_tokens does, but the step's decode
+  // gaps once: the step's duration is the shortest accepted gap (a longer one spans a stall of
+  // that request), one observation of weight accepted gaps / batch, and none if a first token
+  // came in this step (its prefill ran in it) or a gap may hold a prefill of ours.
+  void on_step_tokens(std::span<const RequestId> ids, double now);
   // The response completed. output_tokens: the usage count if known (non-streamed responses
   // report tokens only here); otherwise the relayed count is used.
   void on_finish(RequestId id, double now, std::optional<int> output_tokens = std::nullopt);
@@ -104,6 +115,9 @@ class ClusterState {
 
  private:
   uint32_t intern_model(std::string_view model);
+  // Teaches the replica's decode factor one gap of `gaps` tokens (on_tokens, on_step_tokens).
+  void learn_decode_gap(int replica, double gap_s, int tokens, int gaps, const LedgerEntry& entry,
+                        double now);
   // The replica's decodes alone (for observe_itl); false if a fresh scrape shows others'
   // requests waiting (their prefill may run).
   bool decode_batch(int replica, engine::BatchShape& out) const;

@@ -141,6 +141,7 @@ struct Router {
   cluster::PreparedRequest prepared;
   std::vector<cluster::ReplicaView> blind;  // ledger off: the views without the ledger
   cluster::ClusterView blind_view;
+  std::vector<cluster::RequestId> step_ids;  // deliver(): this router's tokens of one step
 };
 
 struct Flight {
@@ -187,10 +188,16 @@ class Simulation {
       }
       const int routers = std::max(config_.routers, 1);
       for (int k = 0; k < routers; ++k) {
+        std::unique_ptr<policy::Policy> p = policy::make_policy(choice.name, choice.params, error);
+        if (!p) return false;
+        const policy::Policy::Reads reads = p->reads();
+        options.track_prefix = reads.prefix || config_.full_router_state;
+        options.learn_speed = reads.speed || config_.full_router_state;
+        speed_learned_ = options.learn_speed;
+        track_progress_ = reads.progress || reads.speed || config_.full_router_state;
         auto router = std::make_unique<Router>(
             options, workload::derive_seed(config_.seed, 0x726f75746572ull + k));
-        router->policy = policy::make_policy(choice.name, choice.params, error);
-        if (!router->policy) return false;
+        router->policy = std::move(p);
         for (const ReplicaConfig& c : config_.replicas) {
           cluster::ReplicaSpec spec;
           spec.name = c.name;
@@ -271,7 +278,8 @@ class Simulation {
       r.outcome.preemptions = c.preemptions;
       r.outcome.prefix_queries = c.prefix_cache_queries;
       r.outcome.prefix_hits = c.prefix_cache_hits;
-      if (!routers_.empty()) {
+      if (!routers_.empty() && speed_learned_) {
+        r.outcome.speed_learned = true;
         const predict::SpeedModel& s = routers_.front()->state.speed(static_cast<int>(i));
         r.outcome.learned_prefill_factor = s.prefill_factor();
         r.outcome.learned_decode_factor = s.decode_factor();
@@ -439,6 +447,15 @@ class Simulation {
   void deliver(int replica, int buffer, double now) {
     const engine::StepResult& result = buffers_[static_cast<size_t>(buffer)];
     Replica& rep = replicas_[static_cast<size_t>(replica)];
+    if (!oracle_mode_ && track_progress_) {
+      // Each router learns the step at once (ClusterState::on_step_tokens), then sees finishes.
+      for (auto& router : routers_) router->step_ids.clear();
+      for (const engine::TokenEvent& ev : result.tokens)
+        routers_[static_cast<size_t>(flights_[static_cast<size_t>(ev.id)].router)]
+            ->step_ids.push_back(ev.id);
+      for (auto& router : routers_)
+        if (!router->step_ids.empty()) router->state.on_step_tokens(router->step_ids, now);
+    }
     for (const engine::TokenEvent& ev : result.tokens) {
       const size_t i = static_cast<size_t>(ev.id);
       Flight& f = flights_[i];
@@ -453,13 +470,12 @@ class Simulation {
       ++f.tokens;
       ++out_.tokens;
       Router* router = oracle_mode_ ? nullptr : routers_[static_cast<size_t>(f.router)].get();
-      if (router) router->state.on_tokens(ev.id, 1, now);
       if (ev.finished != engine::FinishReason::kNone) {
         rec.e2e_s = now - f.send_s;
         rec.output_tokens = f.tokens;
         rec.replica = rep.config->name;
         ++rep.outcome.served;
-        if (router) router->state.on_finish(ev.id, now);
+        if (router) router->state.on_finish(ev.id, now, f.tokens);
         out_.last_done_s = std::max(out_.last_done_s, now);
         --remaining_;
       }
@@ -494,6 +510,8 @@ class Simulation {
   std::vector<Replica> replicas_;
   std::vector<std::unique_ptr<Router>> routers_;
   size_t next_router_ = 0;
+  bool speed_learned_ = false;
+  bool track_progress_ = true;  // false: the routers see no tokens, only finishes
   std::vector<Flight> flights_;
   EventQueue queue_;
   std::vector<engine::StepResult> buffers_;

@@ -13,8 +13,10 @@
 //   kStep     the engine runs one step from now to its end (engine::Engine::step); the next
 //             kStep is at the step's end. An engine with no work gets no events.
 //   kDeliver  a step's tokens reach the router and the client network_delay after the step
-//             ends: per token the client records TTFT / ITL / E2E and the router's ClusterState
-//             learns (on_tokens, on_finish) exactly as `eta route` does on relayed chunks.
+//             ends: per token the client records TTFT / ITL / E2E; each router's ClusterState
+//             takes its tokens of the step at once (on_step_tokens: the ledger moves as
+//             `eta route` moves it per relayed chunk, the speed model learns once per step),
+//             then the finishes (on_finish).
 //   kScrape   every scrape interval (x U(1 - jitter, 1 + jitter), random phase per replica) the
 //             routers get the replica's /metrics as of its last finished step (running,
 //             waiting, KV usage, prefix-cache counters, cache_config_info, preemptions): stale in
@@ -49,6 +51,11 @@ struct SimConfig {
   int routers = 1;                  // independent routers; arrivals are split round-robin
   bool use_ledger = true;           // false: policies see no ledger (scrapes only)
   bool router_knows_gpus = false;   // false: every replica's speed model starts from h100
+  // false: a router skips what its policy never reads (policy::Policy::reads: the prefix index,
+  // the speed models' learning, the ledger's per-token progress: such a router sees only
+  // dispatches and finishes); the policy's decisions are the same either way (asserted by
+  // tests/unit/cluster_sim_test.cpp), only the learned factors are then not reported.
+  bool full_router_state = false;
   std::string model = "sim-model";
   uint64_t seed = 0;
 };
@@ -85,7 +92,9 @@ struct ReplicaOutcome {
   uint64_t prefix_hits = 0;
   uint64_t steps = 0;
   double busy_s = 0;  // virtual time spent in steps
-  // Router 0's speed model at the end (relative to the profile it started from).
+  // Router 0's speed model at the end (relative to the profile it started from), if it learned
+  // (speed_learned: the policy reads it, or SimConfig::full_router_state).
+  bool speed_learned = false;
   double learned_prefill_factor = 1;
   double learned_decode_factor = 1;
 };

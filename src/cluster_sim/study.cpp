@@ -99,8 +99,9 @@ RunSummary summarize_run(const std::string& policy, double load, double rate_rps
   for (const ReplicaOutcome& r : result.replicas) {
     s.share.emplace_back(r.name, served > 0 ? static_cast<double>(r.served) / served : 0);
     s.replica_preemptions.emplace_back(r.name, r.preemptions);
-    s.learned_speed.emplace_back(r.name,
-                                 std::make_pair(r.learned_prefill_factor, r.learned_decode_factor));
+    if (r.speed_learned)
+      s.learned_speed.emplace_back(
+          r.name, std::make_pair(r.learned_prefill_factor, r.learned_decode_factor));
   }
   s.prefix_hit_rate = queries > 0 ? static_cast<double>(hits) / static_cast<double>(queries) : 0;
   s.lost = result.lost;

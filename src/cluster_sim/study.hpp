@@ -30,7 +30,9 @@ struct RunSummary {
   double prefix_hit_rate = 0;                         // cluster-wide, tokens
   std::vector<std::pair<std::string, double>> share;  // replica -> fraction of completions
   std::vector<std::pair<std::string, uint64_t>> replica_preemptions;
-  std::vector<std::pair<std::string, std::pair<double, double>>> learned_speed;  // prefill, decode
+  // Router 0's learned factors (prefill, decode) per replica; empty when the policy reads no
+  // speed model (SimConfig::full_router_state).
+  std::vector<std::pair<std::string, std::pair<double, double>>> learned_speed;
   RelativeError ttft_error;
   RelativeError e2e_error;
   RelativeError output_error;  // the router's output-length prediction

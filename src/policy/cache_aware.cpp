@@ -23,6 +23,7 @@ class CacheAware final : public Policy {
       : abs_(abs_threshold), rel_(rel_threshold), cache_(cache_threshold) {}
 
   std::string_view name() const override { return "cache-aware"; }
+  Reads reads() const override { return {.prefix = true, .speed = false, .progress = false}; }
 
   void pick_into(const RequestFeatures& request, const ClusterView& view, Rng& rng,
                  Decision& out) override {

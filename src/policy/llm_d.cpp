@@ -27,6 +27,7 @@ class LlmD final : public Policy {
       : w_queue_(wq), w_kv_(wk), w_prefix_(wp), max_blocks_(max_blocks) {}
 
   std::string_view name() const override { return "llm-d"; }
+  Reads reads() const override { return {.prefix = true, .speed = false, .progress = true}; }
 
   void pick_into(const RequestFeatures& request, const ClusterView& view, Rng& rng,
                  Decision& out) override {

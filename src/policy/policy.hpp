@@ -30,6 +30,21 @@ class Policy {
   virtual void pick_into(const RequestFeatures& request, const ClusterView& view, Rng& rng,
                          Decision& out) = 0;
 
+  // What the policy reads beyond the ledger's counts and the scrapes. An owner may skip
+  // maintaining what no policy of its reads: `eta cluster-sim` does (the prefix index and the
+  // speed models are most of a router's per-request and per-token work); `eta route` keeps
+  // everything (its admin API reports it). Reading something not declared here is a bug: the
+  // simulator would hand the policy an empty prefix index or unlearned speed models.
+  struct Reads {
+    bool prefix = true;  // RequestFeatures::matched_blocks (the prefix index), and the ledger's
+                         // prefill / KV token sums that depend on them
+    bool speed = true;   // ReplicaView::speed (learned factors) and the ledger's predictions
+    // The ledger's per-token progress: the prefilling / decoding split, context and KV tokens,
+    // remaining output, the work averages. false: only in_flight (moved by dispatch and finish).
+    bool progress = true;
+  };
+  virtual Reads reads() const { return {}; }
+
   Decision pick(const RequestFeatures& request, const ClusterView& view, Rng& rng) {
     Decision d;
     pick_into(request, view, rng, d);

@@ -10,6 +10,7 @@ namespace {
 class PowerOfTwo final : public Policy {
  public:
   std::string_view name() const override { return "power-of-two"; }
+  Reads reads() const override { return {.prefix = false, .speed = false, .progress = false}; }
 
   void pick_into(const RequestFeatures&, const ClusterView& view, Rng& rng,
                  Decision& out) override {

@@ -8,6 +8,7 @@ namespace {
 class Random final : public Policy {
  public:
   std::string_view name() const override { return "random"; }
+  Reads reads() const override { return {.prefix = false, .speed = false, .progress = false}; }
 
   void pick_into(const RequestFeatures&, const ClusterView& view, Rng& rng,
                  Decision& out) override {

@@ -7,6 +7,7 @@ namespace {
 class RoundRobin final : public Policy {
  public:
   std::string_view name() const override { return "round-robin"; }
+  Reads reads() const override { return {.prefix = false, .speed = false, .progress = false}; }
 
   void pick_into(const RequestFeatures&, const ClusterView& view, Rng&, Decision& out) override {
     reset(out);

@@ -35,6 +35,7 @@ class Session final : public Policy {
       : virtual_nodes_(virtual_nodes), load_factor_(load_factor) {}
 
   std::string_view name() const override { return "session"; }
+  Reads reads() const override { return {.prefix = false, .speed = false, .progress = false}; }
 
   void pick_into(const RequestFeatures& request, const ClusterView& view, Rng& rng,
                  Decision& out) override {

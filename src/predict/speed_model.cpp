@@ -103,10 +103,12 @@ void SpeedModel::update(Estimate& e, double log_ratio, double weight) {
   refresh();
 }
 
-void SpeedModel::observe_itl(double seconds_per_token, const engine::BatchShape& shape) {
+void SpeedModel::observe_itl(double seconds_per_token, const engine::BatchShape& shape, int gaps) {
   const double base = base_step_seconds(shape);
-  if (seconds_per_token <= 0 || base <= 0) return;
-  update(decode_, std::log(base / seconds_per_token), 1.0 / std::max(shape.num_sampled, 1));
+  if (seconds_per_token <= 0 || base <= 0 || gaps <= 0) return;
+  const int batch = std::max(shape.num_sampled, 1);
+  update(decode_, std::log(base / seconds_per_token),
+         gaps >= batch ? 1.0 : static_cast<double>(gaps) / batch);
 }
 
 void SpeedModel::observe_ttft(double observed_s, double base_predicted_s) {

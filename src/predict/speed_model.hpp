@@ -147,7 +147,9 @@ class SpeedModel {
   // of B sequences yields B such gaps, all measuring the same step: each counts 1/B of an
   // observation, so one step is one observation whatever its batch (otherwise one misjudged
   // step of a large batch would move the factor B times).
-  void observe_itl(double seconds_per_token, const engine::BatchShape& shape);
+  // `gaps`: how many of the step's gaps this one observation stands for (the owner may report a
+  // step once instead of once per token: weight gaps / B; at most 1).
+  void observe_itl(double seconds_per_token, const engine::BatchShape& shape, int gaps = 1);
   // Observed TTFT against the TTFT the completion model predicted at dispatch at factor 1
   // (queue ahead + own uncached prefill). Non-positive values are ignored.
   void observe_ttft(double observed_s, double base_predicted_s);

@@ -15,6 +15,7 @@
 #include "policy/registry.hpp"
 #include "stats/report.hpp"
 #include "workload/arrivals.hpp"
+#include "workload/catalog.hpp"
 #include "workload/synthetic.hpp"
 
 namespace eta::cluster_sim {
@@ -131,6 +132,55 @@ TEST(ClusterSim, SameSeedGivesIdenticalJson) {
     EXPECT_EQ(ja, jb) << policy;
     EXPECT_NE(ja.find("\"policy\":\"" + std::string(policy) + "\""), std::string::npos);
   }
+}
+
+// A router skips what its policy never reads (Policy::reads: the prefix index, speed learning,
+// the ledger's per-token progress). That must not change a single decision: same JSON as with
+// everything kept (SimConfig::full_router_state), apart from the learned speed factors, which
+// only the full state reports. Shared prefixes, so the prefix index has something to hold.
+TEST(ClusterSim, SkippingUnreadRouterStateChangesNothing) {
+  workload::WorkloadContext context;
+  workload::Workload w;
+  std::string error;
+  ASSERT_TRUE(make_workload("shared-prefix:k=4,L=512,f=0.8,n=300,rate=30", context, w, error))
+      << error;
+  stats::Slo slo;
+  ASSERT_TRUE(stats::parse_slo("ttft:500,tpot:50", slo, error));
+  int skipped = 0;
+  for (const policy::PolicyInfo& info : policy::policy_list()) {
+    const std::string policy(info.name);
+    const std::unique_ptr<policy::Policy> p = policy::make_policy(policy, {}, error);
+    ASSERT_TRUE(p) << error;
+    const policy::Policy::Reads reads = p->reads();
+    if (reads.prefix && reads.speed && reads.progress) continue;
+    ++skipped;
+    for (int routers : {1, 2}) {
+      SimConfig c = make_config("2xh100,a100");
+      c.lengths = workload::LengthsMode::kHidden;
+      c.routers = routers;
+      c.seed = 3;
+      const SimResult lean = run(c, w, policy);
+      c.full_router_state = true;
+      const SimResult full = run(c, w, policy);
+      boost::json::object jl = run_to_json(summarize_run(policy, 0.5, 30, 60, lean, slo));
+      boost::json::object jf = run_to_json(summarize_run(policy, 0.5, 30, 60, full, slo));
+      SCOPED_TRACE(policy + " routers " + std::to_string(routers));
+      EXPECT_TRUE(jl["learned_speed"].as_object().empty() || reads.speed);
+      EXPECT_EQ(jf["learned_speed"].as_object().size(), 3u);
+      jl.erase("learned_speed");
+      jf.erase("learned_speed");
+      EXPECT_EQ(boost::json::serialize(jl), boost::json::serialize(jf));
+      ASSERT_EQ(lean.records.size(), full.records.size());
+      for (size_t i = 0; i < lean.records.size(); ++i) {
+        EXPECT_EQ(lean.records[i].replica, full.records[i].replica) << i;
+        EXPECT_EQ(lean.records[i].e2e_s, full.records[i].e2e_s) << i;
+        EXPECT_EQ(lean.predicted_output_tokens[i], full.predicted_output_tokens[i]) << i;
+      }
+      EXPECT_EQ(lean.lost, 0);
+    }
+  }
+  // round-robin, random, least-request, power-of-two, session, llm-d, cache-aware
+  EXPECT_GE(skipped, 7);
 }
 
 TEST(ClusterSim, EveryRequestFinishesExactlyOnce) {

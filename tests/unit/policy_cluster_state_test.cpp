@@ -23,8 +23,11 @@ struct SimResult {
 
 // Poisson arrivals for `duration` simulated seconds over engines with the given true speeds;
 // the router believes every replica is a plain h100. Requests carry no hint of their length.
+// per_step: each step's tokens reach the state at once (on_step_tokens, as `eta cluster-sim`
+// delivers them) instead of one on_tokens per token (as `eta route` relays chunks).
 SimResult simulate(ClusterState& state, std::vector<engine::Engine>& engines,
-                   policy::Policy& policy, double rate, double duration, uint64_t seed) {
+                   policy::Policy& policy, double rate, double duration, uint64_t seed,
+                   bool per_step = false) {
   std::mt19937_64 rng(seed);
   policy::Rng prng(seed);
   std::exponential_distribution<double> gap(rate);
@@ -78,7 +81,13 @@ SimResult simulate(ClusterState& state, std::vector<engine::Engine>& engines,
       continue;
     }
     const size_t i = engine_index;
-    for (const engine::TokenEvent& ev : in_flight[i].tokens) state.on_tokens(ev.id, 1, t);
+    if (per_step) {
+      std::vector<RequestId> ids;
+      for (const engine::TokenEvent& ev : in_flight[i].tokens) ids.push_back(ev.id);
+      state.on_step_tokens(ids, t);
+    } else {
+      for (const engine::TokenEvent& ev : in_flight[i].tokens) state.on_tokens(ev.id, 1, t);
+    }
     for (const engine::FinishedRequest& f : in_flight[i].finished) {
       state.on_finish(f.id, t);
       e2e.push_back(t - dispatch_time[f.id]);
@@ -122,6 +131,95 @@ TEST(PolicyClusterState, LearnsASlowerReplicaWithinAMinuteOfTrafficWithNoConfigu
   // The output-length predictor learned the workload's mean (uniform 50..300: 175).
   EXPECT_NEAR(c.state.output_predictor().mean("m", 800), 175, 25);
   EXPECT_EQ(c.state.ledger().size(), 0u);
+}
+
+TEST(PolicyClusterState, LearnsASlowerReplicaAsWellFromWholeSteps) {
+  Cluster c({1.0, 0.5});
+  std::string error;
+  auto rr = policy::make_policy("round-robin", {}, error);
+  simulate(c.state, c.engines, *rr, 4.0, 60.0, 1, /*per_step=*/true);
+  EXPECT_NEAR(c.state.speed(0).decode_factor(), 1.0, 0.05);
+  EXPECT_NEAR(c.state.speed(1).decode_factor(), 0.5, 0.025);
+  EXPECT_NEAR(c.state.speed(0).prefill_factor(), 1.0, 0.1);
+  EXPECT_NEAR(c.state.speed(1).prefill_factor(), 0.5, 0.05);
+  // One lesson per step, not one per token: far fewer observations than tokens.
+  EXPECT_GT(c.state.speed(1).decode_observations(), 100);
+  EXPECT_NEAR(c.state.output_predictor().mean("m", 800), 175, 25);
+  EXPECT_EQ(c.state.ledger().size(), 0u);
+}
+
+// The ledger moves exactly as with one on_tokens per token; the speed model learns the same
+// lessons (skipping steps that may hold a prefill of its own) once per step.
+TEST(PolicyClusterState, StepTokensMoveTheLedgerAsTokensDoAndLearnOncePerStep) {
+  ClusterState a, b;
+  ReplicaSpec spec;
+  spec.name = "r";
+  spec.engine = config_for();
+  a.add_replica(spec);
+  b.add_replica(spec);
+  PreparedRequest p;
+  auto dispatch = [&](RequestId id, double now) {
+    for (ClusterState* s : {&a, &b}) {
+      s->prepare("m", 500 + static_cast<int>(id), {}, std::nullopt, false, std::nullopt, p);
+      ASSERT_TRUE(s->on_dispatch(id, 0, p.features, now));
+    }
+  };
+  std::vector<RequestId> ids;
+  auto deliver = [&](double now) {
+    for (RequestId id : ids) a.on_tokens(id, 1, now);
+    b.on_step_tokens(ids, now);
+    const LedgerSummary& la = a.ledger().summary(0);
+    const LedgerSummary& lb = b.ledger().summary(0);
+    EXPECT_EQ(la.in_flight, lb.in_flight);
+    EXPECT_EQ(la.prefilling, lb.prefilling);
+    EXPECT_EQ(la.decoding, lb.decoding);
+    EXPECT_EQ(la.context_tokens, lb.context_tokens);
+    EXPECT_EQ(la.kv_tokens, lb.kv_tokens);
+    EXPECT_EQ(la.pending_prefill_tokens, lb.pending_prefill_tokens);
+    EXPECT_EQ(la.predicted_remaining_decode_tokens, lb.predicted_remaining_decode_tokens);
+    EXPECT_EQ(la.remaining.count, lb.remaining.count);
+    EXPECT_EQ(la.remaining.remaining_tokens, lb.remaining.remaining_tokens);
+  };
+  for (RequestId id = 0; id < 8; ++id) {
+    dispatch(id, 0.0);
+    ids.push_back(id);
+  }
+  deliver(0.1);  // first tokens
+  double t = 0.1;
+  auto step = [&](double slowdown) {
+    const LedgerSummary& l = b.ledger().summary(0);
+    engine::BatchShape shape;
+    shape.num_tokens = shape.num_sampled = l.decoding;
+    shape.decode_kv_tokens = l.context_tokens;
+    t += slowdown * b.speed(0).base_step_seconds(shape);
+    deliver(t);
+  };
+  for (int k = 0; k < 60; ++k) step(2.0);
+  EXPECT_NEAR(a.speed(0).decode_factor(), 0.5, 0.02);
+  EXPECT_NEAR(b.speed(0).decode_factor(), 0.5, 0.02);
+  EXPECT_EQ(b.speed(0).decode_observations(), 60);
+  EXPECT_EQ(a.speed(0).decode_observations(), 480);
+  // A ninth request: until its first token, steps may carry its prefill (three times slower
+  // here): no lesson. Nor from the step that produced its first token.
+  dispatch(8, t);
+  for (int k = 0; k < 30; ++k) step(6.0);
+  EXPECT_NEAR(b.speed(0).decode_factor(), 0.5, 0.02);
+  EXPECT_EQ(b.speed(0).decode_observations(), 60);
+  ids.insert(ids.begin(), 8);
+  t += 0.3;
+  deliver(t);
+  EXPECT_EQ(b.speed(0).decode_observations(), 60);
+  // Clean steps teach again; the step's duration is its shortest gap, so a request that sat
+  // out steps (its gap spans them) does not make the replica look slower.
+  for (int k = 0; k < 60; ++k) step(1.0);
+  EXPECT_GT(b.speed(0).decode_factor(), 0.95);
+  ids.erase(ids.begin() + 1);  // request 0 sits out three steps
+  for (int k = 0; k < 3; ++k) step(1.0);
+  ids.push_back(0);
+  const double before = b.speed(0).decode_factor();
+  step(1.0);
+  EXPECT_NEAR(b.speed(0).decode_factor(), before, 0.01);
+  EXPECT_EQ(a.ledger().size(), b.ledger().size());
 }
 
 TEST(PolicyClusterState, EtaSendsLessWorkToTheSlowReplicaAndBeatsRoundRobin) {
