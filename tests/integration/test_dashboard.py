@@ -101,7 +101,7 @@ class DashboardTest(unittest.TestCase):
             # at time scale 10 (for up to 30 s; stopped in tearDownClass).
             cls.bench = subprocess.Popen(
                 [etatest.eta_bin(), "bench", "--target", cls.router.url, "--workload",
-                 "synthetic:in=200,out=60,out_max=200", "--rate", "4", "--num-requests", "1200",
+                 "synthetic:n=1200,in=200,out=60", "--rate", "4",
                  "--seed", "1", "--progress", "off"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             # Wait until the router has completed some requests.
