@@ -18,3 +18,6 @@ echo "| GPU | clients | tokens each | time scale | wall s | sim CPU s | CPU % of
 echo "|---|---|---|---|---|---|---|---|---|"
 python3 bench/sim_cpu.py "$build/eta" --clients 256 --tokens 500 --time-scale 1 --gpu h100
 python3 bench/sim_cpu.py "$build/eta" --clients 256 --tokens 500 --time-scale 1 --gpu a100
+echo
+echo "## eta route CPU per request with the dashboard closed and open (docs/benchmarks.md §6)"
+python3 bench/dashboard_cpu.py "$build/eta" --duration 20 --rounds 2

@@ -400,6 +400,7 @@ class Demo:
                 if router == "eta":
                     self.log("  eta router in progress -- its state: curl %s/admin/replicas"
                              % admin)
+                    self.log("dashboard: %s/dashboard" % admin)
             jpath = os.path.join(self.out, router + ".json")
             cpath = os.path.join(self.out, router + ".csv")
             cmd = [self.eta, "bench", "--target", url, "--workload", self.workload,

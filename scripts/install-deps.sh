@@ -10,7 +10,13 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 curl procps clang-format
   nginx haproxy wrk
+  chromium
 )
+# Node.js and npm for the dashboard's browser test (tests/browser/). A Node.js from elsewhere that
+# brings its own npm (e.g. NodeSource's) conflicts with Debian's npm package: keep it if present.
+if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

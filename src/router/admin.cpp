@@ -61,6 +61,11 @@ json::object report_object(const ReplicaReport& r) {
       {"ttft_s", num(r.predicted_ttft_s)},
       {"e2e_s", num(r.predicted_e2e_s)},
   };
+  json::object window{
+      {"ttft_p50_s", num(r.ttft_p50_s)},     {"ttft_p99_s", num(r.ttft_p99_s)},
+      {"ttft_samples", r.ttft_samples},      {"requests_per_s", num(r.requests_per_s)},
+      {"tokens_per_s", num(r.tokens_per_s)},
+  };
   return json::object{
       {"url", r.url},
       {"weight", r.weight},
@@ -81,6 +86,7 @@ json::object report_object(const ReplicaReport& r) {
       {"limits", std::move(limits)},
       {"speed", std::move(speed)},
       {"predicted_typical", std::move(predicted)},
+      {"window", std::move(window)},
       {"requests", r.requests},
       {"failures", r.failures},
   };
@@ -92,10 +98,15 @@ std::string replica_json(const ReplicaReport& replica) {
   return json::serialize(report_object(replica));
 }
 
-std::string replicas_json(std::span<const ReplicaReport> replicas) {
+std::string replicas_array_json(std::span<const ReplicaReport> replicas) {
   json::array list;
+  list.reserve(replicas.size());
   for (const ReplicaReport& r : replicas) list.push_back(report_object(r));
-  return json::serialize(json::object{{"replicas", std::move(list)}});
+  return json::serialize(list);
+}
+
+std::string replicas_json(std::span<const ReplicaReport> replicas) {
+  return "{\"replicas\":" + replicas_array_json(replicas) + "}";
 }
 
 bool parse_admin_body(std::string_view body, bool allow_spec, AdminReplicaBody& out,

@@ -46,6 +46,13 @@ struct ReplicaReport {
   int typical_output_tokens = 0;
   double predicted_ttft_s = 0;
   double predicted_e2e_s = 0;
+  // Over the last minute (ReplicaWindow): TTFT of the streamed requests it completed (NaN
+  // without any), completions and output tokens per second over the last 10 s.
+  double ttft_p50_s = 0;
+  double ttft_p99_s = 0;
+  uint64_t ttft_samples = 0;
+  double requests_per_s = 0;
+  double tokens_per_s = 0;
   uint64_t requests = 0;  // requests dispatched there (attempts)
   uint64_t failures = 0;  // connection-level failures of proxied requests
 };
@@ -53,6 +60,8 @@ struct ReplicaReport {
 // {"replicas":[{...}, ...]}
 std::string replicas_json(std::span<const ReplicaReport> replicas);
 std::string replica_json(const ReplicaReport& replica);
+// [{...}, ...]: the list alone (the dashboard stream splices it into its snapshots).
+std::string replicas_array_json(std::span<const ReplicaReport> replicas);
 
 // Body of POST /admin/replicas ({"url", "weight"?, "gpu"?, "arch"?}) and of drain / undrain /
 // remove ({"url", "force"?}).

@@ -34,12 +34,14 @@ boost::json::value number_or_null(double v) {
 
 }  // namespace
 
-std::string DecisionLog::to_json(size_t n) const {
-  if (n > size()) n = size();
+namespace {
+
+boost::json::array decisions_array(const DecisionLog& log, size_t n) {
+  if (n > log.size()) n = log.size();
   boost::json::array decisions;
   decisions.reserve(n);
   for (size_t k = n; k-- > 0;) {
-    const DecisionRecord& d = recent(k);
+    const DecisionRecord& d = log.recent(k);
     boost::json::array candidates;
     for (const CandidateRecord& c : d.candidates) {
       candidates.push_back(boost::json::object{{"replica", c.replica},
@@ -62,7 +64,17 @@ std::string DecisionLog::to_json(size_t n) const {
         {"candidates", std::move(candidates)},
     });
   }
-  boost::json::object out{{"total", total_}, {"decisions", std::move(decisions)}};
+  return decisions;
+}
+
+}  // namespace
+
+std::string DecisionLog::array_json(size_t n) const {
+  return boost::json::serialize(decisions_array(*this, n));
+}
+
+std::string DecisionLog::to_json(size_t n) const {
+  boost::json::object out{{"total", total_}, {"decisions", decisions_array(*this, n)}};
   return boost::json::serialize(out);
 }
 

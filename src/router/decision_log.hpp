@@ -48,6 +48,8 @@ class DecisionLog {
 
   // JSON: {"total":T,"decisions":[...]} with the last n decisions, oldest first.
   std::string to_json(size_t n) const;
+  // [...]: the last n decisions alone, oldest first (the dashboard stream's part).
+  std::string array_json(size_t n) const;
 
  private:
   size_t capacity_;

@@ -29,12 +29,14 @@
 #include "policy/registry.hpp"
 #include "predict/completion_model.hpp"
 #include "router/admin.hpp"
+#include "router/dashboard.hpp"
 #include "router/decision_log.hpp"
 #include "router/features.hpp"
 #include "router/headers.hpp"
 #include "router/replica_state.hpp"
 #include "router/router_metrics.hpp"
 #include "router/sse.hpp"
+#include "router/window_stats.hpp"
 
 namespace eta::router {
 
@@ -109,6 +111,7 @@ struct Replica {
   int in_flight = 0;
   std::string last_error;
   metrics::Gauge* in_flight_gauge = nullptr;
+  mutable ReplicaWindow window;  // the last minute's completions (dashboard, /admin/replicas)
 
   const std::string& url() const { return config.url; }
   bool routable() const {
@@ -139,6 +142,7 @@ struct Call {
   http::RequestHandle handle;
   double predicted_ttft_s = cluster::kNotPredicted;
   double predicted_e2e_s = cluster::kNotPredicted;
+  double ttft_s = std::numeric_limits<double>::quiet_NaN();  // from arrival; streamed answers
 
   enum class Mode { kNone, kHeld, kBuffered, kStreaming };
   Mode mode = Mode::kNone;
@@ -177,6 +181,7 @@ struct Router::Impl {
   void set_health(Replica& r, bool ok, std::string_view detail);
   void finalize_removal(Replica& r);
   ReplicaReport report(const Replica& r);
+  ReplicaReport report(const Replica& r, const cluster::ClusterView& view, double t);
   bool any_routable() const;
 
   // Polling
@@ -227,6 +232,10 @@ struct Router::Impl {
 
   // Admin API
   void add_admin_routes();
+  // Dashboard (GET /dashboard, GET /admin/stream)
+  void record_completion(const Call& c, double t, int output_tokens);
+  void arm_dashboard();
+  std::string dashboard_snapshot(StreamCursor& cursor, const StreamParams& params);
 
   asio::io_context& io;
   RouterConfig config;
@@ -236,6 +245,9 @@ struct Router::Impl {
   policy::Rng rng;
   RouterMetrics metrics;
   DecisionLog decisions;
+  CompletionLog completions{1000};  // predicted vs actual of the last completed requests
+  DashboardStream dashboards;
+  uint64_t dashboard_generation = 0;
   http::Routes routes;
   http::Routes admin_routes;
   http::Server server;
@@ -245,6 +257,7 @@ struct Router::Impl {
   asio::steady_timer models_timer;
   asio::steady_timer queue_timer;
   asio::steady_timer ready_timer;
+  asio::steady_timer dashboard_timer;
 
   std::vector<std::unique_ptr<Replica>> replicas;  // by ClusterState index (removed: tombstones)
   std::unordered_map<uint64_t, CallPtr> calls;     // dispatched or queued, not finished
@@ -287,7 +300,8 @@ Router::Impl::Impl(asio::io_context& io_in, RouterConfig config_in)
       health_timer(io_in),
       models_timer(io_in),
       queue_timer(io_in),
-      ready_timer(io_in) {
+      ready_timer(io_in),
+      dashboard_timer(io_in) {
   std::string error;
   policy = policy::make_policy(config.policy, config.policy_params, error);
   if (config.admin_port >= 0) {
@@ -332,6 +346,7 @@ bool Router::Impl::add_replica(ReplicaConfig rc, std::string& error) {
   r->pool = std::make_shared<http::UpstreamPool>(io, *http::parse_url(rc.url), po);
   r->index = state.add_replica(spec);
   state.set_routable(r->index, false);
+  r->window = ReplicaWindow(now());
   r->in_flight_gauge = &metrics.in_flight.with({rc.url});
   r->in_flight_gauge->set(0);
   metrics.healthy.with({rc.url}).set(0);
@@ -408,9 +423,12 @@ void Router::Impl::finalize_removal(Replica& r) {
 }
 
 ReplicaReport Router::Impl::report(const Replica& r) {
-  ReplicaReport out;
   const double t = now();
-  const cluster::ClusterView& view = state.view(t);
+  return report(r, state.view(t), t);
+}
+
+ReplicaReport Router::Impl::report(const Replica& r, const cluster::ClusterView& view, double t) {
+  ReplicaReport out;
   const cluster::ReplicaView& v = state.replica(r.index);
   out.url = r.url();
   out.weight = r.config.weight;
@@ -449,6 +467,14 @@ ReplicaReport Router::Impl::report(const Replica& r) {
   out.predicted_e2e_s = e.e2e_s;
   out.requests = r.requests;
   out.failures = r.failures;
+  // The window is moved to now (mutable: reading a report only drops what aged out).
+  ReplicaWindow& w = r.window;
+  w.advance(t);
+  out.ttft_p50_s = w.ttft_quantile(0.5);
+  out.ttft_p99_s = w.ttft_quantile(0.99);
+  out.ttft_samples = w.ttft_samples();
+  out.requests_per_s = w.requests_per_s(t);
+  out.tokens_per_s = w.tokens_per_s(t);
   return out;
 }
 
@@ -925,8 +951,9 @@ void Router::Impl::on_body(const CallPtr& c, std::string_view data) {
       const double t = now();
       if (!c->first_token) {
         c->first_token = true;
+        c->ttft_s = std::chrono::duration<double>(Clock::now() - c->arrival_wall).count();
         metrics.ttft_seconds.with({replicas[static_cast<size_t>(c->replica)]->url()})
-            .observe(std::chrono::duration<double>(Clock::now() - c->arrival_wall).count());
+            .observe(c->ttft_s);
       }
       c->relayed_tokens += n;
       state.on_tokens(c->id, n, t);
@@ -1068,6 +1095,7 @@ void Router::Impl::complete(const CallPtr& c) {
     state.on_finish(c->id, t, tokens);
     const int n = tokens.value_or(c->relayed_tokens);
     if (n > 0) metrics.output_tokens.with({r.url()}).inc(n);
+    record_completion(*c, t, n);
   } else {
     state.on_abort(c->id);
   }
@@ -1247,9 +1275,11 @@ void Router::Impl::add_admin_routes() {
     return http::error_response(400, "BadRequestError", std::move(message));
   };
   admin_routes.add("GET", "/admin/replicas", [this, json_response](http::ExchangePtr e) {
+    const double t = now();
+    const cluster::ClusterView& view = state.view(t);
     std::vector<ReplicaReport> reports;
     for (const auto& r : replicas)
-      if (!r->removed) reports.push_back(report(*r));
+      if (!r->removed) reports.push_back(report(*r, view, t));
     e->respond(json_response(200, replicas_json(reports)));
   });
   auto add = [this, json_response, bad](http::ExchangePtr e) {
@@ -1331,6 +1361,90 @@ void Router::Impl::add_admin_routes() {
     }
     e->respond(json_response(200, decisions.to_json(last)));
   });
+  // The dashboard: its page and files, and the stream it reads (docs/architecture.md).
+  auto asset = [](http::ExchangePtr e) {
+    const Asset a = dashboard_asset(e->request().path());
+    http::Response r;
+    r.content_type = std::string(a.content_type);
+    r.body = std::string(a.body);
+    r.headers.emplace_back("Cache-Control", "no-cache");
+    e->respond(std::move(r));
+  };
+  for (const char* path :
+       {"/dashboard", "/dashboard/", "/dashboard/dashboard.js", "/dashboard/dashboard.css"}) {
+    admin_routes.add("GET", path, asset);
+  }
+  admin_routes.add("GET", "/admin/stream", [this, bad](http::ExchangePtr e) {
+    StreamParams params;
+    std::string error;
+    if (!parse_stream_query(e->request().query(), params, error)) return e->respond(bad(error));
+    if (stopped)
+      return e->respond(http::error_response(503, "ServiceUnavailableError", "stopping"));
+    if (dashboards.clients() >= dashboards.max_clients()) {
+      return e->respond(http::error_response(
+          503, "ServiceUnavailableError",
+          fmt::format("{} dashboard streams are open already", dashboards.max_clients())));
+    }
+    e->start_stream(200, "text/event-stream", {{"Cache-Control", "no-cache"}});
+    e->write("retry: 1000\n\n");
+    // The first event carries the newest decisions already made.
+    StreamCursor start;
+    start.decisions =
+        decisions.total() - std::min<uint64_t>(decisions.total(), params.max_decisions);
+    start.completions = completions.total();
+    dashboards.add(e, params, now(), start);
+    arm_dashboard();
+  });
+}
+
+void Router::Impl::record_completion(const Call& c, double t, int output_tokens) {
+  Replica& r = *replicas[static_cast<size_t>(c.replica)];
+  r.window.record(t, c.ttft_s, output_tokens);
+  CompletionRecord rec;
+  rec.unix_time_s = unix_now();
+  rec.request_id = c.id;
+  rec.replica = c.replica;
+  rec.predicted_ttft_s = c.predicted_ttft_s;
+  rec.actual_ttft_s = c.ttft_s;
+  rec.predicted_e2e_s = c.predicted_e2e_s;
+  rec.actual_e2e_s = std::chrono::duration<double>(Clock::now() - c.arrival_wall).count();
+  rec.output_tokens = output_tokens;
+  completions.add(rec);
+}
+
+// One timer serves every open dashboard: it fires when the earliest group is due.
+void Router::Impl::arm_dashboard() {
+  const uint64_t generation = ++dashboard_generation;  // a pending wait from before is void
+  dashboard_timer.cancel();
+  if (stopped || dashboards.clients() == 0) return;
+  const auto due = start_ + std::chrono::duration_cast<Clock::duration>(
+                                std::chrono::duration<double>(dashboards.next_due()));
+  dashboard_timer.expires_at(due);
+  dashboard_timer.async_wait([this, generation](const boost::system::error_code& ec) {
+    if (ec || stopped || generation != dashboard_generation) return;
+    dashboards.tick(now(), [this](StreamCursor& cursor, const StreamParams& params) {
+      return dashboard_snapshot(cursor, params);
+    });
+    arm_dashboard();
+  });
+}
+
+std::string Router::Impl::dashboard_snapshot(StreamCursor& cursor, const StreamParams& params) {
+  const double t = now();
+  const cluster::ClusterView& view = state.view(t);
+  std::vector<ReplicaReport> reports;
+  reports.reserve(replicas.size());
+  for (const auto& r : replicas)
+    if (!r->removed) reports.push_back(report(*r, view, t));
+  SnapshotMeta meta;
+  meta.unix_time_s = unix_now();
+  meta.uptime_s = t;
+  meta.interval_s = params.interval_s;
+  meta.policy = config.policy;
+  meta.in_flight = total_in_flight;
+  meta.queued = queue.size();
+  meta.max_decisions = params.max_decisions;
+  return snapshot_json(reports, decisions, completions, meta, cursor);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1391,6 +1505,8 @@ void Router::stop() {
   m.models_timer.cancel();
   m.queue_timer.cancel();
   m.ready_timer.cancel();
+  m.dashboard_timer.cancel();
+  m.dashboards.close_all();
   for (auto& [id, c] : m.calls) {
     c->finished = true;
     c->handle.cancel();

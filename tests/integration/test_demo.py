@@ -92,6 +92,7 @@ class DemoTest(unittest.TestCase):
             self.assertTrue(os.path.exists(os.path.join(self.out, name)), name)
         self.assertIn("CPU use", r.stdout)
         self.assertIn("/admin/replicas", r.stdout)
+        self.assertRegex(r.stdout, r"dashboard: http://127\.0\.0\.1:\d+/dashboard")
         pids = started_pids(self.out)
         self.assertGreaterEqual(len(pids), 4 + 1 + 1)
         self.assertEqual(survivors(pids), [])
