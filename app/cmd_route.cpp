@@ -35,6 +35,8 @@ struct RouteOptions {
   double queue_timeout_s = 0;
   std::vector<std::string> api_keys;
   std::string log_level;
+  std::string log_format;
+  std::string access_log;
 };
 
 int fail(const std::string& message) {
@@ -70,6 +72,8 @@ int run_route(const RouteOptions& o, const CLI::App& cmd) {
   if (given("--queue-timeout-s")) f.queue_timeout_s = o.queue_timeout_s;
   f.api_keys = o.api_keys;
   if (given("--log-level")) f.log_level = o.log_level;
+  if (given("--log-format")) f.log_format = o.log_format;
+  if (given("--access-log")) f.access_log = o.access_log;
   if (!router::apply_flags(f, config, error)) return fail(error);
   if (!router::validate_config(config, error)) return fail(error);
   return router::run_until_signal(config);
@@ -133,6 +137,10 @@ void add_route_command(CLI::App& root, Action& action) {
                   "require 'Authorization: Bearer KEY' on /v1/* (repeat for several keys)");
   cmd->add_option("--log-level", opts->log_level,
                   "trace, debug, info, warn, error, critical, off (default info)");
+  cmd->add_option("--log-format", opts->log_format,
+                  "format of the router's log lines on stderr: text or json (default text)");
+  cmd->add_option("--access-log", opts->access_log,
+                  "one JSON line per request to this file ('-': stdout; default off)");
   cmd->callback([opts, cmd, &action] { action = [opts, cmd] { return run_route(*opts, *cmd); }; });
 }
 

@@ -9,7 +9,7 @@ packages=(
   libsimdjson-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 curl procps clang-format
-  nginx haproxy wrk
+  nginx haproxy wrk prometheus
   chromium
 )
 # Node.js and npm for the dashboard's browser test (tests/browser/). A Node.js from elsewhere that
@@ -34,9 +34,10 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-# Debian's nginx and haproxy packages start their system services on install; the demo runs its
-# own instances, so keep the services from starting: a policy-rc.d that exits 101 ("action
-# forbidden") while installing, removed afterwards only if this script created it.
+# Debian's nginx, haproxy and prometheus packages start their system services on install; the demo
+# and the tests run their own instances, so keep the services from starting: a policy-rc.d that
+# exits 101 ("action forbidden") while installing, removed afterwards only if this script created
+# it.
 POLICY_RC=/usr/sbin/policy-rc.d
 created_policy=0
 if [ ! -e "$POLICY_RC" ]; then

@@ -165,8 +165,8 @@ void read_policy(Reader& r, const YAML::Node& node, RouterConfig& out) {
 void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
   if (!r.keys(root, "",
               {"listen", "admin", "replicas", "policy", "scrape", "health", "models", "timeouts",
-               "retries", "admission", "api_keys", "decision_log_size", "log_level",
-               "max_body_bytes"})) {
+               "retries", "admission", "api_keys", "decision_log_size", "log_level", "log_format",
+               "access_log", "max_body_bytes"})) {
     return;
   }
   if (const YAML::Node n = root["listen"]) {
@@ -253,6 +253,8 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
   }
   r.integer(root["decision_log_size"], "decision_log_size", out.decision_log_size, 0, 1e7);
   r.text(root["log_level"], "log_level", out.log_level);
+  r.text(root["log_format"], "log_format", out.log_format);
+  r.text(root["access_log"], "access_log", out.access_log);
   r.integer(root["max_body_bytes"], "max_body_bytes", out.max_body_bytes, 1024, 1e10);
 }
 
@@ -363,6 +365,8 @@ bool apply_flags(const RouteFlags& f, RouterConfig& c, std::string& error) {
   if (f.queue_timeout_s) c.admission.queue_timeout_s = *f.queue_timeout_s;
   if (!f.api_keys.empty()) c.api_keys = f.api_keys;
   if (f.log_level) c.log_level = *f.log_level;
+  if (f.log_format) c.log_format = *f.log_format;
+  if (f.access_log) c.access_log = *f.access_log;
   return true;
 }
 
@@ -427,6 +431,9 @@ bool validate_config(RouterConfig& c, std::string& error) {
   check(kLevels.count(c.log_level) > 0,
         "log level must be one of trace, debug, info, warn, error, critical, off; got '" +
             c.log_level + "'");
+  check(c.log_format == "text" || c.log_format == "json",
+        "log format must be text or json; got '" + c.log_format + "'");
+  check(!c.access_log.empty(), "access log must be a file path, '-' (stdout) or 'off'");
   return error.empty();
 }
 

@@ -63,7 +63,9 @@ struct RouterConfig {
   std::vector<std::string> api_keys;  // non-empty: /v1/* require "Authorization: Bearer <key>"
 
   uint64_t decision_log_size = 1000;    // decisions kept for GET /admin/decisions
-  std::string log_level = "info";       // trace, debug, info, warn, error, off
+  std::string log_level = "info";       // trace, debug, info, warn, error, critical, off
+  std::string log_format = "text";      // the router's own log lines on stderr: text or json
+  std::string access_log = "off";       // one JSON line per request: a file path, "-" or "off"
   uint64_t max_body_bytes = 32u << 20;  // largest request body accepted (413 above)
 };
 
@@ -99,6 +101,8 @@ struct RouteFlags {
   std::optional<double> queue_timeout_s;
   std::vector<std::string> api_keys;  // when any is given they replace the file's
   std::optional<std::string> log_level;
+  std::optional<std::string> log_format;
+  std::optional<std::string> access_log;
 };
 
 // Applies flags over `config`. Returns false with one line if a --replica or --policy-params

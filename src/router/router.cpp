@@ -12,7 +12,6 @@
 #include <vector>
 
 #include <fmt/format.h>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -28,6 +27,7 @@
 #include "openai/request.hpp"
 #include "policy/registry.hpp"
 #include "predict/completion_model.hpp"
+#include "router/access_log.hpp"
 #include "router/admin.hpp"
 #include "router/dashboard.hpp"
 #include "router/decision_log.hpp"
@@ -142,7 +142,11 @@ struct Call {
   http::RequestHandle handle;
   double predicted_ttft_s = cluster::kNotPredicted;
   double predicted_e2e_s = cluster::kNotPredicted;
-  double ttft_s = std::numeric_limits<double>::quiet_NaN();  // from arrival; streamed answers
+  Clock::time_point dispatch_wall;   // of the current (or last) attempt
+  double ttft_s = -1;                // arrival -> first relayed token (SSE streams)
+  double e2e_s = -1;                 // arrival -> response complete (2xx and relayed errors)
+  std::optional<int> output_tokens;  // of a 2xx response
+  std::string error;                 // the last error reason (metrics' reason names)
 
   enum class Mode { kNone, kHeld, kBuffered, kStreaming };
   Mode mode = Mode::kNone;
@@ -224,6 +228,9 @@ struct Router::Impl {
   void abort_calls_on(Replica& r, std::string_view message);
   // `chosen`: the replica the request goes to, -1 if it was shed.
   void log_decision(const Call& c, const cluster::Decision& d, int chosen);
+  // Counts an error reason in eta_errors_total and remembers it for the access log.
+  void note_error(Call& c, std::string_view reason);
+  void write_access_log(const Call& c, int status);
 
   // Admission queue
   void enqueue(const CallPtr& c);
@@ -244,6 +251,7 @@ struct Router::Impl {
   std::unique_ptr<policy::Policy> policy;
   policy::Rng rng;
   RouterMetrics metrics;
+  std::unique_ptr<AccessLog> access_log;  // null: off
   DecisionLog decisions;
   CompletionLog completions{1000};  // predicted vs actual of the last completed requests
   DashboardStream dashboards;
@@ -283,6 +291,7 @@ Router::Impl::Impl(asio::io_context& io_in, RouterConfig config_in)
         return o;
       }()),
       rng(config.seed),
+      metrics(config.policy),
       decisions(config.decision_log_size),
       server(
           io_in,
@@ -662,6 +671,12 @@ bool Router::Impl::authorized(const http::ExchangePtr& e) {
   }
   metrics.count_error("unauthorized");
   metrics.count_request(std::string(kNone), 401);
+  if (access_log) {
+    Call c;
+    c.arrival_wall = Clock::now();
+    c.error = "unauthorized";
+    write_access_log(c, 401);
+  }
   http::Response r = http::error_response(
       401, "UnauthorizedError",
       token.empty() ? "Missing API key: send 'Authorization: Bearer <key>'." : "Invalid API key.");
@@ -728,8 +743,9 @@ void Router::Impl::handle_generate(const http::ExchangePtr& e, openai::Endpoint 
   c->arrival = now();
   openai::Error error;
   if (!openai::parse_request(endpoint, e->request().body, c->fields, error)) {
-    metrics.count_error("bad_request");
+    note_error(*c, "bad_request");
     metrics.count_request(std::string(kNone), error.status);
+    write_access_log(*c, error.status);
     http::Response r = http::error_response(error);
     r.headers.emplace_back(std::string(kRequestIdHeader), std::to_string(c->id));
     e->respond(std::move(r));
@@ -864,6 +880,41 @@ void Router::Impl::log_decision(const Call& c, const cluster::Decision& d, int c
   }
 }
 
+void Router::Impl::note_error(Call& c, std::string_view reason) {
+  metrics.count_error(std::string(reason));
+  c.error = reason;
+}
+
+void Router::Impl::write_access_log(const Call& c, int status) {
+  if (!access_log) return;
+  auto ms_since = [&](Clock::time_point from, Clock::time_point to) -> std::optional<double> {
+    if (from == Clock::time_point{}) return std::nullopt;
+    return std::chrono::duration<double, std::milli>(to - from).count();
+  };
+  auto opt_ms = [](double s) -> std::optional<double> {
+    if (!(s >= 0) || !std::isfinite(s)) return std::nullopt;
+    return s * 1e3;
+  };
+  AccessRecord r;
+  r.unix_time_s = unix_now() - std::chrono::duration<double>(Clock::now() - c.arrival_wall).count();
+  r.request_id = c.id;
+  if (c.replica >= 0) r.replica = replicas[static_cast<size_t>(c.replica)]->url();
+  r.policy = config.policy;
+  r.model = c.info.model.empty() ? std::string_view(c.fields.model) : c.info.model;
+  r.prompt_tokens = c.prepared.features.prompt_tokens;
+  r.output_tokens = c.output_tokens;
+  r.predicted_ttft_ms = opt_ms(c.predicted_ttft_s);
+  r.ttft_ms = opt_ms(c.ttft_s);
+  r.predicted_e2e_ms = opt_ms(c.predicted_e2e_s);
+  r.e2e_ms = opt_ms(c.e2e_s);
+  if (c.replica >= 0) r.dispatch_ms = ms_since(c.arrival_wall, c.dispatch_wall);
+  r.status = status;
+  r.retries = static_cast<int>(c.tried.size());
+  r.stream = c.fields.stream;
+  r.error = c.error;  // cleared when a retry succeeded: the client saw no error
+  access_log->write(r);
+}
+
 void Router::Impl::start_attempt(const CallPtr& c, int index) {
   Replica& r = *replicas[static_cast<size_t>(index)];
   c->replica = index;
@@ -877,6 +928,7 @@ void Router::Impl::start_attempt(const CallPtr& c, int index) {
   c->scanner.reset();
   c->first_token = false;
   c->relayed_tokens = 0;
+  c->dispatch_wall = Clock::now();
   ++r.in_flight;
   ++r.requests;
   ++total_in_flight;
@@ -951,9 +1003,16 @@ void Router::Impl::on_body(const CallPtr& c, std::string_view data) {
       const double t = now();
       if (!c->first_token) {
         c->first_token = true;
-        c->ttft_s = std::chrono::duration<double>(Clock::now() - c->arrival_wall).count();
+        const auto wall = Clock::now();
+        c->ttft_s = std::chrono::duration<double>(wall - c->arrival_wall).count();
         metrics.ttft_seconds.with({replicas[static_cast<size_t>(c->replica)]->url()})
             .observe(c->ttft_s);
+        if (c->status >= 200 && c->status < 300 && std::isfinite(c->predicted_ttft_s)) {
+          const double actual = std::chrono::duration<double>(wall - c->dispatch_wall).count();
+          if (actual > 0) {
+            metrics.ttft_prediction_error.observe((c->predicted_ttft_s - actual) / actual);
+          }
+        }
       }
       c->relayed_tokens += n;
       state.on_tokens(c->id, n, t);
@@ -1024,7 +1083,7 @@ void Router::Impl::on_complete(const CallPtr& c, const http::ClientResult& resul
   } else {
     r.last_error = what;
   }
-  metrics.count_error("mid_stream");
+  note_error(*c, "mid_stream");
   if (c->mode == Call::Mode::kStreaming) {
     fail_stream(c, "replica " + r.url() +
                        " failed mid-response: " + std::string(http::to_string(result.error)));
@@ -1040,7 +1099,7 @@ void Router::Impl::on_complete(const CallPtr& c, const http::ClientResult& resul
 void Router::Impl::retry_or_fail(const CallPtr& c, std::string_view reason, std::string_view detail,
                                  bool timeout) {
   Replica& r = *replicas[static_cast<size_t>(c->replica)];
-  metrics.count_error(std::string(reason));
+  note_error(*c, reason);
   if (c->mode == Call::Mode::kHeld) {
     c->held_status = c->status;
     c->held_type = c->content_type;
@@ -1094,13 +1153,23 @@ void Router::Impl::complete(const CallPtr& c) {
   if (c->status >= 200 && c->status < 300) {
     state.on_finish(c->id, t, tokens);
     const int n = tokens.value_or(c->relayed_tokens);
+    c->output_tokens = n;
     if (n > 0) metrics.output_tokens.with({r.url()}).inc(n);
     record_completion(*c, t, n);
   } else {
     state.on_abort(c->id);
   }
-  metrics.e2e_seconds.with({r.url()}).observe(
-      std::chrono::duration<double>(Clock::now() - c->arrival_wall).count());
+  const auto wall = Clock::now();
+  c->e2e_s = std::chrono::duration<double>(wall - c->arrival_wall).count();
+  metrics.e2e_seconds.with({r.url()}).observe(c->e2e_s);
+  if (c->status >= 200 && c->status < 300) {
+    c->error.clear();
+    if (!c->tried.empty()) metrics.failovers.with({r.url()}).inc();
+    const double actual = std::chrono::duration<double>(wall - c->dispatch_wall).count();
+    if (std::isfinite(c->predicted_e2e_s) && actual > 0) {
+      metrics.e2e_prediction_error.observe((c->predicted_e2e_s - actual) / actual);
+    }
+  }
   finish_call(c, c->status);
 }
 
@@ -1132,20 +1201,20 @@ void Router::Impl::refuse(const CallPtr& c, RouteResult result) {
   const AdmissionConfig& adm = config.admission;
   switch (result) {
     case RouteResult::kUnknownModel: {
-      metrics.count_error("unknown_model");
+      note_error(*c, "unknown_model");
       const openai::Error e = openai::model_not_found(c->info.model);
       respond_error(c, e.status, e.type, e.message);
       return;
     }
     case RouteResult::kNoReplica:
-      metrics.count_error("no_replica");
+      note_error(*c, "no_replica");
       respond_error(c, 503, "ServiceUnavailableError",
                     "No replica is available for model `" + c->info.model + "`.");
       return;
     case RouteResult::kAtCapacity:
     case RouteResult::kSloShed: {
       const bool slo = result == RouteResult::kSloShed;
-      metrics.count_error(slo ? "shed_slo" : "shed_capacity");
+      note_error(*c, slo ? "shed_slo" : "shed_capacity");
       http::Headers h{{"Retry-After", std::to_string(adm.retry_after_s)}};
       respond_error(c, 429, "TooManyRequestsError",
                     slo ? "Every replica is predicted to miss the TTFT objective of " +
@@ -1166,13 +1235,17 @@ void Router::Impl::finish_call(const CallPtr& c, int status) {
   const std::string replica =
       c->replica >= 0 ? replicas[static_cast<size_t>(c->replica)]->url() : std::string(kNone);
   metrics.count_request(replica, status);
+  if (status == 429 && (c->error.rfind("shed_", 0) == 0 || c->error.rfind("queue_", 0) == 0)) {
+    metrics.rejections.with({c->error}).inc();
+  }
+  write_access_log(*c, status);
   calls.erase(c->id);
   pump_queue();
 }
 
 void Router::Impl::on_client_gone(const CallPtr& c) {
   if (c->finished) return;
-  metrics.count_error("client_disconnect");
+  note_error(*c, "client_disconnect");
   if (c->attempt_active) {
     c->handle.cancel();  // the replica sees the disconnect and aborts the request
     release_attempt(*c);
@@ -1205,7 +1278,7 @@ void Router::Impl::abort_calls_on(Replica& r, std::string_view message) {
 void Router::Impl::enqueue(const CallPtr& c) {
   const AdmissionConfig& adm = config.admission;
   if (static_cast<int>(queue.size()) >= adm.queue_size) {
-    metrics.count_error("queue_full");
+    note_error(*c, "queue_full");
     respond_error(c, 429, "TooManyRequestsError",
                   "The router's queue is full (" + std::to_string(adm.queue_size) +
                       " requests); retry later.",
@@ -1230,7 +1303,7 @@ void Router::Impl::pump_queue() {
     if (now() >= c->queue_deadline) {
       queue.pop_front();
       c->queued = false;
-      metrics.count_error("queue_timeout");
+      note_error(*c, "queue_timeout");
       respond_error(c, 429, "TooManyRequestsError",
                     "The request waited " + fmt::format("{:g}", config.admission.queue_timeout_s) +
                         " s in the router's queue; retry later.",
@@ -1404,10 +1477,15 @@ void Router::Impl::record_completion(const Call& c, double t, int output_tokens)
   rec.unix_time_s = unix_now();
   rec.request_id = c.id;
   rec.replica = c.replica;
+  // Predictions are made at dispatch and count from there (as the prediction-error histograms do);
+  // the replica's window keeps the TTFT the client felt, from arrival.
+  const double dispatched_s =
+      std::chrono::duration<double>(c.dispatch_wall - c.arrival_wall).count();
   rec.predicted_ttft_s = c.predicted_ttft_s;
-  rec.actual_ttft_s = c.ttft_s;
+  rec.actual_ttft_s =
+      c.ttft_s >= 0 ? c.ttft_s - dispatched_s : std::numeric_limits<double>::quiet_NaN();
   rec.predicted_e2e_s = c.predicted_e2e_s;
-  rec.actual_e2e_s = std::chrono::duration<double>(Clock::now() - c.arrival_wall).count();
+  rec.actual_e2e_s = std::chrono::duration<double>(Clock::now() - c.dispatch_wall).count();
   rec.output_tokens = output_tokens;
   completions.add(rec);
 }
@@ -1516,15 +1594,25 @@ void Router::stop() {
   for (auto& r : m.replicas) r->pool.reset();
 }
 
+void Router::set_access_log(std::unique_ptr<AccessLog> log) {
+  impl_->access_log = std::move(log);
+}
+
 int run_until_signal(const RouterConfig& config) {
-  auto logger = spdlog::stderr_logger_mt("eta-route");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  std::string error;
+  if (!setup_logging(config.log_level, config.log_format, error)) {
+    std::fprintf(stderr, "eta route: %s\n", error.c_str());
+    return 2;
+  }
+  std::unique_ptr<AccessLog> access_log = AccessLog::open(config.access_log, error);
+  if (!access_log && !error.empty()) {
+    std::fprintf(stderr, "eta route: %s\n", error.c_str());
+    return 2;
+  }
 
   asio::io_context io(1);
   Router router(io, config);
-  std::string error;
+  router.set_access_log(std::move(access_log));
   if (!router.listen(error)) {
     std::fprintf(stderr, "eta route: %s\n", error.c_str());
     return 2;

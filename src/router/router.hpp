@@ -25,6 +25,8 @@ class io_context;
 
 namespace eta::router {
 
+class AccessLog;
+
 class Router {
  public:
   // `config` must have passed validate_config.
@@ -44,6 +46,8 @@ class Router {
   void start(std::function<void()> on_ready = {});
   // Stops accepting, closes connections, stops polling.
   void stop();
+  // Writes one access-log line per finished request from now on (null: none).
+  void set_access_log(std::unique_ptr<AccessLog> log);
 
  private:
   struct Impl;

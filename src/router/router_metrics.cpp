@@ -2,17 +2,17 @@
 
 namespace eta::router {
 
-const std::vector<double>& ttft_buckets() {
-  static const std::vector<double> b = {0.001, 0.005, 0.01, 0.02,  0.04,  0.06,  0.08, 0.1,
-                                        0.25,  0.5,   0.75, 1.0,   2.5,   5.0,   7.5,  10.0,
-                                        20.0,  40.0,  80.0, 160.0, 640.0, 2560.0};
+const std::vector<double>& latency_buckets() {
+  static const std::vector<double> b = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075,
+                                        0.1,   0.25,   0.5,   0.75, 1.0,   2.5,  5.0,
+                                        7.5,   10.0,   15.0,  20.0, 30.0,  45.0, 60.0};
   return b;
 }
 
-const std::vector<double>& e2e_buckets() {
-  static const std::vector<double> b = {0.3,  0.5,   0.8,   1.0,   1.5,   2.0,    2.5,
-                                        5.0,  10.0,  15.0,  20.0,  30.0,  40.0,   50.0,
-                                        60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
+const std::vector<double>& prediction_error_buckets() {
+  static const std::vector<double> b = {-0.9,  -0.75, -0.5, -0.3, -0.2, -0.15, -0.1,
+                                        -0.05, 0.0,   0.05, 0.1,  0.15, 0.2,   0.3,
+                                        0.5,   0.75,  1.0,  2.0,  5.0,  10.0};
   return b;
 }
 
@@ -22,13 +22,21 @@ const std::vector<double>& decision_buckets() {
   return b;
 }
 
-RouterMetrics::RouterMetrics()
-    : requests(registry.counter("eta_requests", "Responses sent to clients, by final status.",
-                                {"replica", "status"})),
+RouterMetrics::RouterMetrics(std::string policy_in)
+    : policy(std::move(policy_in)),
+      requests(registry.counter("eta_requests", "Responses sent to clients, by final status.",
+                                {"replica", "policy", "status"})),
       errors(registry.counter("eta_errors", "Requests that failed or were refused, by reason.",
                               {"reason"})),
       retries(registry.counter("eta_retries", "Attempts moved off this replica to another one.",
                                {"replica"})),
+      failovers(registry.counter(
+          "eta_failovers",
+          "Requests the replica answered after an attempt on another replica had failed.",
+          {"replica"})),
+      rejections(registry.counter("eta_admission_rejections",
+                                  "Requests refused with 429 by admission control, by reason.",
+                                  {"reason"})),
       in_flight(registry.gauge("eta_in_flight_requests",
                                "Requests in flight on the replica through this router.",
                                {"replica"})),
@@ -39,10 +47,22 @@ RouterMetrics::RouterMetrics()
                                           decision_buckets())),
       ttft_seconds(registry.histogram("eta_ttft_seconds",
                                       "Time from the request's arrival to its first relayed token.",
-                                      {"replica"}, ttft_buckets())),
+                                      {"replica"}, latency_buckets())),
       e2e_seconds(registry.histogram("eta_e2e_seconds",
                                      "Time from the request's arrival to its last relayed byte.",
-                                     {"replica"}, e2e_buckets())),
+                                     {"replica"}, latency_buckets())),
+      ttft_prediction_error(
+          registry
+              .histogram("eta_ttft_prediction_error_ratio",
+                         "Relative error (predicted - actual) / actual of the predicted TTFT.",
+                         {"policy"}, prediction_error_buckets())
+              .with({policy})),
+      e2e_prediction_error(
+          registry
+              .histogram("eta_e2e_prediction_error_ratio",
+                         "Relative error (predicted - actual) / actual of the predicted E2E.",
+                         {"policy"}, prediction_error_buckets())
+              .with({policy})),
       output_tokens(
           registry.counter("eta_output_tokens", "Output tokens relayed to clients.", {"replica"})),
       scrape_age(registry.gauge("eta_scrape_age_seconds",

@@ -50,6 +50,8 @@ admission:
 api_keys: [sk-a, sk-b]
 decision_log_size: 10
 log_level: warn
+log_format: json
+access_log: /var/log/eta/access.log
 )";
   RouterConfig c;
   ASSERT_EQ(load(yaml, &c), "");
@@ -85,6 +87,8 @@ log_level: warn
   EXPECT_EQ(c.api_keys[1], "sk-b");
   EXPECT_EQ(c.decision_log_size, 10u);
   EXPECT_EQ(c.log_level, "warn");
+  EXPECT_EQ(c.log_format, "json");
+  EXPECT_EQ(c.access_log, "/var/log/eta/access.log");
 }
 
 TEST(RouterConfig, EmptyFileKeepsDefaults) {
@@ -171,6 +175,14 @@ TEST(RouterConfig, WrongTypesAndRanges) {
   EXPECT_NE(e.find("replicas must be a list"), std::string::npos) << e;
   e = load("log_level: loud\n");
   EXPECT_NE(e.find("log level must be one of"), std::string::npos) << e;
+  e = load("log_format: xml\n");
+  expect_one_line(e);
+  EXPECT_NE(e.find("log format must be text or json; got 'xml'"), std::string::npos) << e;
+  e = load("access_log: ''\n");
+  expect_one_line(e);
+  EXPECT_NE(e.find("access log must be a file path"), std::string::npos) << e;
+  e = load("access_log: [a]\n");
+  EXPECT_NE(e.find("access_log must be a string"), std::string::npos) << e;
 }
 
 TEST(RouterConfig, YamlSyntaxError) {
