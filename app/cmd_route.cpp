@@ -35,6 +35,7 @@ struct RouteOptions {
   double queue_timeout_s = 0;
   std::vector<std::string> api_keys;
   std::string log_level;
+  double shutdown_grace_s = 0;
 };
 
 int fail(const std::string& message) {
@@ -70,9 +71,20 @@ int run_route(const RouteOptions& o, const CLI::App& cmd) {
   if (given("--queue-timeout-s")) f.queue_timeout_s = o.queue_timeout_s;
   f.api_keys = o.api_keys;
   if (given("--log-level")) f.log_level = o.log_level;
+  if (given("--shutdown-grace-s")) f.shutdown_grace_s = o.shutdown_grace_s;
   if (!router::apply_flags(f, config, error)) return fail(error);
   if (!router::validate_config(config, error)) return fail(error);
-  return router::run_until_signal(config);
+  // SIGHUP: the file again, with the same flags over it; the running router keeps its
+  // configuration if this fails.
+  router::ConfigLoader reload;
+  if (!o.config_file.empty()) {
+    reload = [file = o.config_file, f](router::RouterConfig& out, std::string& err) {
+      out = router::RouterConfig{};
+      return router::load_config_file(file, out, err) && router::apply_flags(f, out, err) &&
+             router::validate_config(out, err);
+    };
+  }
+  return router::run_until_signal(config, reload);
 }
 
 }  // namespace
@@ -133,6 +145,10 @@ void add_route_command(CLI::App& root, Action& action) {
                   "require 'Authorization: Bearer KEY' on /v1/* (repeat for several keys)");
   cmd->add_option("--log-level", opts->log_level,
                   "trace, debug, info, warn, error, critical, off (default info)");
+  cmd->add_option("--shutdown-grace-s,--shutdown-grace", opts->shutdown_grace_s,
+                  "on SIGTERM, seconds in-flight requests may take to finish before they are "
+                  "ended (default 30)")
+      ->check(CLI::Range(0.0, 1e9));
   cmd->callback([opts, cmd, &action] { action = [opts, cmd] { return run_route(*opts, *cmd); }; });
 }
 

@@ -166,7 +166,7 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
   if (!r.keys(root, "",
               {"listen", "admin", "replicas", "policy", "scrape", "health", "models", "timeouts",
                "retries", "admission", "api_keys", "decision_log_size", "log_level",
-               "max_body_bytes"})) {
+               "max_body_bytes", "shutdown_grace_s"})) {
     return;
   }
   if (const YAML::Node n = root["listen"]) {
@@ -254,6 +254,7 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
   r.integer(root["decision_log_size"], "decision_log_size", out.decision_log_size, 0, 1e7);
   r.text(root["log_level"], "log_level", out.log_level);
   r.integer(root["max_body_bytes"], "max_body_bytes", out.max_body_bytes, 1024, 1e10);
+  r.number(root["shutdown_grace_s"], "shutdown_grace_s", out.shutdown_grace_s, 0, kMaxSeconds);
 }
 
 bool parse_number(std::string_view text, double& v) {
@@ -363,6 +364,7 @@ bool apply_flags(const RouteFlags& f, RouterConfig& c, std::string& error) {
   if (f.queue_timeout_s) c.admission.queue_timeout_s = *f.queue_timeout_s;
   if (!f.api_keys.empty()) c.api_keys = f.api_keys;
   if (f.log_level) c.log_level = *f.log_level;
+  if (f.shutdown_grace_s) c.shutdown_grace_s = *f.shutdown_grace_s;
   return true;
 }
 
@@ -422,6 +424,7 @@ bool validate_config(RouterConfig& c, std::string& error) {
   check(c.admission.ttft_slo_s >= 0, "TTFT SLO must be >= 0");
   check(c.admission.queue_size >= 0, "queue size must be >= 0");
   check(c.admission.queue_timeout_s > 0, "queue timeout must be > 0");
+  check(c.shutdown_grace_s >= 0, "shutdown grace must be >= 0");
   static const std::set<std::string> kLevels = {"trace", "debug",    "info", "warn",
                                                 "error", "critical", "off"};
   check(kLevels.count(c.log_level) > 0,

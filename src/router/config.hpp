@@ -65,6 +65,9 @@ struct RouterConfig {
   uint64_t decision_log_size = 1000;    // decisions kept for GET /admin/decisions
   std::string log_level = "info";       // trace, debug, info, warn, error, off
   uint64_t max_body_bytes = 32u << 20;  // largest request body accepted (413 above)
+  // SIGTERM: stop accepting, let in-flight requests finish for up to this long, then end the
+  // rest (streams get an error event) and exit 0.
+  double shutdown_grace_s = 30;
 };
 
 // Parses YAML text into `out` (starting from `out`'s values: keys absent from the file keep
@@ -99,6 +102,7 @@ struct RouteFlags {
   std::optional<double> queue_timeout_s;
   std::vector<std::string> api_keys;  // when any is given they replace the file's
   std::optional<std::string> log_level;
+  std::optional<double> shutdown_grace_s;
 };
 
 // Applies flags over `config`. Returns false with one line if a --replica or --policy-params
