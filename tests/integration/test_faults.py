@@ -1,7 +1,8 @@
 """Faults under a bounded workload through `eta route` in front of `eta vllm-sim` replicas: a
 replica SIGKILLed, one SIGSTOPped (hung with open connections) and continued, one whose /metrics
 hangs and one whose /metrics is garbage, one that answers 500 to some requests (--fail-rate),
-one that flaps, one added and one drained during the run, every replica down and back.
+one that flaps, one added and one drained during the run, every replica down and back; and
+overload (429 + Retry-After, /health and /metrics answering).
 
 For each: every request either succeeds or gets a clear error (an OpenAI error body, or an SSE
 error event then [DONE]); none is duplicated (faultlib.check_run: the client's bytes came from
@@ -257,6 +258,56 @@ class FaultTest(unittest.TestCase):
         rep.recovery_s.append(first_ok)
         rep.notes.append("/health 503 after %.3f s; first 200 %.3f s after the restart"
                          % (down_s, first_ok))
+        emit(rep)
+
+
+class OverloadTest(unittest.TestCase):
+    """Far above capacity the router sheds with 429 + Retry-After and stays responsive (the
+    timed figures are bench/overload.py's, in docs/reliability.md)."""
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory(prefix="eta-overload-")
+        self.addCleanup(self.dir.cleanup)
+
+    def test_sheds_with_retry_after_and_health_answers(self):
+        sims = [Sim(self, "--max-num-seqs", "2", log_dir=self.dir.name) for _ in range(2)]
+        router = Router(self, router_yaml(sims, policy="eta", extra=(
+            "admission: {max_in_flight_per_replica: 2, retry_after_s: 2}\n")))
+        probes = {"/health": [], "/metrics": []}
+        stop = threading.Event()
+
+        def poll():
+            while not stop.is_set():
+                for path in probes:
+                    status, _, secs = router.get(path)
+                    probes[path].append((status, secs))
+                stop.wait(0.02)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        # 4 slots of about 0.15 s each (200 tokens at time scale 10): about 27 requests/s;
+        # sent at 80/s.
+        results = Load(router, 150, "over", threads=16, max_tokens=200, rate=80).run()
+        stop.set()
+        poller.join(10)
+        rep = check_run(self, "overload (~3x capacity)", results, sims, router, expected_n=150)
+        shed = [r for r in results if r.kind == "error"]
+        self.assertGreater(len(shed), 10)
+        for r in shed:
+            self.assertEqual((r.status, r.error_type, r.retry_after),
+                             (429, "TooManyRequestsError", "2"), r)
+        self.assertEqual(rep.ok + len(shed), 150)
+        self.assertGreater(rep.ok, 10)
+        m = router.metrics()
+        self.assertEqual(m.get("eta_errors_total", reason="shed_capacity"), len(shed))
+        # The replicas never held more than their slots: nothing queued inside them.
+        for path, seen in probes.items():
+            self.assertGreater(len(seen), 3, path)
+            self.assertEqual({st for st, _ in seen}, {200}, path)
+            self.assertLess(max(secs for _, secs in seen), 2.0, path)  # sanity bound only
+        worst = {p: max(secs for _, secs in v) * 1e3 for p, v in probes.items()}
+        rep.notes.append("/health max %.1f ms, /metrics max %.1f ms over %d probes"
+                         % (worst["/health"], worst["/metrics"], len(probes["/health"])))
         emit(rep)
 
 
