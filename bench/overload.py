@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 
-WORKLOAD = "synthetic:in=512,out=64"
+WORKLOAD = "synthetic:in=512,out=64"  # and n= the number of requests sent
 MODEL = "sim-model"
 
 
@@ -70,13 +70,31 @@ def start_router(eta, sims, yaml_extra, tmp):
     return Proc([eta, "route", "--config", path, "--port", "0"], "eta route")
 
 
-def bench(eta, target, args, tmp, label):
+def workload(n):
+    return WORKLOAD.replace("synthetic:", "synthetic:n=%d," % n)
+
+
+def bench(eta, target, n, args, tmp, label):
+    """eta bench of n requests of WORKLOAD; returns its JSON report."""
     out = os.path.join(tmp, label + ".json")
-    cmd = [eta, "bench", "--target", target, "--workload", WORKLOAD, "--lengths", "exact",
+    cmd = [eta, "bench", "--target", target, "--workload", workload(n), "--num-requests",
+           str(n), "--lengths", "exact",
            "--progress", "off", "--json", out, "--label", label, "--timeout", "600"] + args
     subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with open(out) as f:
         return json.load(f)
+
+
+def measure_capacity(eta, sims, max_num_seqs, tmp, procs):
+    """The cluster's saturated throughput: every request sent at t = 0 through a router without
+    admission control; returns bench's report (request_throughput_rps: requests/s)."""
+    r = start_router(eta, sims, "", tmp)
+    procs.append(r)
+    n = max(60, int(10 * len(sims) * max_num_seqs))
+    try:
+        return bench(eta, r.url, n, ["--rate", "inf"], tmp, "capacity")
+    finally:
+        r.stop()
 
 
 def pct(values, q):
@@ -198,12 +216,7 @@ def main():
                 sims.append(s)
 
             # 1. capacity
-            r = start_router(a.eta, sims, "", tmp)
-            procs.append(r)
-            n_cap = max(60, int(40 * a.replicas * a.max_num_seqs / 4))
-            cap = bench(a.eta, r.url, ["--rate", "inf", "--num-requests", str(n_cap)], tmp,
-                        "capacity")
-            r.stop()
+            cap = measure_capacity(a.eta, sims, a.max_num_seqs, tmp, procs)
             capacity = cap["request_throughput_rps"]
             result["capacity_rps"] = capacity
             result["capacity_run"] = {"requests": cap["requests"], "errors": cap["errors"]}
@@ -215,8 +228,7 @@ def main():
             # An unloaded run for the TTFT baseline (one request at a time).
             r = start_router(a.eta, sims, "", tmp)
             procs.append(r)
-            base = bench(a.eta, r.url, ["--rate", str(capacity * 0.1), "--num-requests", "20"],
-                         tmp, "unloaded")
+            base = bench(a.eta, r.url, 20, ["--rate", str(capacity * 0.1)], tmp, "unloaded")
             r.stop()
             result["unloaded_ttft_ms"] = base["ttft_ms"]
 
@@ -229,8 +241,8 @@ def main():
                 host, port = r.url[len("http://"):].rsplit(":", 1)
                 rss0 = rss_kb(r.proc.pid)
                 with Probe(host, int(port)) as probe:
-                    rep = bench(a.eta, r.url, ["--rate", str(rate), "--num-requests", str(n),
-                                               "--arrival", "poisson"], tmp, label)
+                    rep = bench(a.eta, r.url, n, ["--rate", str(rate), "--arrival", "poisson"],
+                                tmp, label)
                 rss1 = rss_kb(r.proc.pid)
                 r.stop()
                 result[label] = {
@@ -259,7 +271,7 @@ def main():
         errs = dict(x["errors_by_kind"])
         shed = errs.pop("http_429", 0)
         h, m, g = x["probe"]["/health"], x["probe"]["/metrics"], x["probe"]["probe_requests"]
-        print("| %s | %s | %d | %d | %s | %.0f / %.0f | %.0f | %.1f / %.1f / %.1f | "
+        print("| %s | %d | %d | %d | %s | %.0f / %.0f | %.0f | %.1f / %.1f / %.1f | "
               "%.1f / %.1f / %.1f | %d of %d (%s) |"
               % (label.replace("_", " "), x["sent"], x["ok"], shed,
                  ", ".join("%s %d" % kv for kv in errs.items()) or "0",
