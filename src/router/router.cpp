@@ -1035,8 +1035,10 @@ void Router::Impl::on_complete(const CallPtr& c, const http::ClientResult& resul
   }
   metrics.count_error("mid_stream");
   if (c->mode == Call::Mode::kStreaming) {
-    fail_stream(c, "replica " + r.url() +
-                       " failed mid-response: " + std::string(http::to_string(result.error)));
+    fail_stream(c,
+                "replica " + r.url() +
+                    " failed mid-response: " + std::string(http::to_string(result.error)),
+                timeout ? 504 : 502, timeout ? "GatewayTimeoutError" : "BadGatewayError");
     return;
   }
   release_attempt(*c);

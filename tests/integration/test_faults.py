@@ -86,6 +86,7 @@ class FaultTest(unittest.TestCase):
         for r in results:
             if r.kind != "ok":
                 self.assertEqual(r.kind, "stream_error", r)  # a stream the idle timeout ended
+                self.assertEqual(r.error_type, "GatewayTimeoutError", r)
                 self.assertEqual(r.replica, victim.url)
         self.assertIsNotNone(up)
         self.assertLess(down, DOWN_BOUND_S)
