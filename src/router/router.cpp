@@ -1390,6 +1390,7 @@ void Router::Impl::begin_shutdown(std::function<void()> done) {
 }
 
 void Router::Impl::end_shutdown() {
+  queue.clear();  // queued requests are answered below, not dispatched now
   std::vector<CallPtr> rest;
   for (const auto& [id, c] : calls) rest.push_back(c);
   if (!rest.empty()) {
@@ -1411,7 +1412,6 @@ void Router::Impl::end_shutdown() {
     }
     respond_error(c, 503, "ServiceUnavailableError", std::string(kMessage));
   }
-  queue.clear();
   maybe_shutdown_done();
 }
 

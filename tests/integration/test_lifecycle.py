@@ -119,6 +119,30 @@ class LifecycleTest(unittest.TestCase):
         self.assertTrue(etatest.wait_until(
             lambda: sum(1 for _, ev, _ in sims[0].events() if ev == "abort") == 2, timeout=5))
 
+    def test_queued_requests_get_503_at_the_deadline(self):
+        sims = [self.sim()]
+        router = Router(self, router_yaml(sims, extra=(
+            "shutdown_grace_s: 0.5\n"
+            "admission: {max_in_flight: 1, queue_size: 4, queue_timeout_s: 60}\n")))
+        conn, resp = open_stream(router, 3000, "holder")
+        first_event(resp)
+        box = []
+        waiter = threading.Thread(target=lambda: box.append(faultlib.send_one(
+            router.host, router.port, "queued", False, 4, "queued")), daemon=True)
+        waiter.start()
+        self.assertTrue(etatest.wait_until(
+            lambda: router.metrics().get("eta_queue_length") == 1, timeout=5))
+        router.proc.send_signal(signal.SIGTERM)
+        waiter.join(10)
+        events = read_events(resp)
+        conn.close()
+        self.assertEqual(json.loads(events[-2])["error"]["code"], 503)
+        self.assertEqual((box[0].kind, box[0].status, box[0].error_type),
+                         ("error", 503, "ServiceUnavailableError"), box[0])
+        self.assertEqual(router.proc.wait(10), 0)
+        # The queued request never reached the replica.
+        self.assertNotIn("queued", {rid for _, _, rid in sims[0].events()})
+
     def test_second_signal_stops_at_once(self):
         sims = [self.sim()]
         router = Router(self, router_yaml(sims, extra="shutdown_grace_s: 60\n"))
