@@ -18,7 +18,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import tempfile
 import threading
 import time
@@ -451,15 +450,3 @@ def wait_routable(router, url, want, timeout=10.0, since=None):
     if etatest.wait_until(ok, timeout=timeout, interval=0.01):
         return time.monotonic() - t0
     return None
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def run_quiet(args):
-    return subprocess.run(args, capture_output=True, text=True)

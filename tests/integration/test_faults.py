@@ -11,7 +11,6 @@ most one replica completed it); the router recovers within its health-check time
 bound asserted is generous, the figures are in docs/reliability.md). Each test prints a
 `FAULT ...` line with its figures (and appends it to $ETA_FAULT_REPORT when set)."""
 
-import os
 import tempfile
 import threading
 import time
