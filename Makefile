@@ -4,7 +4,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test unit integration demo bench bench-proxy fmt fmt-check clean
+.PHONY: all deps configure build test unit integration demo bench bench-proxy soak fmt fmt-check clean
 
 all: build
 
@@ -40,6 +40,12 @@ bench: build
 # writes bench-proxy-out/; QUICK=1 for the short form.
 bench-proxy: build
 	@python3 scripts/bench_proxy.py --eta $(BUILD_DIR)/eta $(if $(QUICK),--quick)
+
+# make soak: 3 replicas at 0.8 of their capacity, one restarted (drained, stopped, started)
+# every minute, for 10 minutes (scripts/soak.py); SOAK_SECONDS=120 for a shorter run; writes
+# soak-out/.
+soak: build
+	@python3 scripts/soak.py --eta $(BUILD_DIR)/eta $(if $(SOAK_SECONDS),--seconds $(SOAK_SECONDS))
 
 fmt: deps
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

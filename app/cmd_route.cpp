@@ -37,6 +37,7 @@ struct RouteOptions {
   std::string log_level;
   std::string log_format;
   std::string access_log;
+  double shutdown_grace_s = 0;
 };
 
 int fail(const std::string& message) {
@@ -74,9 +75,20 @@ int run_route(const RouteOptions& o, const CLI::App& cmd) {
   if (given("--log-level")) f.log_level = o.log_level;
   if (given("--log-format")) f.log_format = o.log_format;
   if (given("--access-log")) f.access_log = o.access_log;
+  if (given("--shutdown-grace-s")) f.shutdown_grace_s = o.shutdown_grace_s;
   if (!router::apply_flags(f, config, error)) return fail(error);
   if (!router::validate_config(config, error)) return fail(error);
-  return router::run_until_signal(config);
+  // SIGHUP: the file again, with the same flags over it; the running router keeps its
+  // configuration if this fails.
+  router::ConfigLoader reload;
+  if (!o.config_file.empty()) {
+    reload = [file = o.config_file, f](router::RouterConfig& out, std::string& err) {
+      out = router::RouterConfig{};
+      return router::load_config_file(file, out, err) && router::apply_flags(f, out, err) &&
+             router::validate_config(out, err);
+    };
+  }
+  return router::run_until_signal(config, reload);
 }
 
 }  // namespace
@@ -141,6 +153,10 @@ void add_route_command(CLI::App& root, Action& action) {
                   "format of the router's log lines on stderr: text or json (default text)");
   cmd->add_option("--access-log", opts->access_log,
                   "one JSON line per request to this file ('-': stdout; default off)");
+  cmd->add_option("--shutdown-grace-s,--shutdown-grace", opts->shutdown_grace_s,
+                  "on SIGTERM, seconds in-flight requests may take to finish before they are "
+                  "ended (default 30)")
+      ->check(CLI::Range(0.0, 1e9));
   cmd->callback([opts, cmd, &action] { action = [opts, cmd] { return run_route(*opts, *cmd); }; });
 }
 

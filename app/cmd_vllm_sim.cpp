@@ -30,6 +30,9 @@ struct VllmSimOptions {
   uint64_t seed = 0;
   std::string profile_file;
   int64_t max_body_bytes = 32 << 20;
+  double fail_rate = 0;
+  std::string metrics_fault = "none";
+  std::string request_log;
 };
 
 int fail(const std::string& message) {
@@ -81,6 +84,11 @@ int run_vllm_sim(const VllmSimOptions& o) {
   sim.http.host = o.host;
   sim.http.port = static_cast<uint16_t>(o.port);
   sim.http.max_body_bytes = static_cast<size_t>(o.max_body_bytes);
+  sim.fail_rate = o.fail_rate;
+  sim.metrics_fault = o.metrics_fault == "hang"      ? vllm_sim::MetricsFault::kHang
+                      : o.metrics_fault == "garbage" ? vllm_sim::MetricsFault::kGarbage
+                                                     : vllm_sim::MetricsFault::kNone;
+  sim.request_log = o.request_log;
   return vllm_sim::run_until_signal(sim);
 }
 
@@ -123,6 +131,19 @@ void add_vllm_sim_command(CLI::App& root, Action& action) {
   cmd->add_option("--max-body-bytes", opts->max_body_bytes, "largest request body (413 above)")
       ->check(positive_number())
       ->capture_default_str();
+  cmd->add_option("--fail-rate", opts->fail_rate,
+                  "fault injection: answer this fraction of generation requests with a 500 "
+                  "(seeded by --seed)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--metrics-fault", opts->metrics_fault,
+                  "fault injection: GET /metrics never answers (hang) or answers text that is "
+                  "not Prometheus (garbage)")
+      ->check(CLI::IsMember({"none", "hang", "garbage"}))
+      ->capture_default_str();
+  cmd->add_option("--request-log", opts->request_log,
+                  "append '<unix time> <recv|ok|abort|fail> <X-Request-Id>' per generation "
+                  "request to this file (flushed at once)");
   cmd->callback([opts, &action] { action = [opts] { return run_vllm_sim(*opts); }; });
 }
 

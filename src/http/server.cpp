@@ -697,6 +697,12 @@ void Server::start() {
   asio::co_spawn(impl_->io, impl_->accept_loop(), report_exception);
 }
 
+void Server::stop_accepting() {
+  if (!impl_ || impl_->stopped) return;
+  error_code ec;
+  impl_->acceptor.close(ec);
+}
+
 void Server::stop() {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;

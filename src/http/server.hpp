@@ -156,6 +156,9 @@ class Server {
   const ServerOptions& options() const;
   // Starts accepting connections (after listen()).
   void start();
+  // Closes the listening socket (new connections are refused); open connections go on
+  // (graceful shutdown: let in-flight exchanges finish, then stop()).
+  void stop_accepting();
   // Stops accepting and closes every connection; pending exchanges become no-ops and their
   // disconnect callbacks are not called.
   void stop();

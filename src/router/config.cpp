@@ -166,7 +166,7 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
   if (!r.keys(root, "",
               {"listen", "admin", "replicas", "policy", "scrape", "health", "models", "timeouts",
                "retries", "admission", "api_keys", "decision_log_size", "log_level", "log_format",
-               "access_log", "max_body_bytes"})) {
+               "access_log", "max_body_bytes", "shutdown_grace_s"})) {
     return;
   }
   if (const YAML::Node n = root["listen"]) {
@@ -256,6 +256,7 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
   r.text(root["log_format"], "log_format", out.log_format);
   r.text(root["access_log"], "access_log", out.access_log);
   r.integer(root["max_body_bytes"], "max_body_bytes", out.max_body_bytes, 1024, 1e10);
+  r.number(root["shutdown_grace_s"], "shutdown_grace_s", out.shutdown_grace_s, 0, kMaxSeconds);
 }
 
 bool parse_number(std::string_view text, double& v) {
@@ -367,6 +368,7 @@ bool apply_flags(const RouteFlags& f, RouterConfig& c, std::string& error) {
   if (f.log_level) c.log_level = *f.log_level;
   if (f.log_format) c.log_format = *f.log_format;
   if (f.access_log) c.access_log = *f.access_log;
+  if (f.shutdown_grace_s) c.shutdown_grace_s = *f.shutdown_grace_s;
   return true;
 }
 
@@ -426,6 +428,7 @@ bool validate_config(RouterConfig& c, std::string& error) {
   check(c.admission.ttft_slo_s >= 0, "TTFT SLO must be >= 0");
   check(c.admission.queue_size >= 0, "queue size must be >= 0");
   check(c.admission.queue_timeout_s > 0, "queue timeout must be > 0");
+  check(c.shutdown_grace_s >= 0, "shutdown grace must be >= 0");
   static const std::set<std::string> kLevels = {"trace", "debug",    "info", "warn",
                                                 "error", "critical", "off"};
   check(kLevels.count(c.log_level) > 0,

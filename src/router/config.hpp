@@ -67,6 +67,9 @@ struct RouterConfig {
   std::string log_format = "text";      // the router's own log lines on stderr: text or json
   std::string access_log = "off";       // one JSON line per request: a file path, "-" or "off"
   uint64_t max_body_bytes = 32u << 20;  // largest request body accepted (413 above)
+  // SIGTERM: stop accepting, let in-flight requests finish for up to this long, then end the
+  // rest (streams get an error event) and exit 0.
+  double shutdown_grace_s = 30;
 };
 
 // Parses YAML text into `out` (starting from `out`'s values: keys absent from the file keep
@@ -103,6 +106,7 @@ struct RouteFlags {
   std::optional<std::string> log_level;
   std::optional<std::string> log_format;
   std::optional<std::string> access_log;
+  std::optional<double> shutdown_grace_s;
 };
 
 // Applies flags over `config`. Returns false with one line if a --replica or --policy-params

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <deque>
 #include <limits>
+#include <set>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -66,10 +67,11 @@ bool is_event_stream(std::string_view content_type) {
   return content_type.size() >= 17 && iequals(content_type.substr(0, 17), "text/event-stream");
 }
 
-std::string error_event(std::string_view message) {
+std::string error_event(std::string_view message, int status = 502,
+                        std::string_view type = "BadGatewayError") {
   openai::Error e;
-  e.status = 502;
-  e.type = "BadGatewayError";
+  e.status = status;
+  e.type = std::string(type);
   e.message = std::string(message);
   return "data: " + openai::error_body(e) + "\n\ndata: [DONE]\n\n";
 }
@@ -184,6 +186,8 @@ struct Router::Impl {
   Replica* find_replica(std::string_view url);
   void set_health(Replica& r, bool ok, std::string_view detail);
   void finalize_removal(Replica& r);
+  // No new requests; removed once its in-flight ones end (`force`: fail them now).
+  void begin_removal(Replica& r, bool force);
   ReplicaReport report(const Replica& r);
   ReplicaReport report(const Replica& r, const cluster::ClusterView& view, double t);
   bool any_routable() const;
@@ -218,7 +222,8 @@ struct Router::Impl {
   void retry_or_fail(const CallPtr& c, std::string_view reason, std::string_view detail,
                      bool timeout);
   void complete(const CallPtr& c);
-  void fail_stream(const CallPtr& c, std::string_view message);
+  void fail_stream(const CallPtr& c, std::string_view message, int status = 502,
+                   std::string_view type = "BadGatewayError");
   void refuse(const CallPtr& c, RouteResult result);
   void respond_error(const CallPtr& c, int status, std::string_view type, std::string message,
                      http::Headers extra = {});
@@ -244,6 +249,12 @@ struct Router::Impl {
   void arm_dashboard();
   std::string dashboard_snapshot(StreamCursor& cursor, const StreamParams& params);
 
+  // Lifecycle: graceful shutdown (SIGTERM) and reload (SIGHUP)
+  void begin_shutdown(std::function<void()> done);
+  void end_shutdown();
+  void maybe_shutdown_done();
+  bool reload(RouterConfig next, std::string& error);
+
   asio::io_context& io;
   RouterConfig config;
   Clock::time_point start_ = Clock::now();
@@ -266,6 +277,9 @@ struct Router::Impl {
   asio::steady_timer queue_timer;
   asio::steady_timer ready_timer;
   asio::steady_timer dashboard_timer;
+  asio::steady_timer shutdown_timer;
+  bool shutting_down = false;
+  std::function<void()> on_shutdown_done;
 
   std::vector<std::unique_ptr<Replica>> replicas;  // by ClusterState index (removed: tombstones)
   std::unordered_map<uint64_t, CallPtr> calls;     // dispatched or queued, not finished
@@ -310,7 +324,8 @@ Router::Impl::Impl(asio::io_context& io_in, RouterConfig config_in)
       models_timer(io_in),
       queue_timer(io_in),
       ready_timer(io_in),
-      dashboard_timer(io_in) {
+      dashboard_timer(io_in),
+      shutdown_timer(io_in) {
   std::string error;
   policy = policy::make_policy(config.policy, config.policy_params, error);
   if (config.admin_port >= 0) {
@@ -429,6 +444,14 @@ void Router::Impl::finalize_removal(Replica& r) {
   std::shared_ptr<http::UpstreamPool> pool = std::move(r.pool);
   asio::post(io, [pool] {});
   spdlog::info("replica {} removed", r.url());
+}
+
+void Router::Impl::begin_removal(Replica& r, bool force) {
+  r.removing = true;
+  state.set_routable(r.index, false);
+  metrics.routable.with({r.url()}).set(0);
+  if (force) abort_calls_on(r, "replica " + r.url() + " was removed");
+  if (r.in_flight == 0) finalize_removal(r);
 }
 
 ReplicaReport Router::Impl::report(const Replica& r) {
@@ -708,6 +731,11 @@ void Router::Impl::handle_models(const http::ExchangePtr& e) {
 }
 
 void Router::Impl::handle_health(const http::ExchangePtr& e) {
+  if (shutting_down) {
+    e->respond(
+        http::error_response(503, "ServiceUnavailableError", "The router is shutting down."));
+    return;
+  }
   if (any_routable()) {
     http::Response r;
     r.content_type.clear();
@@ -735,6 +763,14 @@ void Router::Impl::handle_metrics(const http::ExchangePtr& e) {
 
 void Router::Impl::handle_generate(const http::ExchangePtr& e, openai::Endpoint endpoint) {
   if (!authorized(e)) return;
+  if (shutting_down) {
+    e->mutable_request().keep_alive = false;  // and close the connection after the answer
+    metrics.count_error("shutting_down");
+    metrics.count_request(std::string(kNone), 503);
+    e->respond(
+        http::error_response(503, "ServiceUnavailableError", "The router is shutting down."));
+    return;
+  }
   auto c = std::make_shared<Call>();
   c->id = next_id++;
   c->exchange = e;
@@ -1085,8 +1121,10 @@ void Router::Impl::on_complete(const CallPtr& c, const http::ClientResult& resul
   }
   note_error(*c, "mid_stream");
   if (c->mode == Call::Mode::kStreaming) {
-    fail_stream(c, "replica " + r.url() +
-                       " failed mid-response: " + std::string(http::to_string(result.error)));
+    fail_stream(c,
+                "replica " + r.url() +
+                    " failed mid-response: " + std::string(http::to_string(result.error)),
+                timeout ? 504 : 502, timeout ? "GatewayTimeoutError" : "BadGatewayError");
     return;
   }
   release_attempt(*c);
@@ -1173,9 +1211,10 @@ void Router::Impl::complete(const CallPtr& c) {
   finish_call(c, c->status);
 }
 
-void Router::Impl::fail_stream(const CallPtr& c, std::string_view message) {
+void Router::Impl::fail_stream(const CallPtr& c, std::string_view message, int status,
+                               std::string_view type) {
   if (c->sse && !c->scanner.done()) {
-    c->exchange->write(error_event(message));
+    c->exchange->write(error_event(message, status, type));
     c->exchange->end_stream();
   } else if (c->sse) {
     c->exchange->end_stream();  // the stream had ended ([DONE]); only the terminator is missing
@@ -1241,6 +1280,7 @@ void Router::Impl::finish_call(const CallPtr& c, int status) {
   write_access_log(*c, status);
   calls.erase(c->id);
   pump_queue();
+  if (shutting_down) maybe_shutdown_done();
 }
 
 void Router::Impl::on_client_gone(const CallPtr& c) {
@@ -1404,13 +1444,9 @@ void Router::Impl::add_admin_routes() {
     AdminReplicaBody body;
     Replica* r = lookup(e, body);
     if (!r) return;
-    r->removing = true;
-    state.set_routable(r->index, false);
-    metrics.routable.with({r->url()}).set(0);
-    if (body.force) abort_calls_on(*r, "replica " + r->url() + " was removed");
-    std::string json = replica_json(report(*r));
-    const bool now_removed = r->in_flight == 0;
-    if (now_removed) finalize_removal(*r);
+    begin_removal(*r, body.force);
+    const std::string json = replica_json(report(*r));
+    const bool now_removed = r->removed;
     e->respond(json_response(now_removed ? 200 : 202,
                              "{\"removed\":" + std::string(now_removed ? "true" : "false") +
                                  ",\"replica\":" + json + "}"));
@@ -1526,6 +1562,150 @@ std::string Router::Impl::dashboard_snapshot(StreamCursor& cursor, const StreamP
 }
 
 // ---------------------------------------------------------------------------------------------
+// Lifecycle. Shutdown: stop accepting, let what is in flight (and queued) finish until the grace
+// deadline, then end the rest. Reload: a validated configuration replaces the running one
+// between two events of the loop, so no request sees half of it.
+
+void Router::Impl::begin_shutdown(std::function<void()> done) {
+  if (shutting_down || stopped) return;
+  shutting_down = true;
+  on_shutdown_done = std::move(done);
+  server.stop_accepting();
+  spdlog::info("shutting down: {} requests in flight or queued, grace {:g} s", calls.size(),
+               config.shutdown_grace_s);
+  shutdown_timer.expires_after(ms(config.shutdown_grace_s));
+  shutdown_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopped) return;
+    end_shutdown();
+  });
+  maybe_shutdown_done();
+}
+
+void Router::Impl::end_shutdown() {
+  queue.clear();  // queued requests are answered below, not dispatched now
+  std::vector<CallPtr> rest;
+  for (const auto& [id, c] : calls) rest.push_back(c);
+  if (!rest.empty()) {
+    spdlog::warn("shutdown grace of {:g} s over: ending {} requests", config.shutdown_grace_s,
+                 rest.size());
+  }
+  constexpr std::string_view kMessage = "The router is shutting down.";
+  for (const CallPtr& c : rest) {
+    if (c->finished) continue;
+    metrics.count_error("shutting_down");
+    if (c->attempt_active) {
+      c->handle.cancel();
+      if (c->mode == Call::Mode::kStreaming) {
+        fail_stream(c, kMessage, 503, "ServiceUnavailableError");
+        continue;
+      }
+      release_attempt(*c);
+      state.on_abort(c->id);
+    }
+    respond_error(c, 503, "ServiceUnavailableError", std::string(kMessage));
+  }
+  maybe_shutdown_done();
+}
+
+void Router::Impl::maybe_shutdown_done() {
+  if (!calls.empty() || !on_shutdown_done) return;
+  shutdown_timer.cancel();
+  auto done = std::move(on_shutdown_done);
+  on_shutdown_done = nullptr;
+  spdlog::info("shutdown: nothing left in flight");
+  asio::post(io, std::move(done));
+}
+
+bool Router::Impl::reload(RouterConfig next, std::string& error) {
+  if (shutting_down || stopped) {
+    error = "the router is shutting down";
+    return false;
+  }
+  for (ReplicaConfig& rc : next.replicas) {
+    if (!validate_replica(rc, error)) return false;
+  }
+  std::unique_ptr<policy::Policy> new_policy;
+  const bool policy_changed = next.policy != config.policy ||
+                              next.policy_params != config.policy_params ||
+                              next.seed != config.seed;
+  if (policy_changed) {
+    new_policy = policy::make_policy(next.policy, next.policy_params, error);
+    if (!new_policy) return false;
+  }
+  // Fixed at start: keep the running values.
+  auto keep = [](bool changed, std::string_view what) {
+    if (changed) spdlog::warn("reload: a change of {} needs a restart; not applied", what);
+    return changed;
+  };
+  if (keep(next.host != config.host || next.port != config.port, "listen")) {
+    next.host = config.host;
+    next.port = config.port;
+  }
+  if (keep(next.admin_host != config.admin_host || next.admin_port != config.admin_port, "admin")) {
+    next.admin_host = config.admin_host;
+    next.admin_port = config.admin_port;
+  }
+  if (keep(next.max_body_bytes != config.max_body_bytes, "max_body_bytes")) {
+    next.max_body_bytes = config.max_body_bytes;
+  }
+  if (keep(next.decision_log_size != config.decision_log_size, "decision_log_size")) {
+    next.decision_log_size = config.decision_log_size;
+  }
+  if (keep(next.stale_after_s != config.stale_after_s, "scrape.stale_after_s")) {
+    next.stale_after_s = config.stale_after_s;
+  }
+  if (keep(next.health_failure_threshold != config.health_failure_threshold ||
+               next.health_success_threshold != config.health_success_threshold,
+           "health thresholds")) {
+    next.health_failure_threshold = config.health_failure_threshold;
+    next.health_success_threshold = config.health_success_threshold;
+  }
+  std::vector<ReplicaConfig> added;
+  std::set<std::string> wanted;
+  for (const ReplicaConfig& rc : next.replicas) {
+    wanted.insert(rc.url);
+    Replica* r = find_replica(rc.url);
+    if (!r) {
+      added.push_back(rc);
+      continue;
+    }
+    if (r->config.weight != rc.weight || (!rc.gpu.empty() && rc.gpu != r->config.gpu) ||
+        (!rc.arch.empty() && rc.arch != r->config.arch)) {
+      spdlog::warn(
+          "reload: replica {}: a change of weight, gpu or arch needs a remove and add; "
+          "not applied",
+          rc.url);
+    }
+    if (r->removing) {
+      r->removing = false;  // back in the file before its removal completed
+      metrics.routable.with({r->url()}).set(r->routable() ? 1 : 0);
+      state.set_routable(r->index, r->routable());
+    }
+  }
+  // Applied from here on: nothing below fails.
+  config = std::move(next);
+  if (new_policy) {
+    policy = std::move(new_policy);
+    rng = policy::Rng(config.seed);
+  }
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  int n_removed = 0;
+  for (auto& r : replicas) {
+    if (r->removed || r->removing || wanted.count(r->url())) continue;
+    ++n_removed;
+    begin_removal(*r, false);
+  }
+  for (ReplicaConfig& rc : added) {
+    std::string e;
+    if (!add_replica(rc, e)) spdlog::error("reload: replica {}: {}", rc.url, e);
+  }
+  spdlog::info("configuration reloaded: {} replicas added, {} removed, policy {}{}", added.size(),
+               n_removed, config.policy, policy_changed ? " (rebuilt)" : "");
+  pump_queue();
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Router
 
 Router::Router(asio::io_context& io, RouterConfig config)
@@ -1585,6 +1765,7 @@ void Router::stop() {
   m.ready_timer.cancel();
   m.dashboard_timer.cancel();
   m.dashboards.close_all();
+  m.shutdown_timer.cancel();
   for (auto& [id, c] : m.calls) {
     c->finished = true;
     c->handle.cancel();
@@ -1598,7 +1779,15 @@ void Router::set_access_log(std::unique_ptr<AccessLog> log) {
   impl_->access_log = std::move(log);
 }
 
-int run_until_signal(const RouterConfig& config) {
+void Router::shutdown(std::function<void()> on_done) {
+  impl_->begin_shutdown(std::move(on_done));
+}
+
+bool Router::reload(RouterConfig config, std::string& error) {
+  return impl_->reload(std::move(config), error);
+}
+
+int run_until_signal(const RouterConfig& config, const ConfigLoader& reload) {
   std::string error;
   if (!setup_logging(config.log_level, config.log_format, error)) {
     std::fprintf(stderr, "eta route: %s\n", error.c_str());
@@ -1628,12 +1817,38 @@ int run_until_signal(const RouterConfig& config) {
     }
     std::fflush(stdout);
   });
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int) {
-    if (ec) return;
-    router.stop();
-    io.stop();
-  });
+  asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+  bool terminating = false;
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        if (sig == SIGHUP) {
+          if (terminating) {
+            spdlog::warn("SIGHUP ignored: shutting down");
+          } else if (!reload) {
+            spdlog::warn("SIGHUP ignored: no --config file to reload");
+          } else {
+            RouterConfig next;
+            std::string err;
+            if (!reload(next, err) || !router.reload(std::move(next), err)) {
+              spdlog::error("reload rejected: {}; keeping the running configuration", err);
+            }
+          }
+        } else if (terminating) {
+          spdlog::warn("second signal: stopping now");
+          router.stop();
+          io.stop();
+          return;
+        } else {
+          terminating = true;
+          router.shutdown([&] {
+            router.stop();
+            io.stop();
+          });
+        }
+        signals.async_wait(on_signal);
+      };
+  signals.async_wait(on_signal);
   io.run();
   return 0;
 }

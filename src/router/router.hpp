@@ -49,14 +49,35 @@ class Router {
   // Writes one access-log line per finished request from now on (null: none).
   void set_access_log(std::unique_ptr<AccessLog> log);
 
+  // Graceful shutdown: stops accepting connections; new requests on open connections get 503
+  // (and the connection closes); /health answers 503. Requests in flight or queued may finish
+  // for up to the configuration's shutdown_grace_s; then queued and buffered ones get 503 and
+  // open streams an SSE error event, and `on_done` runs (at once when nothing is in flight).
+  // Call stop() after.
+  void shutdown(std::function<void()> on_done);
+
+  // Applies a new configuration (from validate_config) without dropping a request: replicas
+  // added (probed at once) and removed (as the admin API's remove: in-flight requests finish),
+  // the policy rebuilt if its name, parameters or seed changed, and every other setting taken,
+  // except those fixed at start (listeners, max_body_bytes, decision_log_size, stale_after_s,
+  // health thresholds of existing replicas, a known replica's weight/gpu/arch), which keep their
+  // values with a warning each. Returns false (nothing applied) with one line in `error`.
+  bool reload(RouterConfig config, std::string& error);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
+// Loads a fresh configuration (the file and the flags again) for SIGHUP; false with one line.
+using ConfigLoader = std::function<bool(RouterConfig& out, std::string& error)>;
+
 // Runs a Router on this thread until SIGINT or SIGTERM. Prints "listening on http://HOST:PORT"
 // and then "admin on http://HOST:PORT" on stdout (flushed) once the replicas have been probed.
+// SIGTERM (or SIGINT) shuts down gracefully (Router::shutdown with config.shutdown_grace_s); a
+// second one stops at once. SIGHUP calls `reload` (if set) and applies the result; a failure
+// is logged ("reload rejected: ...") and the running configuration kept.
 // Returns the exit code: 0 after a signal, 2 if it cannot listen.
-int run_until_signal(const RouterConfig& config);
+int run_until_signal(const RouterConfig& config, const ConfigLoader& reload = {});
 
 }  // namespace eta::router

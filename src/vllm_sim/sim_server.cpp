@@ -6,8 +6,10 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <exception>
 #include <span>
@@ -122,7 +124,8 @@ struct SimServer::Impl {
         wake_timer(io_in),
         start_wall(Clock::now()),
         created(static_cast<int64_t>(std::time(nullptr))),
-        id_state(config.seed ^ static_cast<uint64_t>(created)) {
+        id_state(config.seed ^ static_cast<uint64_t>(created)),
+        fault_state(config.seed * 0x2545f4914f6cdd1dull + 1) {
     prepare_ctx.model = config.model;
     prepare_ctx.max_model_len = config.engine.max_model_len;
     prepare_ctx.block_size = config.engine.block_size;
@@ -153,6 +156,8 @@ struct SimServer::Impl {
   void erase(RequestId id);
   void wake();
   std::string new_response_id(openai::Endpoint endpoint);
+  void log_request(std::string_view event, std::string_view request_id);
+  bool inject_failure();
   asio::awaitable<void> engine_loop();
 
   asio::io_context& io;
@@ -176,6 +181,9 @@ struct SimServer::Impl {
   bool delivering = false;
   double last_step_end = -1;  // simulated end of the last executed step
   std::vector<RequestId> deferred_gone;
+  std::FILE* request_log = nullptr;
+  uint64_t fault_state = 0;
+  std::vector<http::ExchangePtr> hung;  // /metrics requests held by MetricsFault::kHang
   engine::StepResult step_result;
   std::string scratch;
 };
@@ -214,9 +222,17 @@ void SimServer::Impl::add_routes() {
     e->respond(std::move(r));
   });
   routes.add("GET", "/metrics", [this](http::ExchangePtr e) {
+    if (config.metrics_fault == MetricsFault::kHang) {
+      // Never answered; dropped when the client leaves (or at the next scrape after that).
+      std::erase_if(hung, [](const http::ExchangePtr& h) { return h->disconnected(); });
+      hung.push_back(std::move(e));
+      return;
+    }
     http::Response r;
     r.content_type = std::string(kMetricsContentType);
-    r.body = registry.render();
+    r.body = config.metrics_fault == MetricsFault::kGarbage
+                 ? std::string("vllm:num_requests_running{ 12 garbage\n\x01\x02 not prometheus\n")
+                 : registry.render();
     e->respond(std::move(r));
   });
   routes.add("POST", "/v1/completions",
@@ -230,6 +246,22 @@ std::string SimServer::Impl::new_response_id(openai::Endpoint endpoint) {
   const uint64_t hi = splitmix(id_state);
   const uint64_t lo = splitmix(id_state);
   return openai::make_response_id(endpoint, hi, lo);
+}
+
+void SimServer::Impl::log_request(std::string_view event, std::string_view request_id) {
+  if (!request_log) return;
+  const double t =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  std::fprintf(request_log, "%.6f %.*s %.*s\n", t, static_cast<int>(event.size()), event.data(),
+               request_id.empty() ? 1 : static_cast<int>(request_id.size()),
+               request_id.empty() ? "-" : request_id.data());
+  std::fflush(request_log);
+}
+
+bool SimServer::Impl::inject_failure() {
+  if (config.fail_rate <= 0) return false;
+  const double u = static_cast<double>(splitmix(fault_state) >> 11) * 0x1.0p-53;
+  return u < config.fail_rate;
 }
 
 void SimServer::Impl::handle_tokenize(const http::ExchangePtr& exchange) {
@@ -251,14 +283,24 @@ void SimServer::Impl::handle_tokenize(const http::ExchangePtr& exchange) {
 
 void SimServer::Impl::handle_generate(const http::ExchangePtr& exchange,
                                       openai::Endpoint endpoint) {
+  const std::string_view request_id = exchange->request().header("x-request-id");
+  log_request("recv", request_id);
   openai::RequestFields fields;
   openai::Error error;
   if (!openai::parse_request(endpoint, exchange->request().body, fields, error)) {
+    log_request("fail", request_id);
     exchange->respond(http::error_response(error));
+    return;
+  }
+  if (inject_failure()) {
+    log_request("fail", request_id);
+    exchange->respond(
+        http::error_response(openai::internal_error("Injected failure (--fail-rate).")));
     return;
   }
   PreparedRequest prepared;
   if (!prepare_request(fields, prepare_ctx, prepared, error)) {
+    log_request("fail", request_id);
     exchange->respond(http::error_response(error));
     return;
   }
@@ -273,6 +315,7 @@ void SimServer::Impl::handle_generate(const http::ExchangePtr& exchange,
   er.output_seed = prepared.output_seed;
   er.arrival_time = now;
   if (!engine.add_request(std::move(er))) {
+    log_request("fail", request_id);
     exchange->respond(http::error_response(
         openai::bad_request("The request needs more KV cache blocks than the engine has (" +
                             std::to_string(config.engine.num_gpu_blocks) + ").")));
@@ -409,6 +452,7 @@ void SimServer::Impl::send_token(Pending& p, const engine::TokenEvent& ev) {
 }
 
 void SimServer::Impl::finish(Pending& p, FinishReason reason) {
+  log_request("ok", p.exchange->request().header("x-request-id"));
   openai::Finish fin;
   fin.reason = finish_reason_name(reason);
   if (p.stream) {
@@ -445,6 +489,7 @@ void SimServer::Impl::on_client_gone(RequestId id) {
   auto it = pending.find(id);
   if (it == pending.end()) return;
   if (engine.abort_request(id)) {
+    log_request("abort", it->second->exchange->request().header("x-request-id"));
     metrics.count_abort();
     metrics.sync_gauges(engine);
     erase(id);
@@ -465,6 +510,14 @@ SimServer::~SimServer() {
 }
 
 bool SimServer::listen(std::string& error) {
+  if (!impl_->config.request_log.empty() && !impl_->request_log) {
+    impl_->request_log = std::fopen(impl_->config.request_log.c_str(), "a");
+    if (!impl_->request_log) {
+      error =
+          "cannot open --request-log " + impl_->config.request_log + ": " + std::strerror(errno);
+      return false;
+    }
+  }
   return impl_->server.listen(error);
 }
 uint16_t SimServer::port() const {
@@ -483,6 +536,11 @@ void SimServer::stop() {
   impl_->step_timer.cancel();
   impl_->wake_timer.cancel();
   impl_->pending.clear();
+  impl_->hung.clear();
+  if (impl_->request_log) {
+    std::fclose(impl_->request_log);
+    impl_->request_log = nullptr;
+  }
 }
 
 int run_until_signal(const SimConfig& config) {

@@ -11,6 +11,13 @@
 //
 // Endpoints: GET /health, GET|POST /ping, GET /version, GET /load, GET /v1/models,
 // POST /v1/completions, POST /v1/chat/completions, POST /tokenize, GET /metrics.
+//
+// Fault injection (for testing routers; all off by default): `fail_rate` answers that fraction
+// of generation requests with vLLM's 500 body (seeded, decided at arrival, before the engine
+// sees the request); `metrics_fault` makes GET /metrics hang (never answer) or answer 200 with
+// text that is not Prometheus; `request_log` appends one line per generation-request event to
+// a file ("<unix time> <event> <X-Request-Id or ->", events recv, ok, abort, fail), flushed at
+// once so that it survives a SIGKILL.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +33,8 @@ class io_context;
 
 namespace eta::vllm_sim {
 
+enum class MetricsFault { kNone, kHang, kGarbage };
+
 struct SimConfig {
   engine::EngineConfig engine;  // resolved (EngineConfig::resolved())
   std::string model;            // served model name
@@ -33,6 +42,9 @@ struct SimConfig {
   uint64_t seed = 0;
   bool num_gpu_blocks_override = false;  // shown in vllm:cache_config_info
   http::ServerOptions http;
+  double fail_rate = 0;  // fraction of generation requests answered 500
+  MetricsFault metrics_fault = MetricsFault::kNone;
+  std::string request_log;  // file path; empty: none
 };
 
 class SimServer {
@@ -42,7 +54,8 @@ class SimServer {
   SimServer(const SimServer&) = delete;
   SimServer& operator=(const SimServer&) = delete;
 
-  // Binds the listening socket; returns false with one line in `error` on failure.
+  // Binds the listening socket (and opens the request log); returns false with one line in
+  // `error` on failure.
   bool listen(std::string& error);
   uint16_t port() const;
   // Starts accepting and the engine loop.

@@ -185,6 +185,22 @@ TEST(RouterConfig, WrongTypesAndRanges) {
   EXPECT_NE(e.find("access_log must be a string"), std::string::npos) << e;
 }
 
+TEST(RouterConfig, ShutdownGrace) {
+  RouterConfig c;
+  ASSERT_EQ(load("", &c), "");
+  EXPECT_DOUBLE_EQ(c.shutdown_grace_s, 30.0);
+  ASSERT_EQ(load("shutdown_grace_s: 2.5\n", &c), "");
+  EXPECT_DOUBLE_EQ(c.shutdown_grace_s, 2.5);
+  const std::string e = load("shutdown_grace_s: -1\n");
+  expect_one_line(e);
+  EXPECT_NE(e.find("shutdown_grace_s must be in"), std::string::npos) << e;
+  RouteFlags f;
+  f.shutdown_grace_s = 0;
+  std::string error;
+  ASSERT_TRUE(apply_flags(f, c, error)) << error;
+  EXPECT_DOUBLE_EQ(c.shutdown_grace_s, 0.0);
+}
+
 TEST(RouterConfig, YamlSyntaxError) {
   const std::string e = load("replicas: [http://a:1\n");
   expect_one_line(e);
