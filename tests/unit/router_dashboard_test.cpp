@@ -1,15 +1,26 @@
 // The dashboard's pure parts: the per-replica minute window (TTFT quantiles, rates), the
 // completion log and its accuracy summary, snapshots and their cursors, the stream's query.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include <boost/json.hpp>
 
+#include "http/server.hpp"
 #include "router/dashboard.hpp"
 #include "router/window_stats.hpp"
 
@@ -225,6 +236,138 @@ TEST(DashboardAssets, AreBuiltIn) {
   EXPECT_NE(dashboard_asset("/dashboard/dashboard.css").content_type.find("text/css"),
             std::string_view::npos);
   EXPECT_TRUE(dashboard_asset("/dashboard/other.js").body.empty());
+}
+
+// A stream client on a real socket: sends a GET and collects what arrives.
+class StreamClient {
+ public:
+  StreamClient(uint16_t port, const std::string& target) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return;
+    const std::string req = "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    (void)::send(fd_, req.data(), req.size(), MSG_NOSIGNAL);
+  }
+  ~StreamClient() { close(); }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  // Everything received so far (waits up to `wait` for more).
+  const std::string& read(std::chrono::milliseconds wait = std::chrono::milliseconds(200)) {
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      char buf[4096];
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      data_.append(buf, static_cast<size_t>(n));
+    }
+    return data_;
+  }
+  size_t count(const std::string& needle) {
+    const std::string& d = read();
+    size_t n = 0;
+    for (size_t p = d.find(needle); p != std::string::npos; p = d.find(needle, p + 1)) ++n;
+    return n;
+  }
+
+ private:
+  int fd_ = -1;
+  std::string data_;
+};
+
+// DashboardStream with a real server: groups by parameters, one build per due group shared by
+// its clients, clients that went away dropped, the client limit. The clock is passed in, so
+// nothing here depends on timing but the loopback delivery.
+TEST(DashboardStream, SharesOneBuildPerGroupAndDropsLeavers) {
+  eta::http::IoThread io;
+  DashboardStream hub(3);
+  std::unique_ptr<eta::http::Server> server;
+  std::atomic<int> added{0}, refused{0};
+  io.run_sync([&] {
+    server = std::make_unique<eta::http::Server>(
+        io.io(), eta::http::ServerOptions{}, [&](eta::http::ExchangePtr e) {
+          StreamParams params;
+          std::string error;
+          ASSERT_TRUE(parse_stream_query(e->request().query(), params, error)) << error;
+          e->start_stream(200, "text/event-stream");
+          if (hub.add(e, params, 0.0, StreamCursor{})) {
+            ++added;
+          } else {
+            ++refused;
+            e->end_stream();
+          }
+        });
+    std::string error;
+    ASSERT_TRUE(server->listen(error)) << error;
+    server->start();
+  });
+  const uint16_t port = server->port();
+  StreamClient a(port, "/s?interval_ms=100");
+  StreamClient b(port, "/s?interval_ms=100");
+  StreamClient c(port, "/s?interval_ms=200");
+  for (int i = 0; i < 200 && added < 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(added.load(), 3);
+  StreamClient d(port, "/s?interval_ms=100");  // over the limit of 3
+  for (int i = 0; i < 200 && refused < 1; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(refused.load(), 1);
+
+  int builds = 0;
+  auto tick = [&](double now) {
+    int n = 0;
+    io.run_sync([&] {
+      n = hub.tick(now, [&](StreamCursor& cursor, const StreamParams& params) {
+        ++builds;
+        cursor.decisions += 1;  // what this group has been sent
+        return "{\"build\":" + std::to_string(builds) +
+               ",\"interval\":" + std::to_string(params.interval_s) +
+               ",\"seq\":" + std::to_string(cursor.decisions) + "}";
+      });
+    });
+    return n;
+  };
+  EXPECT_EQ(tick(0.0), 2);  // both groups are due at once
+  EXPECT_EQ(builds, 2);
+  EXPECT_EQ(a.count("data: {"), 1u);
+  EXPECT_EQ(b.count("data: {"), 1u);
+  EXPECT_EQ(c.count("data: {"), 1u);
+  // a and b got the same bytes (one build).
+  EXPECT_EQ(a.read(), b.read());
+  EXPECT_NE(a.read().find("\"seq\":1}\n\n"), std::string::npos);
+  EXPECT_EQ(tick(0.05), 0);
+  double due = 0;
+  io.run_sync([&] { due = hub.next_due(); });
+  EXPECT_DOUBLE_EQ(due, 0.1);
+  EXPECT_EQ(tick(0.1), 1);  // only the 100 ms group
+  EXPECT_EQ(a.count("data: {"), 2u);
+  EXPECT_EQ(c.count("data: {"), 1u);
+  EXPECT_NE(a.read().find("\"seq\":2}"), std::string::npos);
+
+  // b goes away: dropped at the next tick once the server has noticed.
+  b.close();
+  size_t clients = 3;
+  for (int i = 0; i < 200 && clients == 3; ++i) {
+    tick(0.2 + i * 0.1);
+    io.run_sync([&] { clients = hub.clients(); });
+  }
+  EXPECT_EQ(clients, 2u);
+  io.run_sync([&] {
+    hub.close_all();
+    EXPECT_EQ(hub.clients(), 0u);
+    EXPECT_TRUE(std::isinf(hub.next_due()));
+    server.reset();
+  });
+  io.stop();
 }
 
 }  // namespace

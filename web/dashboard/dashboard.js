@@ -71,7 +71,7 @@ function speedCell(r) {
 function renderReplicas(replicas) {
   const rows = replicas.map((r) => {
     const s = r.scrape, l = r.ledger, w = r.window, p = r.predicted_typical;
-    const kv = isFinite(s.kv_usage) ? Math.max(0, Math.min(1, s.kv_usage)) : 0;
+    const kv = s.valid && isFinite(s.kv_usage) ? Math.max(0, Math.min(1, s.kv_usage)) : 0;
     return `<tr data-url="${esc(r.url)}">
       <td><span class="swatch" style="background:${colorOf(r.url)}"></span>${esc(shortUrl(r.url))}<span class="small">${esc(r.gpu)} · ${esc(r.arch)}</span></td>
       <td>${healthCell(r)}</td>
