@@ -231,6 +231,7 @@ struct Router::Impl {
   void finish_call(const CallPtr& c, int status);
   void on_client_gone(const CallPtr& c);
   void abort_calls_on(Replica& r, std::string_view message);
+  void fail_over_unanswered(int replica);
   // `chosen`: the replica the request goes to, -1 if it was shed.
   void log_decision(const Call& c, const cluster::Decision& d, int chosen);
   // Counts an error reason in eta_errors_total and remembers it for the access log.
@@ -423,6 +424,9 @@ void Router::Impl::set_health(Replica& r, bool ok, std::string_view detail) {
       fetch_models(r);
     } else if (was_known) {
       spdlog::warn("replica {} is unhealthy: {}", r.url(), detail);
+      // Requests it has not begun to answer need not wait for their first-byte timeout. Posted:
+      // set_health may run inside one of those calls' own completion.
+      asio::post(io, [this, index = r.index] { fail_over_unanswered(index); });
     } else {
       spdlog::warn("replica {} does not answer: {}", r.url(), detail);
     }
@@ -978,10 +982,19 @@ void Router::Impl::start_attempt(const CallPtr& c, int index) {
   req.body = c->exchange->request().body;
   req.head_timeout = ms(config.first_byte_timeout_s);
   req.idle_timeout = ms(config.idle_timeout_s);
+  // Callbacks belong to this attempt: once the call has moved on (fail_over_unanswered cancels an
+  // attempt and retries at once), the canceled attempt's completion must not touch the new one.
+  const int attempt = c->attempt;
   http::ResponseHandlers h;
-  h.on_head = [this, c](const http::ResponseHead& head) { on_head(c, head); };
-  h.on_body = [this, c](std::string_view data) { on_body(c, data); };
-  h.on_complete = [this, c](const http::ClientResult& result) { on_complete(c, result); };
+  h.on_head = [this, c, attempt](const http::ResponseHead& head) {
+    if (c->attempt == attempt) on_head(c, head);
+  };
+  h.on_body = [this, c, attempt](std::string_view data) {
+    if (c->attempt == attempt) on_body(c, data);
+  };
+  h.on_complete = [this, c, attempt](const http::ClientResult& result) {
+    if (c->attempt == attempt) on_complete(c, result);
+  };
   c->handle = r.pool->request(std::move(req), std::move(h));
 }
 
@@ -1308,6 +1321,29 @@ void Router::Impl::abort_calls_on(Replica& r, std::string_view message) {
       state.on_abort(c->id);
       respond_error(c, 502, "BadGatewayError", std::string(message));
     }
+  }
+}
+
+// A replica just turned unhealthy: every request it holds that has no response head yet (nothing
+// reached the client) is canceled there and retried elsewhere now, as if its attempt had failed.
+// The replica may still finish one (a stopped process that resumes); the client never sees it.
+void Router::Impl::fail_over_unanswered(int replica) {
+  Replica& r = *replicas[static_cast<size_t>(replica)];
+  if (r.removed || r.health.healthy()) return;
+  std::vector<CallPtr> waiting;
+  for (const auto& [id, c] : calls) {
+    if (c->attempt_active && !c->finished && c->replica == replica &&
+        c->mode == Call::Mode::kNone) {
+      waiting.push_back(c);
+    }
+  }
+  if (waiting.empty()) return;
+  spdlog::info("replica {} is unhealthy: retrying {} unanswered request(s) elsewhere", r.url(),
+               waiting.size());
+  for (const CallPtr& c : waiting) {
+    if (c->finished || !c->attempt_active || c->replica != replica) continue;
+    c->handle.cancel();
+    retry_or_fail(c, "upstream_unhealthy", "replica turned unhealthy before answering", false);
   }
 }
 

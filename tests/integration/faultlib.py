@@ -181,7 +181,8 @@ class Router(etatest.EtaProcess):
         return "".join(self.stderr_lines)
 
 
-def router_yaml(replicas, policy="round-robin", extra=""):
+def router_yaml(replicas, policy="round-robin", extra="",
+                timeouts="{connect_s: 1, first_byte_s: 1.5, idle_s: 1.5}"):
     lines = ["replicas:"] + ["  - %s" % (r if isinstance(r, str) else r.url) for r in replicas]
     if not replicas:
         lines = ["replicas: []"]
@@ -190,7 +191,7 @@ def router_yaml(replicas, policy="round-robin", extra=""):
         "decision_log_size: 1000000",
         "health: {interval_s: 0.2, timeout_s: 0.5, failure_threshold: 2, success_threshold: 1}",
         "models: {refresh_interval_s: 1}",
-        "timeouts: {connect_s: 1, first_byte_s: 1.5, idle_s: 1.5}",
+        "timeouts: %s" % timeouts,
     ]
     return "\n".join(lines) + "\n" + extra
 

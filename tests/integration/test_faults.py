@@ -98,6 +98,32 @@ class FaultTest(unittest.TestCase):
         self.assertIn(victim.url, {r.replica for r in after})
         emit(rep)
 
+    def test_unanswered_requests_leave_an_unhealthy_replica_at_once(self):
+        # A first-byte timeout of a minute: the requests the stopped replica holds must not wait
+        # for it. Once health checks mark it down, the router retries every request it has not
+        # begun to answer on the other replica.
+        sims = [self.sim() for _ in range(2)]
+        router = Router(self, router_yaml(sims, timeouts="{connect_s: 1, first_byte_s: 60, "
+                                                         "idle_s: 60}"))
+        victim = sims[0]
+        victim.pause()
+        results = Load(router, 16, "unanswered", threads=16, stream_every=0).run()
+        down = wait_routable(router, victim.url, False, since=victim.changed_at)
+        victim.resume()
+        rep = check_run(self, "unanswered on a stopped replica", results, sims, router,
+                        expected_n=16, allow_zombie_ok=(victim.url,))
+        self.assertEqual(rep.ok, 16, results)
+        self.assertIsNotNone(down)
+        # Round-robin gave the victim about half of them; all were answered by the other one.
+        self.assertEqual({r.replica for r in results}, {sims[1].url})
+        moved = [d for d in router.decisions() if d["chosen"] == sims[1].url and d["attempt"] > 1]
+        self.assertGreater(len(moved), 0)
+        slowest = max(r.t1 - r.t0 for r in results)
+        self.assertLess(slowest, 20.0)  # a third of the first-byte timeout: not waited out
+        rep.notes.append("victim down after %.3f s; slowest answer %.2f s (first-byte timeout "
+                         "60 s)" % (down, slowest))
+        emit(rep)
+
     def test_metrics_hang_or_garbage(self):
         hang = self.sim("--metrics-fault", "hang")
         garbage = self.sim("--metrics-fault", "garbage")
