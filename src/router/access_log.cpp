@@ -2,6 +2,7 @@
 
 #include <spdlog/async.h>
 #include <spdlog/async_logger.h>
+#include <spdlog/details/periodic_worker.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -165,8 +166,8 @@ void format_access_record(const AccessRecord& r, std::string& out) {
   out += '}';
 }
 
-// The pool's queue holds 8,192 lines; when the writer falls that far behind the event loop
-// waits (block) rather than dropping lines.
+// The writer's queue holds 1,024 batches; should it fall that far behind, the event loop waits
+// (block) rather than dropping lines.
 std::unique_ptr<AccessLog> AccessLog::open(const std::string& target, std::string& error) {
   if (target == "off") return nullptr;
   if (target.empty()) {
@@ -191,27 +192,46 @@ std::unique_ptr<AccessLog> AccessLog::open(const std::string& target, std::strin
     error = "cannot open access log " + target + ": " + e.what();
     return nullptr;
   }
-  sink->set_pattern("%v");
-  auto pool = std::make_shared<spdlog::details::thread_pool>(8192, 1);
+  sink->set_formatter(
+      std::make_unique<spdlog::pattern_formatter>("%v", spdlog::pattern_time_type::local, ""));
+  auto pool = std::make_shared<spdlog::details::thread_pool>(1024, 1);
   auto logger = std::make_shared<spdlog::async_logger>("eta-access", std::move(sink), pool,
                                                        spdlog::async_overflow_policy::block);
   logger->set_level(spdlog::level::info);
-  logger->flush_on(spdlog::level::info);  // every line, on the writer thread
-  auto log = std::unique_ptr<AccessLog>(new AccessLog(std::move(logger)));
+  logger->flush_on(spdlog::level::info);  // every batch
+  auto log = std::unique_ptr<AccessLog>(new AccessLog(logger));
   log->pool_ = std::move(pool);
+  log->flusher_ = std::make_unique<spdlog::details::periodic_worker>(
+      [logger, batch = log->batch_] { batch->send(*logger); }, std::chrono::seconds(1));
   return log;
 }
 
 AccessLog::AccessLog(std::shared_ptr<spdlog::logger> logger) : logger_(std::move(logger)) {}
 
 AccessLog::~AccessLog() {
+  flusher_.reset();
+  batch_->send(*logger_);
   logger_.reset();
-  pool_.reset();  // joins the writer after it has written every queued line
+  pool_.reset();  // joins the writer after it has written every queued batch
+}
+
+void AccessLog::Batch::send(spdlog::logger& logger) {
+  std::lock_guard lock(mu);
+  if (pending.empty()) return;
+  logger.info(std::string_view(pending));
+  pending.clear();
 }
 
 void AccessLog::write(const AccessRecord& r) {
+  constexpr size_t kBatchBytes = 64 << 10;
   format_access_record(r, line_);
-  logger_->info(std::string_view(line_));
+  std::lock_guard lock(batch_->mu);
+  batch_->pending += line_;
+  batch_->pending += '\n';
+  if (batch_->pending.size() >= kBatchBytes) {
+    logger_->info(std::string_view(batch_->pending));
+    batch_->pending.clear();
+  }
 }
 
 }  // namespace eta::router

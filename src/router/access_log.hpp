@@ -1,6 +1,8 @@
 // The router's logging: its own log lines (spdlog's default logger, text or JSON, to stderr) and
 // the access log (one JSON object per finished request, written by spdlog's async logger on its
-// own thread so the event loop only formats the line and queues it).
+// own thread: the event loop formats the line and appends it to a batch; a batch of 64 KiB, or
+// whatever is pending once a second and when the log closes, goes to the writer thread as one
+// message, which writes and flushes it).
 //
 // Access log record (keys always present, in this order; null where unknown):
 //   {"time":"2026-11-25T11:52:03.123Z","request_id":7,"replica":"http://..."|null,
@@ -15,6 +17,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,7 +26,8 @@ namespace spdlog {
 class logger;
 namespace details {
 class thread_pool;
-}
+class periodic_worker;
+}  // namespace details
 }  // namespace spdlog
 
 namespace eta::router {
@@ -64,9 +68,18 @@ class AccessLog {
   void write(const AccessRecord& r);
 
  private:
+  struct Batch {
+    std::mutex mu;
+    std::string pending;  // complete lines, each ending with '\n'
+    // Hands the pending lines to the writer (under mu, so batches keep their order).
+    void send(spdlog::logger& logger);
+  };
+
   explicit AccessLog(std::shared_ptr<spdlog::logger> logger);
   std::shared_ptr<spdlog::details::thread_pool> pool_;
   std::shared_ptr<spdlog::logger> logger_;
+  std::shared_ptr<Batch> batch_ = std::make_shared<Batch>();
+  std::unique_ptr<spdlog::details::periodic_worker> flusher_;
   std::string line_;  // reused
 };
 

@@ -108,8 +108,8 @@ class PrometheusTest(unittest.TestCase):
             [etatest.eta_bin(), "bench", "--target", router.url, "--workload", "synthetic",
              "--rate", "8", "--duration", "40", "--model", MODEL, "--progress", "off",
              "--timeout", "60"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True, start_new_session=True)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
 
         def stop_bench():
             if bench.poll() is None:
@@ -118,18 +118,23 @@ class PrometheusTest(unittest.TestCase):
 
         self.addCleanup(stop_bench)
 
+        expected_up = {"eta-router " + host_port(router.url): 1.0,
+                       "vllm " + host_port(sims[0].url): 1.0,
+                       "vllm " + host_port(sims[1].url): 1.0}
+
+        def up():
+            return {r["job"] + " " + r["instance"]: v for r, v in prom.query("up")}
+
         def scraped():
+            # Every target scraped (Prometheus spreads their scrapes over the interval) and the
+            # router's prediction-error histograms filled by the traffic.
             n = prom.query("sum(eta_ttft_prediction_error_ratio_count)")
             e = prom.query("sum(eta_e2e_prediction_error_ratio_count)")
-            return n and e and n[0][1] > 0 and e[0][1] > 0
+            return up() == expected_up and n and e and n[0][1] > 0 and e[0][1] > 0
 
         self.assertTrue(etatest.wait_until(scraped, timeout=60, interval=0.5),
-                        "no prediction-error samples in Prometheus:\n" + prom.output())
-
-        up = {r["job"] + " " + r["instance"]: v for r, v in prom.query("up")}
-        self.assertEqual(up, {"eta-router " + host_port(router.url): 1.0,
-                              "vllm " + host_port(sims[0].url): 1.0,
-                              "vllm " + host_port(sims[1].url): 1.0}, up)
+                        "targets %r; no prediction-error samples in Prometheus:\n%s"
+                        % (up(), prom.output()))
 
         # The router's series, with their labels.
         requests = prom.query('eta_requests_total{status="200"}')
