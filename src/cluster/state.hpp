@@ -8,6 +8,7 @@
 //   view(now)      the ClusterView to hand to Policy::pick
 //   on_dispatch()  after the pick: ledger, prefix index, the TTFT predicted at factor 1
 //   on_tokens()    each relayed chunk with n output tokens
+//   on_step_tokens()  or: one engine step's tokens at once (the cluster simulator)
 //   on_finish()    completion (or on_abort)
 //   update_scrape  each /metrics scrape
 // Single-threaded: the owner serialises calls.
