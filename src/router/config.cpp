@@ -166,7 +166,7 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
   if (!r.keys(root, "",
               {"listen", "admin", "replicas", "policy", "scrape", "health", "models", "timeouts",
                "retries", "admission", "api_keys", "decision_log_size", "log_level",
-               "max_body_bytes"})) {
+               "max_body_bytes", "client"})) {
     return;
   }
   if (const YAML::Node n = root["listen"]) {
@@ -254,6 +254,20 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
   r.integer(root["decision_log_size"], "decision_log_size", out.decision_log_size, 0, 1e7);
   r.text(root["log_level"], "log_level", out.log_level);
   r.integer(root["max_body_bytes"], "max_body_bytes", out.max_body_bytes, 1024, 1e10);
+  if (const YAML::Node n = root["client"]) {
+    if (!r.keys(n, "client",
+                {"max_header_bytes", "request_timeout_s", "idle_timeout_s", "write_timeout_s",
+                 "max_buffered_bytes"})) {
+      return;
+    }
+    ClientLimits& c = out.client;
+    r.integer(n["max_header_bytes"], "client.max_header_bytes", c.max_header_bytes, 1024, 1e7);
+    r.number(n["request_timeout_s"], "client.request_timeout_s", c.request_timeout_s, 0.01, 3600);
+    r.number(n["idle_timeout_s"], "client.idle_timeout_s", c.idle_timeout_s, 0.01, 3600);
+    r.number(n["write_timeout_s"], "client.write_timeout_s", c.write_timeout_s, 0.01, 3600);
+    r.integer(n["max_buffered_bytes"], "client.max_buffered_bytes", c.max_buffered_bytes, 4096,
+              1e10);
+  }
 }
 
 bool parse_number(std::string_view text, double& v) {

@@ -31,6 +31,15 @@ struct AdmissionConfig {
   int retry_after_s = 1;       // Retry-After of a 429
 };
 
+// Limits on client connections (the client listener's http::ServerOptions).
+struct ClientLimits {
+  uint64_t max_header_bytes = 16 * 1024;    // request line + headers (431 above)
+  double request_timeout_s = 30;            // head and body must arrive within this (408 after)
+  double idle_timeout_s = 5;                // keep-alive connection with no request: closed
+  double write_timeout_s = 60;              // a write with no progress this long closes
+  uint64_t max_buffered_bytes = 16u << 20;  // unsent response bytes before the client is dropped
+};
+
 struct RouterConfig {
   std::string host = "127.0.0.1";
   int port = 8000;  // 0: any free port
@@ -65,6 +74,7 @@ struct RouterConfig {
   uint64_t decision_log_size = 1000;    // decisions kept for GET /admin/decisions
   std::string log_level = "info";       // trace, debug, info, warn, error, off
   uint64_t max_body_bytes = 32u << 20;  // largest request body accepted (413 above)
+  ClientLimits client;
 };
 
 // Parses YAML text into `out` (starting from `out`'s values: keys absent from the file keep

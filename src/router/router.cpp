@@ -278,8 +278,13 @@ Router::Impl::Impl(asio::io_context& io_in, RouterConfig config_in)
             o.host = config.host;
             o.port = static_cast<uint16_t>(config.port);
             o.max_body_bytes = config.max_body_bytes;
+            const ClientLimits& l = config.client;
+            o.max_header_bytes = l.max_header_bytes;
+            o.request_timeout = ms(l.request_timeout_s);
+            o.idle_timeout = ms(l.idle_timeout_s);
             // Streams stay open while replicas generate; requests are small.
-            o.write_timeout = std::chrono::milliseconds(60000);
+            o.write_timeout = ms(l.write_timeout_s);
+            o.max_buffered_bytes = l.max_buffered_bytes;
             return o;
           }(),
           [this](http::ExchangePtr e) { routes.dispatch(e); }),
@@ -1078,6 +1083,9 @@ void Router::Impl::complete(const CallPtr& c) {
 
 void Router::Impl::fail_stream(const CallPtr& c, std::string_view message) {
   if (c->sse && !c->scanner.done()) {
+    // A replica that stopped inside an event: end that event first, so that the error event
+    // stays an event of its own instead of being glued onto the partial one.
+    if (c->scanner.pending_bytes() > 0) c->exchange->write("\n\n");
     c->exchange->write(error_event(message));
     c->exchange->end_stream();
   } else if (c->sse) {
