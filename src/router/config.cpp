@@ -165,8 +165,8 @@ void read_policy(Reader& r, const YAML::Node& node, RouterConfig& out) {
 void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
   if (!r.keys(root, "",
               {"listen", "admin", "replicas", "policy", "scrape", "health", "models", "timeouts",
-               "retries", "admission", "api_keys", "decision_log_size", "log_level",
-               "max_body_bytes", "client"})) {
+               "retries", "admission", "api_keys", "api_keys_file", "rate_limit",
+               "decision_log_size", "log_level", "max_body_bytes", "client"})) {
     return;
   }
   if (const YAML::Node n = root["listen"]) {
@@ -175,8 +175,9 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
     r.integer(n["port"], "listen.port", out.port, 0, 65535);
   }
   if (const YAML::Node n = root["admin"]) {
-    if (!r.keys(n, "admin", {"host", "port"})) return;
+    if (!r.keys(n, "admin", {"host", "port", "token"})) return;
     r.text(n["host"], "admin.host", out.admin_host);
+    r.text(n["token"], "admin.token", out.admin_token);
     r.integer(n["port"], "admin.port", out.admin_port, -1, 65535);
   }
   if (const YAML::Node n = root["replicas"]) {
@@ -244,12 +245,39 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
   if (const YAML::Node n = root["api_keys"]) {
     if (!n.IsSequence() && !n.IsNull()) return r.fail(n, "api_keys must be a list of strings");
     out.api_keys.clear();
+    out.key_limits.clear();
+    size_t i = 0;
     for (const auto& k : n) {
+      const std::string where = "api_keys[" + std::to_string(i++) + "]";
+      if (k.IsMap()) {
+        if (!r.keys(k, where, {"key", "requests_per_minute", "tokens_per_minute"})) return;
+        const YAML::Node key = k["key"];
+        if (!key || !key.IsScalar() || key.Scalar().empty()) {
+          return r.fail(k, where + " needs a non-empty key");
+        }
+        RateLimit lim;
+        r.number(k["requests_per_minute"], where + ".requests_per_minute", lim.requests_per_minute,
+                 0, 1e9);
+        r.number(k["tokens_per_minute"], where + ".tokens_per_minute", lim.tokens_per_minute, 0,
+                 1e12);
+        if (r.failed()) return;
+        out.api_keys.push_back(key.Scalar());
+        out.key_limits[key.Scalar()] = lim;
+        continue;
+      }
       if (!k.IsScalar() || k.Scalar().empty()) {
-        return r.fail(k, "api_keys must be a list of non-empty strings");
+        return r.fail(k, "api_keys must be a list of non-empty strings or {key, ...} maps");
       }
       out.api_keys.push_back(k.Scalar());
     }
+  }
+  r.text(root["api_keys_file"], "api_keys_file", out.api_keys_file);
+  if (const YAML::Node n = root["rate_limit"]) {
+    if (!r.keys(n, "rate_limit", {"requests_per_minute", "tokens_per_minute"})) return;
+    r.number(n["requests_per_minute"], "rate_limit.requests_per_minute",
+             out.rate_limit.requests_per_minute, 0, 1e9);
+    r.number(n["tokens_per_minute"], "rate_limit.tokens_per_minute",
+             out.rate_limit.tokens_per_minute, 0, 1e12);
   }
   r.integer(root["decision_log_size"], "decision_log_size", out.decision_log_size, 0, 1e7);
   r.text(root["log_level"], "log_level", out.log_level);
@@ -405,7 +433,56 @@ bool validate_replica(ReplicaConfig& replica, std::string& error) {
   return true;
 }
 
+const RateLimit& rate_limit_for(const RouterConfig& config, std::string_view key) {
+  const auto it = config.key_limits.find(std::string(key));
+  return it != config.key_limits.end() ? it->second : config.rate_limit;
+}
+
+bool is_loopback_host(std::string_view host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
+namespace {
+
+// Appends the keys of an api_keys_file: one per line, blank lines and '#' comments skipped.
+bool read_api_keys_file(RouterConfig& c, std::string& error) {
+  std::ifstream in(c.api_keys_file);
+  if (!in) {
+    error = "cannot read api_keys_file " + c.api_keys_file;
+    return false;
+  }
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    const size_t b = line.find_first_not_of(" \t\r");
+    if (b == std::string::npos || line[b] == '#') continue;
+    const size_t e = line.find_last_not_of(" \t\r");
+    const std::string key = line.substr(b, e - b + 1);
+    if (key.find_first_of(" \t") != std::string::npos) {
+      error = c.api_keys_file + ":" + std::to_string(n) + ": a key must not contain blanks";
+      return false;
+    }
+    c.api_keys.push_back(key);
+  }
+  if (c.api_keys.empty()) {
+    error = "api_keys_file " + c.api_keys_file + " holds no key";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 bool validate_config(RouterConfig& c, std::string& error) {
+  if (!c.api_keys_file.empty() && !read_api_keys_file(c, error)) return false;
+  c.api_keys_file.clear();  // read once (validate may run again on the same config)
+  if (c.admin_port >= 0 && !is_loopback_host(c.admin_host) && c.admin_token.empty()) {
+    error = "the admin listener on " + c.admin_host +
+            " needs admin.token (it can add, drain and remove replicas); bind it to 127.0.0.1 "
+            "or set a token";
+    return false;
+  }
   std::set<std::string> seen;
   for (ReplicaConfig& r : c.replicas) {
     if (!validate_replica(r, error)) return false;

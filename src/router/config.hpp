@@ -6,12 +6,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "policy/registry.hpp"
+#include "router/rate_limit.hpp"
 
 namespace eta::router {
 
@@ -70,6 +72,12 @@ struct RouterConfig {
 
   AdmissionConfig admission;
   std::vector<std::string> api_keys;  // non-empty: /v1/* require "Authorization: Bearer <key>"
+  std::string api_keys_file;          // more keys, one per line ('#' comments); read by validate
+  RateLimit rate_limit;               // every key's limit unless key_limits names it
+  std::map<std::string, RateLimit> key_limits;  // from api_keys entries {key, ..._per_minute}
+  // Bearer token the admin listener requires (empty: none). Required when admin_host is not a
+  // loopback address.
+  std::string admin_token;
 
   uint64_t decision_log_size = 1000;    // decisions kept for GET /admin/decisions
   std::string log_level = "info";       // trace, debug, info, warn, error, off
@@ -120,8 +128,14 @@ bool parse_replica_spec(std::string_view text, ReplicaConfig& out, std::string& 
 
 // Checks everything that needs more than the YAML: each replica URL parses (it is replaced by
 // its canonical form), no replica appears twice, GPU/arch names are known profiles, the policy
-// exists and accepts its parameters, numbers are in range. One line on failure.
+// exists and accepts its parameters, numbers are in range, an admin listener off loopback has a
+// token; reads api_keys_file into api_keys. One line on failure (never quoting a key).
 bool validate_config(RouterConfig& config, std::string& error);
+
+// The limit that applies to `key`.
+const RateLimit& rate_limit_for(const RouterConfig& config, std::string_view key);
+// True for 127.0.0.0/8, ::1 and "localhost".
+bool is_loopback_host(std::string_view host);
 
 // Checks one replica as validate_config does (URL canonicalised, profile names known); used by
 // the admin API to add replicas at run time.

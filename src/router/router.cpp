@@ -32,6 +32,7 @@
 #include "router/decision_log.hpp"
 #include "router/features.hpp"
 #include "router/headers.hpp"
+#include "router/rate_limit.hpp"
 #include "router/replica_state.hpp"
 #include "router/router_metrics.hpp"
 #include "router/sse.hpp"
@@ -191,7 +192,10 @@ struct Router::Impl {
 
   // Client API
   void add_routes();
-  bool authorized(const http::ExchangePtr& e);
+  // Checks the API key (when keys are configured); answers 401 itself. `key` gets the matched
+  // key (empty when no keys are configured).
+  bool authorized(const http::ExchangePtr& e, std::string_view* key = nullptr);
+  bool admin_authorized(const http::ExchangePtr& e);
   void handle_generate(const http::ExchangePtr& e, openai::Endpoint endpoint);
   void handle_models(const http::ExchangePtr& e);
   void handle_health(const http::ExchangePtr& e);
@@ -235,6 +239,7 @@ struct Router::Impl {
   std::unique_ptr<policy::Policy> policy;
   policy::Rng rng;
   RouterMetrics metrics;
+  RateLimiter rate_limiter;
   DecisionLog decisions;
   http::Routes routes;
   http::Routes admin_routes;
@@ -299,8 +304,9 @@ Router::Impl::Impl(asio::io_context& io_in, RouterConfig config_in)
     http::ServerOptions o;
     o.host = config.admin_host;
     o.port = static_cast<uint16_t>(config.admin_port);
-    admin_server = std::make_unique<http::Server>(
-        io_in, o, [this](http::ExchangePtr e) { admin_routes.dispatch(e); });
+    admin_server = std::make_unique<http::Server>(io_in, o, [this](http::ExchangePtr e) {
+      if (admin_authorized(e)) admin_routes.dispatch(e);
+    });
   }
   add_routes();
   add_admin_routes();
@@ -629,15 +635,38 @@ void Router::Impl::add_routes() {
   routes.add("GET", "/metrics", [this](http::ExchangePtr e) { handle_metrics(e); });
 }
 
-bool Router::Impl::authorized(const http::ExchangePtr& e) {
+namespace {
+
+// Constant time in the key's content.
+bool same_secret(std::string_view token, std::string_view key) {
+  if (token.size() != key.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < key.size(); ++i) diff |= static_cast<unsigned char>(token[i] ^ key[i]);
+  return diff == 0;
+}
+
+}  // namespace
+
+bool Router::Impl::admin_authorized(const http::ExchangePtr& e) {
+  if (config.admin_token.empty()) return true;
+  if (same_secret(bearer_token(e->request().header("authorization")), config.admin_token)) {
+    return true;
+  }
+  http::Response r =
+      http::error_response(401, "UnauthorizedError", "Missing or invalid admin token.");
+  r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  e->respond(std::move(r));
+  return false;
+}
+
+bool Router::Impl::authorized(const http::ExchangePtr& e, std::string_view* matched) {
   if (config.api_keys.empty()) return true;
   const std::string_view token = bearer_token(e->request().header("authorization"));
   for (const std::string& key : config.api_keys) {
-    // Constant time in the key's content.
-    if (token.size() != key.size()) continue;
-    unsigned char diff = 0;
-    for (size_t i = 0; i < key.size(); ++i) diff |= static_cast<unsigned char>(token[i] ^ key[i]);
-    if (diff == 0) return true;
+    if (same_secret(token, key)) {
+      if (matched != nullptr) *matched = key;
+      return true;
+    }
   }
   metrics.count_error("unauthorized");
   metrics.count_request(std::string(kNone), 401);
@@ -698,7 +727,8 @@ void Router::Impl::handle_metrics(const http::ExchangePtr& e) {
 }
 
 void Router::Impl::handle_generate(const http::ExchangePtr& e, openai::Endpoint endpoint) {
-  if (!authorized(e)) return;
+  std::string_view key;
+  if (!authorized(e, &key)) return;
   auto c = std::make_shared<Call>();
   c->id = next_id++;
   c->exchange = e;
@@ -717,6 +747,24 @@ void Router::Impl::handle_generate(const http::ExchangePtr& e, openai::Endpoint 
   const auto t0 = Clock::now();
   prepare_request(state, c->fields, e->request().header(kSessionHeader), c->info, c->prepared);
   c->decision_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (const RateLimit& limit = rate_limit_for(config, key); limit.any()) {
+    // Charged at admission: the prompt and the most it may generate.
+    const double tokens = c->info.prompt_tokens + c->info.max_tokens.value_or(0);
+    const RateLimiter::Verdict v = rate_limiter.charge(key, limit, tokens, c->arrival);
+    if (!v.allowed) {
+      metrics.count_error("rate_limited");
+      http::Headers h{{"Retry-After", std::to_string(v.retry_after_s)}};
+      respond_error(c, 429, "TooManyRequestsError",
+                    v.tokens ? fmt::format("Rate limit reached for this API key: {:g} tokens per "
+                                           "minute (this request counts {:g}); retry in {} s.",
+                                           limit.tokens_per_minute, tokens, v.retry_after_s)
+                             : fmt::format("Rate limit reached for this API key: {:g} requests "
+                                           "per minute; retry in {} s.",
+                                           limit.requests_per_minute, v.retry_after_s),
+                    std::move(h));
+      return;
+    }
+  }
   std::weak_ptr<Call> weak = c;
   e->on_disconnect([this, weak] {
     if (CallPtr c = weak.lock()) on_client_gone(c);
