@@ -298,6 +298,26 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
   }
 }
 
+// Configuration errors are one line: control bytes quoted from the file (a key with a newline
+// or NUL in it, yaml-cpp's messages ending in the bad character) are shown as \xNN.
+std::string one_line(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += ch;
+    }
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
 bool parse_number(std::string_view text, double& v) {
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   return ec == std::errc() && ptr == text.data() + text.size() && std::isfinite(v);
@@ -313,11 +333,11 @@ bool parse_config_yaml(std::string_view text, std::string_view source, RouterCon
     if (root.IsNull() || !root.IsDefined()) return true;  // an empty file changes nothing
     read_root(r, root, out);
   } catch (const YAML::Exception& e) {
-    error = std::string(source) + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg;
+    error = one_line(std::string(source) + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
     return false;
   }
   if (r.failed()) {
-    error = r.error();
+    error = one_line(r.error());
     return false;
   }
   return true;
@@ -474,7 +494,15 @@ bool read_api_keys_file(RouterConfig& c, std::string& error) {
 
 }  // namespace
 
+static bool validate_config_impl(RouterConfig& c, std::string& error);
+
 bool validate_config(RouterConfig& c, std::string& error) {
+  if (validate_config_impl(c, error)) return true;
+  error = one_line(error);
+  return false;
+}
+
+static bool validate_config_impl(RouterConfig& c, std::string& error) {
   if (!c.api_keys_file.empty() && !read_api_keys_file(c, error)) return false;
   c.api_keys_file.clear();  // read once (validate may run again on the same config)
   if (c.admin_port >= 0 && !is_loopback_host(c.admin_host) && c.admin_token.empty()) {

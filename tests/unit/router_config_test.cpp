@@ -131,6 +131,17 @@ TEST(RouterConfig, ClientLimits) {
   EXPECT_NE(e.find("unknown key 'header_timeout_s' in client"), std::string::npos) << e;
 }
 
+TEST(RouterConfig, ControlBytesInTheFileStayOnOneLine) {
+  // Found by fuzz/fuzz_config: a key with a NUL or newline in it, and yaml-cpp's message for a
+  // bad escape (which ends in the raw character), used to break the one-line error.
+  using namespace std::string_literals;
+  std::string e = load("listen: {host: x}\n\"\\\x01\": 1\n"s);
+  expect_one_line(e);
+  e = load("adt\0n: {host: 1}\n"s);
+  expect_one_line(e);
+  EXPECT_NE(e.find("unknown key 'adt\\x"), std::string::npos) << e;
+}
+
 TEST(RouterConfig, UnknownNestedKey) {
   const std::string e = load("scrape:\n  interval_ms: 50\n");
   expect_one_line(e);
