@@ -56,7 +56,7 @@ fuzz: asan-build
 	    -artifact_prefix=$(ASAN_DIR)/fuzz-out/$$t- \
 	    $(ASAN_DIR)/fuzz-corpus/$$t fuzz/corpus/$$t > $(ASAN_DIR)/fuzz-out/$$t.log 2>&1 || \
 	    { tail -60 $(ASAN_DIR)/fuzz-out/$$t.log; echo "fuzz_$$t FAILED"; exit 1; }; \
-	  grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::new_units_added)" \
+	  grep -E "^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::new_units_added)" \
 	    $(ASAN_DIR)/fuzz-out/$$t.log; \
 	done
 
