@@ -3,8 +3,15 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+# The sanitizer build (clang, ASan + UBSan, libFuzzer harnesses): make asan, make fuzz; make test
+# runs the whole suite in it too.
+ASAN_DIR ?= build-asan
+FUZZ_SECONDS ?= 60
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-.PHONY: all deps configure build test unit integration demo bench bench-proxy soak fmt fmt-check clean
+.PHONY: all deps configure build test unit integration asan-build asan fuzz demo bench \
+  bench-proxy soak fmt fmt-check clean
 
 all: build
 
@@ -20,8 +27,38 @@ configure: deps $(BUILD_DIR)/build.ninja
 build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-test: build
+test: build asan-build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 600
+	$(ASAN_ENV) ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS) --timeout 600
+
+$(ASAN_DIR)/build.ninja: | deps
+	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_CXX_COMPILER=clang++ \
+	  -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DETA_SANITIZE=ON -DETA_FUZZ=ON \
+	  -DETA_BUILD_BENCH=OFF $(CMAKE_FLAGS)
+
+asan-build: deps $(ASAN_DIR)/build.ninja
+	cmake --build $(ASAN_DIR) -j $(JOBS)
+
+# make asan: unit, integration and short fuzz runs under ASan + UBSan only.
+asan: asan-build
+	$(ASAN_ENV) ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS) --timeout 600
+
+# make fuzz: each libFuzzer harness for FUZZ_SECONDS from its seed corpus (fuzz/corpus/<t>/);
+# new inputs and crash reproducers go to $(ASAN_DIR)/fuzz-corpus/ and $(ASAN_DIR)/fuzz-out/.
+fuzz: asan-build
+	@mkdir -p $(ASAN_DIR)/fuzz-out
+	@set -e; for t in request metrics sse config; do \
+	  mkdir -p $(ASAN_DIR)/fuzz-corpus/$$t; \
+	  echo "== fuzz_$$t ($(FUZZ_SECONDS) s)"; \
+	  $(ASAN_ENV) $(ASAN_DIR)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix=$(ASAN_DIR)/fuzz-out/$$t- \
+	    $(ASAN_DIR)/fuzz-corpus/$$t fuzz/corpus/$$t > $(ASAN_DIR)/fuzz-out/$$t.log 2>&1 || \
+	    { tail -60 $(ASAN_DIR)/fuzz-out/$$t.log; echo "fuzz_$$t FAILED"; exit 1; }; \
+	  grep -E "^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::new_units_added)" \
+	    $(ASAN_DIR)/fuzz-out/$$t.log; \
+	done
 
 unit: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) -L unit
@@ -54,4 +91,4 @@ fmt-check: deps
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR)

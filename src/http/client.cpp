@@ -530,6 +530,9 @@ void ClientConnection::send_request() {
   reset_parser();
   sent_ = true;
   last_rx_ = Clock::now();
+  // The idle deadline applies from now: re-arm, or a stall after the head would only be seen at
+  // the head or total deadline.
+  if (request_.idle_timeout.count() > 0) arm_timer();
   writing_ = true;
   std::array<asio::const_buffer, 2> buffers{asio::buffer(out_), asio::buffer(r.body)};
   asio::async_write(socket_, buffers,

@@ -92,6 +92,17 @@ void append_header(std::string& out, std::string_view name, std::string_view val
   out.append("\r\n");
 }
 
+// At most one Content-Length field, and a single number (not a list such as "5, 5").
+template <class Message>
+bool single_content_length(const Message& m) {
+  size_t count = 0;
+  for (const auto& f : m) {
+    if (f.name() != bhttp::field::content_length) continue;
+    if (++count > 1 || f.value().find(',') != beast::string_view::npos) return false;
+  }
+  return true;
+}
+
 void append_hex(std::string& out, size_t n) {
   char buf[24];
   int len = std::snprintf(buf, sizeof buf, "%zx\r\n", n);
@@ -261,6 +272,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool ending_ = false;  // the response's last bytes are queued
   bool keep_alive_ = true;
   bool closed_ = false;
+
+  // True while a request's head or body is being read (after its first byte): a read deadline
+  // then answers 408 instead of closing silently.
+  bool reading_request_ = false;
+  bool request_timed_out_ = false;
 
   ExchangeImpl* current_ = nullptr;
   bool response_done_ = true;
@@ -506,6 +522,15 @@ asio::awaitable<void> Connection::watchdog() {
     co_await deadline_timer_.async_wait(kTuple);
     if (closed_) break;
     auto now = Clock::now();
+    if (reading_request_ && read_deadline_ <= now && write_deadline_ > now) {
+      // A request that arrives too slowly (slowloris): stop reading; run() answers 408.
+      reading_request_ = false;
+      request_timed_out_ = true;
+      read_deadline_ = kNoDeadline;
+      error_code ec;
+      socket_.cancel(ec);
+      continue;
+    }
     if (read_deadline_ <= now || write_deadline_ <= now) {
       close(true);
       break;
@@ -562,11 +587,17 @@ asio::awaitable<void> Connection::run() {
       if (ec || closed_) break;
     }
     set_read_deadline(options_.request_timeout);
+    reading_request_ = true;
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<uint32_t>(
         std::min<size_t>(options_.max_header_bytes, std::numeric_limits<uint32_t>::max())));
     parser.body_limit(options_.max_body_bytes);
     auto [ec, n] = co_await bhttp::async_read_header(socket_, buffer_, parser, kTuple);
+    if (!ec && !single_content_length(parser.get())) {
+      // Beast accepts repeated identical Content-Length values (RFC 9110 allows it); a proxy
+      // must not, or a front end that reads a different one smuggles a request past it.
+      ec = bhttp::error::bad_content_length;
+    }
     if (!ec && !parser.is_done()) {
       const auto& h = parser.get();
       auto expect = h[bhttp::field::expect];
@@ -578,10 +609,16 @@ asio::awaitable<void> Connection::run() {
       if (!ec) std::tie(ec, n) = co_await bhttp::async_read(socket_, buffer_, parser, kTuple);
     }
     clear_read_deadline();
+    reading_request_ = false;
     if (closed_) break;
     if (ec) {
       int version = parser.is_header_done() ? parser.get().version() : 11;
-      if (ec == bhttp::error::header_limit) {
+      if (request_timed_out_) {
+        co_await send_error_and_close(408,
+                                      "Request timeout: the request was not received within " +
+                                          std::to_string(options_.request_timeout.count()) + " ms",
+                                      version);
+      } else if (ec == bhttp::error::header_limit) {
         co_await send_error_and_close(431, "Request header fields too large", version);
       } else if (ec == bhttp::error::body_limit) {
         co_await send_error_and_close(

@@ -12,9 +12,11 @@
 //     been written completely; requests are answered strictly in order.
 //   - Limits, answered by the server with vLLM's nested error body (openai::error_body) and then
 //     closing the connection: request head over max_header_bytes -> 431; body over
-//     max_body_bytes -> 413; unparsable request -> 400. A connection idle longer than
-//     idle_timeout (5 s, uvicorn's keep-alive default) or a request not fully received within
-//     request_timeout is closed without an answer. A write that makes no progress for
+//     max_body_bytes -> 413; unparsable request -> 400 (including Content-Length together with
+//     Transfer-Encoding, and Content-Length sent twice or as a list, even with equal values:
+//     request smuggling); a request whose head and body are not fully received within
+//     request_timeout (a slow client) -> 408. A connection idle longer than idle_timeout (5 s,
+//     uvicorn's keep-alive default) is closed without an answer. A write that makes no progress for
 //     write_timeout, or a streaming client more than max_buffered_bytes behind, closes the
 //     connection (the exchange then reports a disconnect).
 //

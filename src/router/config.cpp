@@ -163,10 +163,16 @@ void read_policy(Reader& r, const YAML::Node& node, RouterConfig& out) {
 }
 
 void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
-  if (!r.keys(root, "",
-              {"listen", "admin", "replicas", "policy", "scrape", "health", "models", "timeouts",
-               "retries", "admission", "api_keys", "decision_log_size", "log_level", "log_format",
-               "access_log", "max_body_bytes", "shutdown_grace_s"})) {
+  if (!r.keys(root, "", {"listen",           "admin",
+                         "replicas",         "policy",
+                         "scrape",           "health",
+                         "models",           "timeouts",
+                         "retries",          "admission",
+                         "api_keys",         "api_keys_file",
+                         "rate_limit",       "decision_log_size",
+                         "log_level",        "log_format",
+                         "access_log",       "max_body_bytes",
+                         "shutdown_grace_s", "client"})) {
     return;
   }
   if (const YAML::Node n = root["listen"]) {
@@ -175,8 +181,9 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
     r.integer(n["port"], "listen.port", out.port, 0, 65535);
   }
   if (const YAML::Node n = root["admin"]) {
-    if (!r.keys(n, "admin", {"host", "port"})) return;
+    if (!r.keys(n, "admin", {"host", "port", "token"})) return;
     r.text(n["host"], "admin.host", out.admin_host);
+    r.text(n["token"], "admin.token", out.admin_token);
     r.integer(n["port"], "admin.port", out.admin_port, -1, 65535);
   }
   if (const YAML::Node n = root["replicas"]) {
@@ -244,12 +251,39 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
   if (const YAML::Node n = root["api_keys"]) {
     if (!n.IsSequence() && !n.IsNull()) return r.fail(n, "api_keys must be a list of strings");
     out.api_keys.clear();
+    out.key_limits.clear();
+    size_t i = 0;
     for (const auto& k : n) {
+      const std::string where = "api_keys[" + std::to_string(i++) + "]";
+      if (k.IsMap()) {
+        if (!r.keys(k, where, {"key", "requests_per_minute", "tokens_per_minute"})) return;
+        const YAML::Node key = k["key"];
+        if (!key || !key.IsScalar() || key.Scalar().empty()) {
+          return r.fail(k, where + " needs a non-empty key");
+        }
+        RateLimit lim;
+        r.number(k["requests_per_minute"], where + ".requests_per_minute", lim.requests_per_minute,
+                 0, 1e9);
+        r.number(k["tokens_per_minute"], where + ".tokens_per_minute", lim.tokens_per_minute, 0,
+                 1e12);
+        if (r.failed()) return;
+        out.api_keys.push_back(key.Scalar());
+        out.key_limits[key.Scalar()] = lim;
+        continue;
+      }
       if (!k.IsScalar() || k.Scalar().empty()) {
-        return r.fail(k, "api_keys must be a list of non-empty strings");
+        return r.fail(k, "api_keys must be a list of non-empty strings or {key, ...} maps");
       }
       out.api_keys.push_back(k.Scalar());
     }
+  }
+  r.text(root["api_keys_file"], "api_keys_file", out.api_keys_file);
+  if (const YAML::Node n = root["rate_limit"]) {
+    if (!r.keys(n, "rate_limit", {"requests_per_minute", "tokens_per_minute"})) return;
+    r.number(n["requests_per_minute"], "rate_limit.requests_per_minute",
+             out.rate_limit.requests_per_minute, 0, 1e9);
+    r.number(n["tokens_per_minute"], "rate_limit.tokens_per_minute",
+             out.rate_limit.tokens_per_minute, 0, 1e12);
   }
   r.integer(root["decision_log_size"], "decision_log_size", out.decision_log_size, 0, 1e7);
   r.text(root["log_level"], "log_level", out.log_level);
@@ -257,6 +291,40 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
   r.text(root["access_log"], "access_log", out.access_log);
   r.integer(root["max_body_bytes"], "max_body_bytes", out.max_body_bytes, 1024, 1e10);
   r.number(root["shutdown_grace_s"], "shutdown_grace_s", out.shutdown_grace_s, 0, kMaxSeconds);
+  if (const YAML::Node n = root["client"]) {
+    if (!r.keys(n, "client",
+                {"max_header_bytes", "request_timeout_s", "idle_timeout_s", "write_timeout_s",
+                 "max_buffered_bytes"})) {
+      return;
+    }
+    ClientLimits& c = out.client;
+    r.integer(n["max_header_bytes"], "client.max_header_bytes", c.max_header_bytes, 1024, 1e7);
+    r.number(n["request_timeout_s"], "client.request_timeout_s", c.request_timeout_s, 0.01, 3600);
+    r.number(n["idle_timeout_s"], "client.idle_timeout_s", c.idle_timeout_s, 0.01, 3600);
+    r.number(n["write_timeout_s"], "client.write_timeout_s", c.write_timeout_s, 0.01, 3600);
+    r.integer(n["max_buffered_bytes"], "client.max_buffered_bytes", c.max_buffered_bytes, 4096,
+              1e10);
+  }
+}
+
+// Configuration errors are one line: control bytes quoted from the file (a key with a newline
+// or NUL in it, yaml-cpp's messages ending in the bad character) are shown as \xNN.
+std::string one_line(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += ch;
+    }
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
 }
 
 bool parse_number(std::string_view text, double& v) {
@@ -274,11 +342,11 @@ bool parse_config_yaml(std::string_view text, std::string_view source, RouterCon
     if (root.IsNull() || !root.IsDefined()) return true;  // an empty file changes nothing
     read_root(r, root, out);
   } catch (const YAML::Exception& e) {
-    error = std::string(source) + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg;
+    error = one_line(std::string(source) + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
     return false;
   }
   if (r.failed()) {
-    error = r.error();
+    error = one_line(r.error());
     return false;
   }
   return true;
@@ -397,7 +465,64 @@ bool validate_replica(ReplicaConfig& replica, std::string& error) {
   return true;
 }
 
+const RateLimit& rate_limit_for(const RouterConfig& config, std::string_view key) {
+  const auto it = config.key_limits.find(std::string(key));
+  return it != config.key_limits.end() ? it->second : config.rate_limit;
+}
+
+bool is_loopback_host(std::string_view host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
+namespace {
+
+// Appends the keys of an api_keys_file: one per line, blank lines and '#' comments skipped.
+bool read_api_keys_file(RouterConfig& c, std::string& error) {
+  std::ifstream in(c.api_keys_file);
+  if (!in) {
+    error = "cannot read api_keys_file " + c.api_keys_file;
+    return false;
+  }
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    const size_t b = line.find_first_not_of(" \t\r");
+    if (b == std::string::npos || line[b] == '#') continue;
+    const size_t e = line.find_last_not_of(" \t\r");
+    const std::string key = line.substr(b, e - b + 1);
+    if (key.find_first_of(" \t") != std::string::npos) {
+      error = c.api_keys_file + ":" + std::to_string(n) + ": a key must not contain blanks";
+      return false;
+    }
+    c.api_keys.push_back(key);
+  }
+  if (c.api_keys.empty()) {
+    error = "api_keys_file " + c.api_keys_file + " holds no key";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+static bool validate_config_impl(RouterConfig& c, std::string& error);
+
 bool validate_config(RouterConfig& c, std::string& error) {
+  if (validate_config_impl(c, error)) return true;
+  error = one_line(error);
+  return false;
+}
+
+static bool validate_config_impl(RouterConfig& c, std::string& error) {
+  if (!c.api_keys_file.empty() && !read_api_keys_file(c, error)) return false;
+  c.api_keys_file.clear();  // read once (validate may run again on the same config)
+  if (c.admin_port >= 0 && !is_loopback_host(c.admin_host) && c.admin_token.empty()) {
+    error = "the admin listener on " + c.admin_host +
+            " needs admin.token (it can add, drain and remove replicas); bind it to 127.0.0.1 "
+            "or set a token";
+    return false;
+  }
   std::set<std::string> seen;
   for (ReplicaConfig& r : c.replicas) {
     if (!validate_replica(r, error)) return false;

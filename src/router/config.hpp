@@ -6,12 +6,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "policy/registry.hpp"
+#include "router/rate_limit.hpp"
 
 namespace eta::router {
 
@@ -29,6 +31,15 @@ struct AdmissionConfig {
   int queue_size = 0;          // requests held while at capacity; 0 = no queue (429 at once)
   double queue_timeout_s = 5;  // a held request gets 429 after this long
   int retry_after_s = 1;       // Retry-After of a 429
+};
+
+// Limits on client connections (the client listener's http::ServerOptions).
+struct ClientLimits {
+  uint64_t max_header_bytes = 16 * 1024;    // request line + headers (431 above)
+  double request_timeout_s = 30;            // head and body must arrive within this (408 after)
+  double idle_timeout_s = 5;                // keep-alive connection with no request: closed
+  double write_timeout_s = 60;              // a write with no progress this long closes
+  uint64_t max_buffered_bytes = 16u << 20;  // unsent response bytes before the client is dropped
 };
 
 struct RouterConfig {
@@ -61,6 +72,12 @@ struct RouterConfig {
 
   AdmissionConfig admission;
   std::vector<std::string> api_keys;  // non-empty: /v1/* require "Authorization: Bearer <key>"
+  std::string api_keys_file;          // more keys, one per line ('#' comments); read by validate
+  RateLimit rate_limit;               // every key's limit unless key_limits names it
+  std::map<std::string, RateLimit> key_limits;  // from api_keys entries {key, ..._per_minute}
+  // Bearer token the admin listener requires (empty: none). Required when admin_host is not a
+  // loopback address.
+  std::string admin_token;
 
   uint64_t decision_log_size = 1000;    // decisions kept for GET /admin/decisions
   std::string log_level = "info";       // trace, debug, info, warn, error, critical, off
@@ -70,6 +87,7 @@ struct RouterConfig {
   // SIGTERM: stop accepting, let in-flight requests finish for up to this long, then end the
   // rest (streams get an error event) and exit 0.
   double shutdown_grace_s = 30;
+  ClientLimits client;
 };
 
 // Parses YAML text into `out` (starting from `out`'s values: keys absent from the file keep
@@ -118,8 +136,14 @@ bool parse_replica_spec(std::string_view text, ReplicaConfig& out, std::string& 
 
 // Checks everything that needs more than the YAML: each replica URL parses (it is replaced by
 // its canonical form), no replica appears twice, GPU/arch names are known profiles, the policy
-// exists and accepts its parameters, numbers are in range. One line on failure.
+// exists and accepts its parameters, numbers are in range, an admin listener off loopback has a
+// token; reads api_keys_file into api_keys. One line on failure (never quoting a key).
 bool validate_config(RouterConfig& config, std::string& error);
+
+// The limit that applies to `key`.
+const RateLimit& rate_limit_for(const RouterConfig& config, std::string_view key);
+// True for 127.0.0.0/8, ::1 and "localhost".
+bool is_loopback_host(std::string_view host);
 
 // Checks one replica as validate_config does (URL canonicalised, profile names known); used by
 // the admin API to add replicas at run time.

@@ -34,6 +34,7 @@
 #include "router/decision_log.hpp"
 #include "router/features.hpp"
 #include "router/headers.hpp"
+#include "router/rate_limit.hpp"
 #include "router/replica_state.hpp"
 #include "router/router_metrics.hpp"
 #include "router/sse.hpp"
@@ -204,7 +205,10 @@ struct Router::Impl {
 
   // Client API
   void add_routes();
-  bool authorized(const http::ExchangePtr& e);
+  // Checks the API key (when keys are configured); answers 401 itself. `key` gets the matched
+  // key (empty when no keys are configured).
+  bool authorized(const http::ExchangePtr& e, std::string_view* key = nullptr);
+  bool admin_authorized(const http::ExchangePtr& e);
   void handle_generate(const http::ExchangePtr& e, openai::Endpoint endpoint);
   void handle_models(const http::ExchangePtr& e);
   void handle_health(const http::ExchangePtr& e);
@@ -264,6 +268,7 @@ struct Router::Impl {
   policy::Rng rng;
   RouterMetrics metrics;
   std::unique_ptr<AccessLog> access_log;  // null: off
+  RateLimiter rate_limiter;
   DecisionLog decisions;
   CompletionLog completions{1000};  // predicted vs actual of the last completed requests
   DashboardStream dashboards;
@@ -315,8 +320,13 @@ Router::Impl::Impl(asio::io_context& io_in, RouterConfig config_in)
             o.host = config.host;
             o.port = static_cast<uint16_t>(config.port);
             o.max_body_bytes = config.max_body_bytes;
+            const ClientLimits& l = config.client;
+            o.max_header_bytes = l.max_header_bytes;
+            o.request_timeout = ms(l.request_timeout_s);
+            o.idle_timeout = ms(l.idle_timeout_s);
             // Streams stay open while replicas generate; requests are small.
-            o.write_timeout = std::chrono::milliseconds(60000);
+            o.write_timeout = ms(l.write_timeout_s);
+            o.max_buffered_bytes = l.max_buffered_bytes;
             return o;
           }(),
           [this](http::ExchangePtr e) { routes.dispatch(e); }),
@@ -333,8 +343,9 @@ Router::Impl::Impl(asio::io_context& io_in, RouterConfig config_in)
     http::ServerOptions o;
     o.host = config.admin_host;
     o.port = static_cast<uint16_t>(config.admin_port);
-    admin_server = std::make_unique<http::Server>(
-        io_in, o, [this](http::ExchangePtr e) { admin_routes.dispatch(e); });
+    admin_server = std::make_unique<http::Server>(io_in, o, [this](http::ExchangePtr e) {
+      if (admin_authorized(e)) admin_routes.dispatch(e);
+    });
   }
   add_routes();
   add_admin_routes();
@@ -686,15 +697,38 @@ void Router::Impl::add_routes() {
   routes.add("GET", "/metrics", [this](http::ExchangePtr e) { handle_metrics(e); });
 }
 
-bool Router::Impl::authorized(const http::ExchangePtr& e) {
+namespace {
+
+// Constant time in the key's content.
+bool same_secret(std::string_view token, std::string_view key) {
+  if (token.size() != key.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < key.size(); ++i) diff |= static_cast<unsigned char>(token[i] ^ key[i]);
+  return diff == 0;
+}
+
+}  // namespace
+
+bool Router::Impl::admin_authorized(const http::ExchangePtr& e) {
+  if (config.admin_token.empty()) return true;
+  if (same_secret(bearer_token(e->request().header("authorization")), config.admin_token)) {
+    return true;
+  }
+  http::Response r =
+      http::error_response(401, "UnauthorizedError", "Missing or invalid admin token.");
+  r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  e->respond(std::move(r));
+  return false;
+}
+
+bool Router::Impl::authorized(const http::ExchangePtr& e, std::string_view* matched) {
   if (config.api_keys.empty()) return true;
   const std::string_view token = bearer_token(e->request().header("authorization"));
   for (const std::string& key : config.api_keys) {
-    // Constant time in the key's content.
-    if (token.size() != key.size()) continue;
-    unsigned char diff = 0;
-    for (size_t i = 0; i < key.size(); ++i) diff |= static_cast<unsigned char>(token[i] ^ key[i]);
-    if (diff == 0) return true;
+    if (same_secret(token, key)) {
+      if (matched != nullptr) *matched = key;
+      return true;
+    }
   }
   metrics.count_error("unauthorized");
   metrics.count_request(std::string(kNone), 401);
@@ -766,7 +800,8 @@ void Router::Impl::handle_metrics(const http::ExchangePtr& e) {
 }
 
 void Router::Impl::handle_generate(const http::ExchangePtr& e, openai::Endpoint endpoint) {
-  if (!authorized(e)) return;
+  std::string_view key;
+  if (!authorized(e, &key)) return;
   if (shutting_down) {
     e->mutable_request().keep_alive = false;  // and close the connection after the answer
     metrics.count_error("shutting_down");
@@ -794,6 +829,24 @@ void Router::Impl::handle_generate(const http::ExchangePtr& e, openai::Endpoint 
   const auto t0 = Clock::now();
   prepare_request(state, c->fields, e->request().header(kSessionHeader), c->info, c->prepared);
   c->decision_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (const RateLimit& limit = rate_limit_for(config, key); limit.any()) {
+    // Charged at admission: the prompt and the most it may generate.
+    const double tokens = c->info.prompt_tokens + c->info.max_tokens.value_or(0);
+    const RateLimiter::Verdict v = rate_limiter.charge(key, limit, tokens, c->arrival);
+    if (!v.allowed) {
+      metrics.count_error("rate_limited");
+      http::Headers h{{"Retry-After", std::to_string(v.retry_after_s)}};
+      respond_error(c, 429, "TooManyRequestsError",
+                    v.tokens ? fmt::format("Rate limit reached for this API key: {:g} tokens per "
+                                           "minute (this request counts {:g}); retry in {} s.",
+                                           limit.tokens_per_minute, tokens, v.retry_after_s)
+                             : fmt::format("Rate limit reached for this API key: {:g} requests "
+                                           "per minute; retry in {} s.",
+                                           limit.requests_per_minute, v.retry_after_s),
+                    std::move(h));
+      return;
+    }
+  }
   std::weak_ptr<Call> weak = c;
   e->on_disconnect([this, weak] {
     if (CallPtr c = weak.lock()) on_client_gone(c);
@@ -1227,6 +1280,9 @@ void Router::Impl::complete(const CallPtr& c) {
 void Router::Impl::fail_stream(const CallPtr& c, std::string_view message, int status,
                                std::string_view type) {
   if (c->sse && !c->scanner.done()) {
+    // A replica that stopped inside an event: end that event first, so that the error event
+    // stays an event of its own instead of being glued onto the partial one.
+    if (c->scanner.pending_bytes() > 0) c->exchange->write("\n\n");
     c->exchange->write(error_event(message, status, type));
     c->exchange->end_stream();
   } else if (c->sse) {

@@ -32,6 +32,8 @@ class StreamTokenCounter {
   int tokens() const { return tokens_; }  // tokens counted so far
   uint64_t events() const { return events_; }
   bool done() const { return done_; }  // saw data: [DONE]
+  // Bytes of an unfinished event (the stream stopped inside it).
+  size_t pending_bytes() const { return scanner_.pending_bytes(); }
   bool saw_error() const { return saw_error_; }
   // Events that were not JSON, or were dropped for being over the bound.
   uint64_t malformed() const { return malformed_ + scanner_.overflows(); }

@@ -35,8 +35,9 @@ using Step = std::pair<std::chrono::milliseconds, std::function<void(http::Excha
 // executor (the server's io thread); the exchange is released there too.
 void script(http::ExchangePtr e, std::vector<Step> steps) {
   std::thread([e = std::move(e), steps = std::move(steps)]() mutable {
-    for (const auto& [delay, fn] : steps) {
-      std::this_thread::sleep_for(delay);
+    for (const Step& step : steps) {
+      const auto& fn = step.second;  // not a structured binding: clang 14 cannot capture those
+      std::this_thread::sleep_for(step.first);
       std::promise<void> done;
       auto fut = done.get_future();
       http::Exchange* ex = e.get();

@@ -114,6 +114,38 @@ TEST(RouterConfig, UnknownKeyNamesItAndTheLine) {
   EXPECT_EQ(e.rfind("eta.yaml:2: unknown key 'polcy'", 0), 0u) << e;
 }
 
+TEST(RouterConfig, ClientLimits) {
+  RouterConfig c;
+  ASSERT_EQ(load("client: {max_header_bytes: 8192, request_timeout_s: 2.5, idle_timeout_s: 1,\n"
+                 "         write_timeout_s: 3, max_buffered_bytes: 65536}\n",
+                 &c),
+            "");
+  EXPECT_EQ(c.client.max_header_bytes, 8192u);
+  EXPECT_DOUBLE_EQ(c.client.request_timeout_s, 2.5);
+  EXPECT_DOUBLE_EQ(c.client.idle_timeout_s, 1);
+  EXPECT_DOUBLE_EQ(c.client.write_timeout_s, 3);
+  EXPECT_EQ(c.client.max_buffered_bytes, 65536u);
+  const RouterConfig d;
+  EXPECT_EQ(d.client.max_header_bytes, 16384u);
+  EXPECT_DOUBLE_EQ(d.client.request_timeout_s, 30);
+  std::string e = load("client: {request_timeout_s: 0}\n");
+  expect_one_line(e);
+  EXPECT_NE(e.find("client.request_timeout_s must be in"), std::string::npos) << e;
+  e = load("client: {header_timeout_s: 1}\n");
+  EXPECT_NE(e.find("unknown key 'header_timeout_s' in client"), std::string::npos) << e;
+}
+
+TEST(RouterConfig, ControlBytesInTheFileStayOnOneLine) {
+  // Found by fuzz/fuzz_config: a key with a NUL or newline in it, and yaml-cpp's message for a
+  // bad escape (which ends in the raw character), used to break the one-line error.
+  using namespace std::string_literals;
+  std::string e = load("listen: {host: x}\n\"\\\x01\": 1\n"s);
+  expect_one_line(e);
+  e = load("adt\0n: {host: 1}\n"s);
+  expect_one_line(e);
+  EXPECT_NE(e.find("unknown key 'adt\\x"), std::string::npos) << e;
+}
+
 TEST(RouterConfig, UnknownNestedKey) {
   const std::string e = load("scrape:\n  interval_ms: 50\n");
   expect_one_line(e);

@@ -138,7 +138,8 @@ TEST(RouterFeatures, EtaSimFieldChangesNothing) {
       {openai::Endpoint::kChat,
        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"user\":\"u\"%s}"},
   };
-  for (const auto& [endpoint, pattern] : bodies) {
+  for (const auto& [endpoint, pattern_binding] : bodies) {
+    const auto& pattern = pattern_binding;  // clang 14 cannot capture a structured binding
     auto with = [&](const std::string& extra) {
       std::string body = pattern;
       body.replace(body.find("%s"), 2, extra);

@@ -1,0 +1,47 @@
+// libFuzzer harness: the OpenAI request-field extractor (openai::parse_request,
+// parse_tokenize_request) and the error body it produces.
+// Properties: never crashes or throws; a failure is a 4xx with a message; every error body is
+// valid JSON in valid UTF-8 with the nested {"error":{message,type,param,code}} shape, even when
+// the message quotes bytes of the (hostile) request.
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+
+#include "openai/request.hpp"
+
+namespace {
+
+void check_error(const eta::openai::Error& e) {
+  if (e.status < 400 || e.status > 499 || e.message.empty() || e.type.empty()) std::abort();
+  const std::string body = eta::openai::error_body(e);
+  boost::system::error_code ec;
+  const boost::json::value v = boost::json::parse(body, ec);  // rejects invalid UTF-8
+  if (ec || !v.is_object()) std::abort();
+  const boost::json::object* inner = v.as_object().if_contains("error")->if_object();
+  if (inner == nullptr || !inner->at("message").is_string() ||
+      inner->at("code").as_int64() != e.status) {
+    std::abort();
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view body(reinterpret_cast<const char*>(data), size);
+  for (auto endpoint : {eta::openai::Endpoint::kCompletions, eta::openai::Endpoint::kChat}) {
+    eta::openai::RequestFields fields;
+    eta::openai::Error error;
+    if (!eta::openai::parse_request(endpoint, body, fields, error)) {
+      check_error(error);
+    } else if (fields.max_tokens && *fields.max_tokens < 1) {
+      std::abort();
+    }
+  }
+  eta::openai::RequestFields fields;
+  eta::openai::Error error;
+  if (!eta::openai::parse_tokenize_request(body, fields, error)) check_error(error);
+  return 0;
+}

@@ -1,0 +1,199 @@
+"""Access control of `eta route`: API keys (from the YAML and from a file), per-key request and
+token rate limits (429 + Retry-After with an OpenAI error body, nothing forwarded), keys never
+logged, the admin listener's token (and the refusal to start off loopback without one), client
+x-eta-* headers stripped, and only the OpenAI routes reaching replicas."""
+
+import json
+import os
+import tempfile
+import unittest
+
+import etatest
+from test_hostile import StubReplica, assert_error
+from test_route import RouterProcess
+
+MODEL = "sim-model"
+KEYS = {"limited": "sk-limited-5b1f0c", "tokens": "sk-tokens-9d2e77", "free": "sk-free-3a8c41",
+        "admin": "adm-token-71c2e0"}
+
+
+def completion(prompt="hello", max_tokens=4):
+    return {"model": MODEL, "prompt": prompt, "max_tokens": max_tokens}
+
+
+def write(text, name="eta.yaml"):
+    d = tempfile.mkdtemp(prefix="eta-access-")
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def bearer(key):
+    return {"Authorization": "Bearer " + key}
+
+
+class AccessTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.replica = StubReplica()
+        cls.addClassCleanup(cls.replica.stop)
+        keys_file = write("# one key per line\n\n  %s  \n" % KEYS["free"], "keys.txt")
+        cfg = write("""
+api_keys:
+  - {key: %s, requests_per_minute: 2}
+  - {key: %s, tokens_per_minute: 100}
+api_keys_file: %s
+rate_limit: {requests_per_minute: 600}
+admin: {host: 127.0.0.1, port: 0, token: %s}
+log_level: debug
+""" % (KEYS["limited"], KEYS["tokens"], keys_file, KEYS["admin"]))
+        cls.router = RouterProcess(["--port", "0", "--config", cfg, "--policy", "round-robin",
+                                    "--replica", cls.replica.url])
+        cls.addClassCleanup(cls.router.stop)
+
+    def client(self):
+        c = etatest.Client(self.router.host, self.router.port)
+        self.addCleanup(c.close)
+        return c
+
+    def post(self, key, body):
+        return self.client().request("POST", "/v1/completions", body,
+                                     headers=bearer(key) if key else {})
+
+    def test_missing_and_wrong_key_get_401(self):
+        before = len(self.replica.forwarded())
+        r = self.post(None, completion())
+        assert_error(self, r, 401, "UnauthorizedError")
+        self.assertEqual(r.headers.get("www-authenticate"), "Bearer")
+        r = self.post("sk-not-a-key", completion())
+        assert_error(self, r, 401, "UnauthorizedError")
+        self.assertEqual(len(self.replica.forwarded()), before)
+
+    def test_key_from_file_works(self):
+        r = self.post(KEYS["free"], completion())
+        self.assertEqual(r.status, 200, r.body)
+
+    def test_request_rate_limit(self):
+        statuses = []
+        for i in range(2):
+            r = self.post(KEYS["limited"], completion("r%d" % i))
+            statuses.append(r.status)
+        self.assertEqual(statuses, [200, 200])
+        before = len(self.replica.forwarded())
+        r = self.post(KEYS["limited"], completion("r3"))
+        err = assert_error(self, r, 429, "TooManyRequestsError")
+        self.assertIn("2 requests per minute", err["message"])
+        self.assertGreaterEqual(int(r.headers["retry-after"]), 1)
+        self.assertLessEqual(int(r.headers["retry-after"]), 30)
+        self.assertEqual(len(self.replica.forwarded()), before)  # refused: not forwarded
+        # Another key is not affected.
+        self.assertEqual(self.post(KEYS["free"], completion()).status, 200)
+        m = self.client().metrics()
+        self.assertGreaterEqual(m.get("eta_errors_total", reason="rate_limited"), 1)
+
+    def test_token_rate_limit(self):
+        r = self.post(KEYS["tokens"], completion("t1", max_tokens=80))
+        self.assertEqual(r.status, 200, r.body)
+        before = len(self.replica.forwarded())
+        r = self.post(KEYS["tokens"], completion("t2", max_tokens=80))
+        err = assert_error(self, r, 429, "TooManyRequestsError")
+        self.assertIn("100 tokens per minute", err["message"])
+        self.assertGreaterEqual(int(r.headers["retry-after"]), 1)
+        self.assertEqual(len(self.replica.forwarded()), before)
+
+    def test_keys_are_never_logged(self):
+        self.post(KEYS["free"], completion())
+        self.post("sk-wrong-key-0000", completion())
+        self.client().request("GET", "/admin/replicas", headers=bearer("sk-admin-guess"))
+        log = "".join(self.router.stderr_lines)
+        self.assertIn("info", log)  # the log is there (debug level)...
+        for secret in list(KEYS.values()) + ["sk-wrong-key-0000", "sk-admin-guess"]:
+            self.assertNotIn(secret, log)  # ...without a key in it
+
+    def test_admin_needs_the_token(self):
+        admin = self.router.admin()
+        self.addCleanup(admin.close)
+        r = admin.request("GET", "/admin/replicas")
+        assert_error(self, r, 401, "UnauthorizedError")
+        r = admin.request("GET", "/admin/replicas", headers=bearer(KEYS["free"]))
+        assert_error(self, r, 401, "UnauthorizedError")
+        r = admin.request("POST", "/admin/replicas/drain", {"url": self.replica.url})
+        assert_error(self, r, 401, "UnauthorizedError")
+        r = admin.request("GET", "/admin/replicas", headers=bearer(KEYS["admin"]))
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json()["replicas"][0]["url"], self.replica.url)
+        # The API key is not an admin token and the admin token is not an API key.
+        r = self.post(KEYS["admin"], completion())
+        assert_error(self, r, 401, "UnauthorizedError")
+
+    def test_client_x_eta_headers_are_stripped(self):
+        before = len(self.replica.forwarded())
+        headers = bearer(KEYS["free"])
+        headers.update({"x-eta-replica": "http://evil:1", "X-ETA-Request-Id": "999999",
+                        "x-eta-predicted-ttft-ms": "0", "x-eta-anything": "1",
+                        "x-session-id": "s1"})
+        r = self.client().request("POST", "/v1/completions", completion(), headers=headers)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.headers["x-eta-replica"], self.replica.url)
+        self.assertNotEqual(r.headers["x-eta-request-id"], "999999")
+        log = self.replica.forwarded()
+        self.assertEqual(len(log), before + 1)
+        sent = log[-1][2]
+        self.assertEqual([h for h in sent if h.startswith("x-eta-")], [], sent)
+        self.assertEqual(sent.get("x-session-id"), "s1")  # not ours: forwarded
+
+    def test_only_openai_routes_reach_replicas(self):
+        c = self.client()
+        before = len(self.replica.forwarded())
+        # The router's own /metrics and /health: none of the replica's.
+        r = c.request("GET", "/metrics")
+        self.assertEqual(r.status, 200)
+        self.assertIn(b"eta_requests_total", r.body)
+        self.assertNotIn(b"vllm:", r.body)
+        r = c.request("GET", "/health")
+        self.assertEqual((r.status, r.body), (200, b""))
+        for method, path in [("GET", "/admin/replicas"), ("POST", "/admin/replicas/drain"),
+                             ("POST", "/tokenize"), ("POST", "/detokenize"), ("GET", "/load"),
+                             ("GET", "/version"), ("POST", "/v1/embeddings"),
+                             ("GET", "/v1/models/../../admin/replicas"), ("POST", "/reset_prefix_cache"),
+                             ("POST", "/sleep")]:
+            r = c.request(method, path, json.dumps({"url": self.replica.url}),
+                          headers=bearer(KEYS["free"]))
+            assert_error(self, r, 404, "NotFoundError")
+        self.assertEqual(len(self.replica.forwarded()), before)
+
+
+class AdminBindTest(unittest.TestCase):
+    def test_off_loopback_without_token_refuses_to_start(self):
+        code, out, err = etatest.run_eta(["route", "--port", "0", "--admin-host", "0.0.0.0",
+                                          "--admin-port", "0", "--replica", "http://127.0.0.1:9"])
+        self.assertEqual(code, 2, err)
+        self.assertEqual(out, "")
+        lines = err.strip().splitlines()
+        self.assertEqual(len(lines), 1, err)
+        self.assertIn("admin.token", lines[0])
+
+    def test_off_loopback_with_token_starts_and_checks_it(self):
+        replica = StubReplica()
+        self.addCleanup(replica.stop)
+        cfg = write("admin: {host: 0.0.0.0, port: 0, token: %s}\n" % KEYS["admin"])
+        router = RouterProcess(["--port", "0", "--config", cfg, "--replica", replica.url])
+        self.addCleanup(router.stop)
+        admin = etatest.Client("127.0.0.1", router.admin_port)
+        self.addCleanup(admin.close)
+        assert_error(self, admin.request("GET", "/admin/decisions"), 401, "UnauthorizedError")
+        r = admin.request("GET", "/admin/decisions", headers=bearer(KEYS["admin"]))
+        self.assertEqual(r.status, 200, r.body)
+
+    def test_bad_keys_file_is_one_line_exit_2(self):
+        code, _, err = etatest.run_eta(["route", "--port", "0", "--config",
+                                        write("api_keys_file: /nonexistent/keys.txt\n"),
+                                        "--replica", "http://127.0.0.1:9"])
+        self.assertEqual(code, 2, err)
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+        self.assertIn("api_keys_file", err)
+
+
+if __name__ == "__main__":
+    unittest.main()
