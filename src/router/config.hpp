@@ -83,6 +83,9 @@ struct RouterConfig {
   std::string log_level = "info";       // trace, debug, info, warn, error, off
   uint64_t max_body_bytes = 32u << 20;  // largest request body accepted (413 above)
   ClientLimits client;
+  // TLS for clients (both or neither): PEM certificate chain and private key.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 // Parses YAML text into `out` (starting from `out`'s values: keys absent from the file keep

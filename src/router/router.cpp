@@ -290,6 +290,8 @@ Router::Impl::Impl(asio::io_context& io_in, RouterConfig config_in)
             // Streams stay open while replicas generate; requests are small.
             o.write_timeout = ms(l.write_timeout_s);
             o.max_buffered_bytes = l.max_buffered_bytes;
+            o.tls_cert_file = config.tls_cert_file;
+            o.tls_key_file = config.tls_key_file;
             return o;
           }(),
           [this](http::ExchangePtr e) { routes.dispatch(e); }),
@@ -1474,7 +1476,9 @@ int run_until_signal(const RouterConfig& config) {
     return "http://" + host + ":" + std::to_string(port);
   };
   router.start([&] {
-    std::printf("listening on %s\n", url(config.host, router.port()).c_str());
+    std::string listen_url = url(config.host, router.port());
+    if (!config.tls_cert_file.empty()) listen_url.insert(4, "s");  // https://
+    std::printf("listening on %s\n", listen_url.c_str());
     if (config.admin_port >= 0) {
       std::printf("admin on %s\n", url(config.admin_host, router.admin_port()).c_str());
     }
