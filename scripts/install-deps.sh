@@ -9,7 +9,7 @@ packages=(
   libsimdjson-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 curl procps clang-format
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev libssl-dev openssl
   nginx haproxy wrk prometheus
   chromium
 )

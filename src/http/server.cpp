@@ -29,6 +29,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -165,7 +167,11 @@ struct detail::ServerImpl : std::enable_shared_from_this<detail::ServerImpl> {
         handler(std::move(handler_in)),
         acceptor(io_in) {}
 
-  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> accept_loop(tcp::acceptor& from);
+  // TLS: accepts on `acceptor`, relays each decrypted connection to `inner`.
+  asio::awaitable<void> tls_accept_loop();
+  asio::awaitable<void> tls_session(tcp::socket socket);
+  bool tls_enabled() const { return tls != nullptr; }
   void add(Connection* c) {
     std::lock_guard lock(mu);
     connections.insert(c);
@@ -179,6 +185,8 @@ struct detail::ServerImpl : std::enable_shared_from_this<detail::ServerImpl> {
   ServerOptions options;
   Handler handler;
   tcp::acceptor acceptor;
+  std::unique_ptr<asio::ssl::context> tls;  // set when the listener speaks TLS
+  tcp::acceptor inner{io};                  // TLS: the plain listener behind the front
   uint16_t port = 0;
   std::atomic<bool> stopped{false};
   mutable std::mutex mu;
@@ -673,11 +681,11 @@ asio::awaitable<void> Connection::run() {
 // ---------------------------------------------------------------------------------------------
 // Server
 
-asio::awaitable<void> detail::ServerImpl::accept_loop() {
+asio::awaitable<void> detail::ServerImpl::accept_loop(tcp::acceptor& from) {
   auto self = shared_from_this();
   asio::steady_timer backoff(io);
   while (!stopped) {
-    auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(io), kTuple);
+    auto [ec, socket] = co_await from.async_accept(asio::make_strand(io), kTuple);
     if (stopped) break;
     if (ec) {
       if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) break;
@@ -691,6 +699,96 @@ asio::awaitable<void> detail::ServerImpl::accept_loop() {
     auto conn = std::make_shared<Connection>(std::move(socket), self);
     conn->start();
   }
+}
+
+asio::awaitable<void> detail::ServerImpl::tls_accept_loop() {
+  auto self = shared_from_this();
+  asio::steady_timer backoff(io);
+  while (!stopped) {
+    auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(io), kTuple);
+    if (stopped) break;
+    if (ec) {
+      if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) break;
+      backoff.expires_after(std::chrono::milliseconds(10));
+      co_await backoff.async_wait(kTuple);
+      continue;
+    }
+    error_code oec;
+    socket.set_option(tcp::no_delay(true), oec);
+    auto ex = socket.get_executor();
+    asio::co_spawn(ex, self->tls_session(std::move(socket)), report_exception);
+  }
+}
+
+asio::awaitable<void> detail::ServerImpl::tls_session(tcp::socket socket) {
+  auto self = shared_from_this();
+  auto ex = socket.get_executor();
+  using TlsStream = asio::ssl::stream<tcp::socket>;
+  auto stream = std::make_shared<TlsStream>(std::move(socket), *tls);
+  auto up = std::make_shared<tcp::socket>(ex);
+  auto close_both = [stream, up] {
+    error_code ec;
+    stream->lowest_layer().close(ec);
+    up->close(ec);
+  };
+  // The handshake and the connection to the inner listener within request_timeout.
+  asio::steady_timer timer(ex);
+  timer.expires_after(options.request_timeout);
+  timer.async_wait([close_both](error_code ec) {
+    if (!ec) close_both();
+  });
+  auto [hec] = co_await stream->async_handshake(asio::ssl::stream_base::server, kTuple);
+  error_code lec;
+  const tcp::endpoint backend = inner.local_endpoint(lec);
+  if (hec || lec || stopped) {
+    timer.cancel();
+    close_both();
+    co_return;
+  }
+  auto [cec] = co_await up->async_connect(backend, kTuple);
+  timer.cancel();
+  if (cec) {
+    close_both();
+    co_return;
+  }
+  error_code nec;
+  up->set_option(tcp::no_delay(true), nec);
+  // Inner -> client: ends with a TLS close_notify when the inner connection closes.
+  asio::co_spawn(
+      ex,
+      [stream, up, close_both]() -> asio::awaitable<void> {
+        std::array<char, 16384> buf;
+        for (;;) {
+          auto [rec, n] = co_await up->async_read_some(asio::buffer(buf), kTuple);
+          if (rec) break;
+          auto [wec, wn] = co_await asio::async_write(*stream, asio::buffer(buf.data(), n), kTuple);
+          if (wec) break;
+        }
+        // The client->inner loop has a read pending on the TLS stream; the shutdown reads the
+        // client's close_notify itself, so cancel that read first (one read at a time).
+        error_code cec;
+        stream->lowest_layer().cancel(cec);
+        asio::steady_timer t(up->get_executor());
+        t.expires_after(std::chrono::seconds(1));
+        t.async_wait([close_both](error_code ec) {
+          if (!ec) close_both();
+        });
+        co_await stream->async_shutdown(kTuple);
+        t.cancel();
+        close_both();
+      },
+      report_exception);
+  // Client -> inner: the client's close (or a TLS error) half-closes the inner connection, which
+  // the inner server reads as the client going away.
+  std::array<char, 16384> buf;
+  for (;;) {
+    auto [rec, n] = co_await stream->async_read_some(asio::buffer(buf), kTuple);
+    if (rec) break;
+    auto [wec, wn] = co_await asio::async_write(*up, asio::buffer(buf.data(), n), kTuple);
+    if (wec) break;
+  }
+  error_code sec;
+  up->shutdown(tcp::socket::shutdown_send, sec);
 }
 
 Server::Server(asio::io_context& io, ServerOptions options, Handler handler)
@@ -720,6 +818,35 @@ bool Server::listen(std::string& error) {
     return false;
   }
   impl_->port = acceptor.local_endpoint(ec).port();
+  const ServerOptions& o = impl_->options;
+  if (!o.tls_cert_file.empty() || !o.tls_key_file.empty()) {
+    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                         asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
+                     ec);
+    if (!ec) ctx->use_certificate_chain_file(o.tls_cert_file, ec);
+    if (ec) {
+      error = "TLS certificate " + o.tls_cert_file + ": " + ec.message();
+    } else {
+      ctx->use_private_key_file(o.tls_key_file, asio::ssl::context::pem, ec);
+      if (ec) error = "TLS key " + o.tls_key_file + ": " + ec.message();
+    }
+    if (!ec) {
+      tcp::endpoint loopback(asio::ip::make_address("127.0.0.1"), 0);
+      auto& inner = impl_->inner;
+      inner.open(loopback.protocol(), ec);
+      if (!ec) inner.bind(loopback, ec);
+      if (!ec) inner.listen(o.backlog, ec);
+      if (ec) error = "cannot listen on 127.0.0.1 for TLS: " + ec.message();
+    }
+    if (ec) {
+      acceptor.close(ec);
+      impl_->inner.close(ec);
+      return false;
+    }
+    impl_->tls = std::move(ctx);
+  }
   return true;
 }
 
@@ -731,7 +858,12 @@ const ServerOptions& Server::options() const {
 }
 
 void Server::start() {
-  asio::co_spawn(impl_->io, impl_->accept_loop(), report_exception);
+  if (impl_->tls_enabled()) {
+    asio::co_spawn(impl_->io, impl_->accept_loop(impl_->inner), report_exception);
+    asio::co_spawn(impl_->io, impl_->tls_accept_loop(), report_exception);
+    return;
+  }
+  asio::co_spawn(impl_->io, impl_->accept_loop(impl_->acceptor), report_exception);
 }
 
 void Server::stop_accepting() {
@@ -745,6 +877,7 @@ void Server::stop() {
   impl_->stopped = true;
   error_code ec;
   impl_->acceptor.close(ec);
+  impl_->inner.close(ec);
   std::vector<std::shared_ptr<Connection>> live;
   {
     std::lock_guard lock(impl_->mu);

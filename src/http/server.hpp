@@ -142,6 +142,12 @@ struct ServerOptions {
   std::chrono::milliseconds write_timeout{30000};
   size_t max_buffered_bytes = 16u << 20;
   int backlog = 1024;
+  // TLS (both set): the listener speaks TLS (1.2 or later) with this PEM certificate chain and
+  // key. Each TLS connection is decrypted by a front in server.cpp and relayed byte for byte to
+  // a plain listener on 127.0.0.1 that serves it as any other connection (remote_address() then
+  // shows that loopback hop). The handshake must finish within request_timeout.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class Server {

@@ -163,16 +163,13 @@ void read_policy(Reader& r, const YAML::Node& node, RouterConfig& out) {
 }
 
 void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
-  if (!r.keys(root, "", {"listen",           "admin",
-                         "replicas",         "policy",
-                         "scrape",           "health",
-                         "models",           "timeouts",
-                         "retries",          "admission",
-                         "api_keys",         "api_keys_file",
-                         "rate_limit",       "decision_log_size",
-                         "log_level",        "log_format",
-                         "access_log",       "max_body_bytes",
-                         "shutdown_grace_s", "client"})) {
+  // clang-format off
+  if (!r.keys(root, "",
+              {"listen", "admin", "replicas", "policy", "scrape", "health", "models", "timeouts",
+               "retries", "admission", "api_keys", "api_keys_file", "rate_limit",
+               "decision_log_size", "log_level", "log_format", "access_log", "max_body_bytes",
+               "shutdown_grace_s", "client", "tls"})) {
+    // clang-format on
     return;
   }
   if (const YAML::Node n = root["listen"]) {
@@ -291,6 +288,11 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
   r.text(root["access_log"], "access_log", out.access_log);
   r.integer(root["max_body_bytes"], "max_body_bytes", out.max_body_bytes, 1024, 1e10);
   r.number(root["shutdown_grace_s"], "shutdown_grace_s", out.shutdown_grace_s, 0, kMaxSeconds);
+  if (const YAML::Node n = root["tls"]) {
+    if (!r.keys(n, "tls", {"cert_file", "key_file"})) return;
+    r.text(n["cert_file"], "tls.cert_file", out.tls_cert_file);
+    r.text(n["key_file"], "tls.key_file", out.tls_key_file);
+  }
   if (const YAML::Node n = root["client"]) {
     if (!r.keys(n, "client",
                 {"max_header_bytes", "request_timeout_s", "idle_timeout_s", "write_timeout_s",
@@ -517,6 +519,16 @@ bool validate_config(RouterConfig& c, std::string& error) {
 static bool validate_config_impl(RouterConfig& c, std::string& error) {
   if (!c.api_keys_file.empty() && !read_api_keys_file(c, error)) return false;
   c.api_keys_file.clear();  // read once (validate may run again on the same config)
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
+    error = "tls needs both cert_file and key_file";
+    return false;
+  }
+  for (const std::string* f : {&c.tls_cert_file, &c.tls_key_file}) {
+    if (!f->empty() && !std::ifstream(*f)) {
+      error = "cannot read TLS file " + *f;
+      return false;
+    }
+  }
   if (c.admin_port >= 0 && !is_loopback_host(c.admin_host) && c.admin_token.empty()) {
     error = "the admin listener on " + c.admin_host +
             " needs admin.token (it can add, drain and remove replicas); bind it to 127.0.0.1 "

@@ -88,6 +88,9 @@ struct RouterConfig {
   // rest (streams get an error event) and exit 0.
   double shutdown_grace_s = 30;
   ClientLimits client;
+  // TLS for clients (both or neither): PEM certificate chain and private key.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 // Parses YAML text into `out` (starting from `out`'s values: keys absent from the file keep

@@ -327,6 +327,8 @@ Router::Impl::Impl(asio::io_context& io_in, RouterConfig config_in)
             // Streams stay open while replicas generate; requests are small.
             o.write_timeout = ms(l.write_timeout_s);
             o.max_buffered_bytes = l.max_buffered_bytes;
+            o.tls_cert_file = config.tls_cert_file;
+            o.tls_key_file = config.tls_key_file;
             return o;
           }(),
           [this](http::ExchangePtr e) { routes.dispatch(e); }),
@@ -1740,6 +1742,19 @@ bool Router::Impl::reload(RouterConfig next, std::string& error) {
   if (keep(next.max_body_bytes != config.max_body_bytes, "max_body_bytes")) {
     next.max_body_bytes = config.max_body_bytes;
   }
+  const ClientLimits& a = next.client;
+  const ClientLimits& b = config.client;
+  if (keep(a.max_header_bytes != b.max_header_bytes || a.request_timeout_s != b.request_timeout_s ||
+               a.idle_timeout_s != b.idle_timeout_s || a.write_timeout_s != b.write_timeout_s ||
+               a.max_buffered_bytes != b.max_buffered_bytes,
+           "client limits")) {
+    next.client = config.client;
+  }
+  if (keep(next.tls_cert_file != config.tls_cert_file || next.tls_key_file != config.tls_key_file,
+           "tls")) {
+    next.tls_cert_file = config.tls_cert_file;
+    next.tls_key_file = config.tls_key_file;
+  }
   if (keep(next.decision_log_size != config.decision_log_size, "decision_log_size")) {
     next.decision_log_size = config.decision_log_size;
   }
@@ -1903,7 +1918,9 @@ int run_until_signal(const RouterConfig& config, const ConfigLoader& reload) {
     return "http://" + host + ":" + std::to_string(port);
   };
   router.start([&] {
-    std::printf("listening on %s\n", url(config.host, router.port()).c_str());
+    std::string listen_url = url(config.host, router.port());
+    if (!config.tls_cert_file.empty()) listen_url.insert(4, "s");  // https://
+    std::printf("listening on %s\n", listen_url.c_str());
     if (config.admin_port >= 0) {
       std::printf("admin on %s\n", url(config.admin_host, router.admin_port()).c_str());
     }

@@ -1,11 +1,18 @@
 """Access control of `eta route`: API keys (from the YAML and from a file), per-key request and
 token rate limits (429 + Retry-After with an OpenAI error body, nothing forwarded), keys never
 logged, the admin listener's token (and the refusal to start off loopback without one), client
-x-eta-* headers stripped, and only the OpenAI routes reaching replicas."""
+x-eta-* headers stripped, only the OpenAI routes reaching replicas, and TLS for clients with a
+self-signed certificate made by the test."""
 
+import http.client
 import json
 import os
+import re
+import socket
+import ssl
+import subprocess
 import tempfile
+import time
 import unittest
 
 import etatest
@@ -193,6 +200,118 @@ class AdminBindTest(unittest.TestCase):
         self.assertEqual(code, 2, err)
         self.assertEqual(len(err.strip().splitlines()), 1, err)
         self.assertIn("api_keys_file", err)
+
+
+class TlsTest(unittest.TestCase):
+    """TLS for clients with a self-signed certificate made here with the openssl CLI."""
+
+    @classmethod
+    def setUpClass(cls):
+        d = tempfile.mkdtemp(prefix="eta-tls-")
+        cls.cert = os.path.join(d, "cert.pem")
+        cls.key = os.path.join(d, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-keyout", cls.key, "-out", cls.cert, "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True, timeout=60)
+        cls.replica = StubReplica()
+        cls.addClassCleanup(cls.replica.stop)
+        cfg = write("tls: {cert_file: %s, key_file: %s}\nclient: {request_timeout_s: 1}\n"
+                    % (cls.cert, cls.key))
+        cls.proc = subprocess.Popen(
+            [etatest.eta_bin(), "route", "--port", "0", "--admin-port", "-1", "--config", cfg,
+             "--replica", cls.replica.url],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        cls.addClassCleanup(cls._stop)
+        line = cls.proc.stdout.readline()
+        m = re.fullmatch(r"listening on https://127\.0\.0\.1:(\d+)", line.strip())
+        if not m:
+            raise AssertionError("no https listening line: %r" % line)
+        cls.port = int(m.group(1))
+
+    @classmethod
+    def _stop(cls):
+        cls.proc.terminate()
+        try:
+            cls.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            cls.proc.kill()
+            cls.proc.wait()
+        cls.proc.stdout.close()
+
+    def https(self):
+        ctx = ssl.create_default_context(cafile=self.cert)  # verifies the certificate and IP
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=ctx, timeout=10)
+        self.addCleanup(conn.close)
+        return conn
+
+    def test_requests_and_streams_over_tls(self):
+        conn = self.https()
+        for _ in range(2):  # keep-alive on one TLS connection
+            conn.request("POST", "/v1/completions", json.dumps(completion()),
+                         {"Content-Type": "application/json"})
+            r = conn.getresponse()
+            body = r.read()
+            self.assertEqual(r.status, 200, body)
+            self.assertEqual(r.getheader("x-eta-replica"), self.replica.url)
+            self.assertEqual(json.loads(body)["choices"][0]["text"], " ok")
+        conn.request("POST", "/v1/completions", json.dumps(dict(completion(), stream=True)),
+                     {"Content-Type": "application/json"})
+        r = conn.getresponse()
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.read().rstrip().endswith(b"data: [DONE]"))
+        # Errors come back over TLS too.
+        conn.request("POST", "/v1/completions", "{", {"Content-Type": "application/json"})
+        r = conn.getresponse()
+        self.assertEqual(r.status, 400)
+        self.assertEqual(json.loads(r.read())["error"]["code"], 400)
+
+    def test_plain_http_on_the_tls_port_gets_nothing(self):
+        before = len(self.replica.forwarded())
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = b""
+            try:
+                while True:
+                    c = s.recv(4096)
+                    if not c:
+                        break
+                    data += c
+            except (ConnectionResetError, socket.timeout):
+                pass
+        self.assertFalse(data.startswith(b"HTTP/"), data)
+        self.assertEqual(len(self.replica.forwarded()), before)
+
+    def test_silent_client_is_dropped_after_the_handshake_timeout(self):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            t0 = time.monotonic()
+            try:
+                self.assertEqual(s.recv(100), b"")
+            except ConnectionResetError:
+                pass
+            self.assertLess(time.monotonic() - t0, 1 + 3)
+
+    def test_untrusted_certificate_is_refused_by_the_client(self):
+        ctx = ssl.create_default_context()  # system CAs only: the self-signed cert fails
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=ctx, timeout=10)
+        self.addCleanup(conn.close)
+        with self.assertRaises(ssl.SSLError):
+            conn.request("GET", "/health")
+
+    def test_bad_tls_config_is_one_line_exit_2(self):
+        for text, needle in [("tls: {cert_file: %s}\n" % self.cert, "both"),
+                             ("tls: {cert_file: /nonexistent.pem, key_file: %s}\n" % self.key,
+                              "/nonexistent.pem"),
+                             ("tls: {cert_file: %s, key_file: %s}\n" % (self.key, self.key),
+                              "TLS certificate")]:
+            code, _, err = etatest.run_eta(["route", "--port", "0", "--config", write(text),
+                                            "--replica", "http://127.0.0.1:9"])
+            self.assertEqual(code, 2, err)
+            # One error line (a certificate that does not load is found when listening, after
+            # the replicas' info lines).
+            errors = [l for l in err.splitlines() if l.startswith("eta route:")]
+            self.assertEqual(len(errors), 1, err)
+            self.assertIn(needle, errors[0])
 
 
 if __name__ == "__main__":
