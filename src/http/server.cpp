@@ -167,9 +167,8 @@ struct detail::ServerImpl : std::enable_shared_from_this<detail::ServerImpl> {
         handler(std::move(handler_in)),
         acceptor(io_in) {}
 
-  asio::awaitable<void> accept_loop(tcp::acceptor& from);
-  // TLS: accepts on `acceptor`, relays each decrypted connection to `inner`.
-  asio::awaitable<void> tls_accept_loop();
+  // tls_front: accepts TLS on `from` and relays each decrypted connection to `inner`.
+  asio::awaitable<void> accept_loop(tcp::acceptor& from, bool tls_front);
   asio::awaitable<void> tls_session(tcp::socket socket);
   bool tls_enabled() const { return tls != nullptr; }
   void add(Connection* c) {
@@ -681,7 +680,9 @@ asio::awaitable<void> Connection::run() {
 // ---------------------------------------------------------------------------------------------
 // Server
 
-asio::awaitable<void> detail::ServerImpl::accept_loop(tcp::acceptor& from) {
+// Accepts on `from` until stopped. Plain: each connection is served here. TLS: each one is
+// decrypted by tls_session and relayed to the inner plain listener.
+asio::awaitable<void> detail::ServerImpl::accept_loop(tcp::acceptor& from, bool tls_front) {
   auto self = shared_from_this();
   asio::steady_timer backoff(io);
   while (!stopped) {
@@ -696,27 +697,13 @@ asio::awaitable<void> detail::ServerImpl::accept_loop(tcp::acceptor& from) {
     }
     error_code oec;
     socket.set_option(tcp::no_delay(true), oec);
-    auto conn = std::make_shared<Connection>(std::move(socket), self);
-    conn->start();
-  }
-}
-
-asio::awaitable<void> detail::ServerImpl::tls_accept_loop() {
-  auto self = shared_from_this();
-  asio::steady_timer backoff(io);
-  while (!stopped) {
-    auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(io), kTuple);
-    if (stopped) break;
-    if (ec) {
-      if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) break;
-      backoff.expires_after(std::chrono::milliseconds(10));
-      co_await backoff.async_wait(kTuple);
-      continue;
+    if (tls_front) {
+      auto ex = socket.get_executor();
+      asio::co_spawn(ex, self->tls_session(std::move(socket)), report_exception);
+    } else {
+      auto conn = std::make_shared<Connection>(std::move(socket), self);
+      conn->start();
     }
-    error_code oec;
-    socket.set_option(tcp::no_delay(true), oec);
-    auto ex = socket.get_executor();
-    asio::co_spawn(ex, self->tls_session(std::move(socket)), report_exception);
   }
 }
 
@@ -859,11 +846,11 @@ const ServerOptions& Server::options() const {
 
 void Server::start() {
   if (impl_->tls_enabled()) {
-    asio::co_spawn(impl_->io, impl_->accept_loop(impl_->inner), report_exception);
-    asio::co_spawn(impl_->io, impl_->tls_accept_loop(), report_exception);
+    asio::co_spawn(impl_->io, impl_->accept_loop(impl_->inner, false), report_exception);
+    asio::co_spawn(impl_->io, impl_->accept_loop(impl_->acceptor, true), report_exception);
     return;
   }
-  asio::co_spawn(impl_->io, impl_->accept_loop(impl_->acceptor), report_exception);
+  asio::co_spawn(impl_->io, impl_->accept_loop(impl_->acceptor, false), report_exception);
 }
 
 void Server::stop_accepting() {
