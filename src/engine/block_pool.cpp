@@ -6,8 +6,10 @@ namespace eta::engine {
 
 BlockPool::BlockPool(int num_blocks) : blocks_(num_blocks > 0 ? num_blocks : 0) {
   for (int b = 0; b < this->num_blocks(); ++b) push_tail(b);
+  // Four slots per block: stale entries (see register_hash) fill at most half the table before
+  // rebuild() drops them, and the live ones are at most a quarter of it.
   std::size_t cap = 16;
-  while (cap < 2 * blocks_.size()) cap *= 2;
+  while (cap < 4 * blocks_.size()) cap *= 2;
   table_.assign(cap, Slot{});
   mask_ = cap - 1;
 }
@@ -51,8 +53,7 @@ int BlockPool::allocate() {
   const int b = head_;
   unlink(b);
   Block& blk = blocks_[b];
-  if (blk.hash != 0) {
-    erase_hash(blk.hash, b);
+  if (blk.hash != 0) {  // evicted: its table entry turns stale (no table access here)
     blk.hash = 0;
     --num_cached_;
   }
@@ -81,7 +82,7 @@ int BlockPool::lookup(uint64_t hash) const {
   if (hash == 0) return -1;
   for (std::size_t i = slot_of(hash);; i = (i + 1) & mask_) {
     const Slot& s = table_[i];
-    if (s.hash == hash) return s.block;
+    if (s.hash == hash) return blocks_[s.block].hash == hash ? s.block : -1;
     if (s.hash == 0) return -1;
   }
 }
@@ -90,34 +91,36 @@ bool BlockPool::register_hash(int block, uint64_t hash) {
   if (hash == 0 || blocks_[block].hash != 0) return false;
   std::size_t i = slot_of(hash);
   for (;; i = (i + 1) & mask_) {
-    if (table_[i].hash == hash) return false;  // another block already holds it
-    if (table_[i].hash == 0) break;
+    Slot& s = table_[i];
+    if (s.hash == hash) {
+      // The one entry for this hash: live if its block still holds it, else stale (reused).
+      if (blocks_[s.block].hash == hash) return false;  // another block holds it
+      s.block = block;
+      break;
+    }
+    if (s.hash == 0) {
+      s = Slot{hash, block};
+      ++occupied_;
+      break;
+    }
   }
-  // At most one hash per block, and the table has twice as many slots as blocks: never full.
-  table_[i] = Slot{hash, block};
   blocks_[block].hash = hash;
   ++num_cached_;
+  if (2 * occupied_ > table_.size()) rebuild();
   return true;
 }
 
-void BlockPool::erase_hash(uint64_t hash, int block) {
-  std::size_t i = slot_of(hash);
-  for (;; i = (i + 1) & mask_) {
-    if (table_[i].hash == 0) return;
-    if (table_[i].hash == hash && table_[i].block == block) break;
+void BlockPool::rebuild() {
+  std::fill(table_.begin(), table_.end(), Slot{});
+  occupied_ = 0;
+  for (std::size_t b = 0; b < blocks_.size(); ++b) {
+    const uint64_t hash = blocks_[b].hash;
+    if (hash == 0) continue;
+    std::size_t i = slot_of(hash);
+    while (table_[i].hash != 0) i = (i + 1) & mask_;
+    table_[i] = Slot{hash, static_cast<int32_t>(b)};
+    ++occupied_;
   }
-  // Backward-shift deletion keeps linear probing correct without tombstones.
-  std::size_t hole = i;
-  for (std::size_t j = (hole + 1) & mask_; table_[j].hash != 0; j = (j + 1) & mask_) {
-    const std::size_t home = slot_of(table_[j].hash);
-    // Move j into the hole if its home is not cyclically in (hole, j].
-    const bool in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
-    if (!in_range) {
-      table_[hole] = table_[j];
-      hole = j;
-    }
-  }
-  table_[hole] = Slot{};
 }
 
 std::vector<int> BlockPool::free_queue() const {

@@ -3,9 +3,13 @@
 // and a map from block hash to the block that holds it. A free block keeps its hash (and stays
 // a cache hit) until it is evicted, i.e. handed out again by allocate().
 //
-// Every operation is O(1) and allocation-free after construction: the free queue is an intrusive
-// doubly linked list over the block array and the hash map is an open-addressing table sized
-// for the number of blocks.
+// Every operation is O(1) (amortised) and allocation-free after construction: the free queue is
+// an intrusive doubly linked list over the block array and the hash map is an open-addressing
+// table (linear probing) with four slots per block. Eviction does not touch the table: a block
+// that loses its hash leaves a stale entry (one whose block no longer holds that hash), which
+// lookups treat as absent and a later registration of the same hash reuses; when live and stale
+// entries fill half the table it is rebuilt from the blocks' hashes. The table's slots are random
+// memory accesses, so this saves a cache miss and a probe sequence per allocation.
 #pragma once
 
 #include <cstdint>
@@ -61,15 +65,16 @@ class BlockPool {
   void push_tail(int b);
   void unlink(int b);
   std::size_t slot_of(uint64_t hash) const;
-  void erase_hash(uint64_t hash, int block);
+  void rebuild();  // drops the stale entries
 
   std::vector<Block> blocks_;
   int32_t head_ = -1;
   int32_t tail_ = -1;
   int num_free_ = 0;
   int num_cached_ = 0;
-  std::vector<Slot> table_;
+  std::vector<Slot> table_;  // at most one entry per hash, live or stale
   std::size_t mask_ = 0;
+  std::size_t occupied_ = 0;  // live + stale entries
 };
 
 }  // namespace eta::engine
