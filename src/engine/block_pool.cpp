@@ -1,10 +1,17 @@
 #include "engine/block_pool.hpp"
 
+#include <algorithm>
+
 #include "engine/hash.hpp"
 
 namespace eta::engine {
 
 BlockPool::BlockPool(int num_blocks) : blocks_(num_blocks > 0 ? num_blocks : 0) {
+  // The ring holds every free block plus holes; twice the blocks leaves compaction half of it.
+  std::size_t ring = 16;
+  while (ring < 2 * blocks_.size()) ring *= 2;
+  ring_.assign(ring, kHole);
+  ring_mask_ = static_cast<uint32_t>(ring - 1);
   for (int b = 0; b < this->num_blocks(); ++b) push_tail(b);
   // Four slots per block: stale entries (see register_hash) fill at most half the table before
   // rebuild() drops them, and the live ones are at most a quarter of it.
@@ -20,38 +27,33 @@ double BlockPool::usage() const {
 }
 
 void BlockPool::push_tail(int b) {
-  Block& blk = blocks_[b];
-  blk.prev = tail_;
-  blk.next = -1;
-  if (tail_ >= 0) {
-    blocks_[tail_].next = b;
-  } else {
-    head_ = b;
-  }
-  tail_ = b;
+  if (tail_ - head_ == static_cast<uint32_t>(ring_.size())) compact();
+  const uint32_t pos = tail_++ & ring_mask_;
+  ring_[pos] = b;
+  blocks_[b].pos = pos;
   ++num_free_;
 }
 
-void BlockPool::unlink(int b) {
-  Block& blk = blocks_[b];
-  if (blk.prev >= 0) {
-    blocks_[blk.prev].next = blk.next;
-  } else {
-    head_ = blk.next;
+void BlockPool::compact() {
+  uint32_t out = head_;
+  for (uint32_t in = head_; in != tail_; ++in) {
+    const int32_t b = ring_[in & ring_mask_];
+    if (b == kHole) continue;
+    const uint32_t pos = out++ & ring_mask_;
+    ring_[pos] = b;
+    blocks_[b].pos = pos;
   }
-  if (blk.next >= 0) {
-    blocks_[blk.next].prev = blk.prev;
-  } else {
-    tail_ = blk.prev;
-  }
-  blk.prev = blk.next = -1;
-  --num_free_;
+  for (uint32_t k = out; k != tail_; ++k) ring_[k & ring_mask_] = kHole;
+  tail_ = out;
 }
 
 int BlockPool::allocate() {
-  if (head_ < 0) return -1;
-  const int b = head_;
-  unlink(b);
+  if (num_free_ == 0) return -1;
+  int32_t b;
+  do {
+    b = ring_[head_++ & ring_mask_];
+  } while (b == kHole);
+  --num_free_;
   Block& blk = blocks_[b];
   if (blk.hash != 0) {  // evicted: its table entry turns stale (no table access here)
     blk.hash = 0;
@@ -63,7 +65,10 @@ int BlockPool::allocate() {
 
 void BlockPool::touch(int block) {
   Block& blk = blocks_[block];
-  if (blk.ref == 0) unlink(block);
+  if (blk.ref == 0) {
+    ring_[blk.pos] = kHole;
+    --num_free_;
+  }
   ++blk.ref;
 }
 
@@ -110,6 +115,14 @@ bool BlockPool::register_hash(int block, uint64_t hash) {
   return true;
 }
 
+void BlockPool::register_hashes(std::span<const int32_t> blocks, std::span<const uint64_t> hashes) {
+  const std::size_t n = std::min(blocks.size(), hashes.size());
+  for (std::size_t k = 0; k < n && hashes[k] != 0; ++k) {
+    __builtin_prefetch(&table_[slot_of(hashes[k])]);
+  }
+  for (std::size_t k = 0; k < n && hashes[k] != 0; ++k) register_hash(blocks[k], hashes[k]);
+}
+
 void BlockPool::rebuild() {
   std::fill(table_.begin(), table_.end(), Slot{});
   occupied_ = 0;
@@ -125,7 +138,10 @@ void BlockPool::rebuild() {
 
 std::vector<int> BlockPool::free_queue() const {
   std::vector<int> out;
-  for (int b = head_; b >= 0; b = blocks_[b].next) out.push_back(b);
+  for (uint32_t k = head_; k != tail_; ++k) {
+    const int32_t b = ring_[k & ring_mask_];
+    if (b != kHole) out.push_back(b);
+  }
   return out;
 }
 

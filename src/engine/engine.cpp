@@ -101,6 +101,11 @@ struct Engine::Impl {
 
   // Blocks for a running request to compute `num_new` more tokens; false if the pool is short.
   bool allocate_running(Request& r, int num_new) {
+    // The common case (a decode inside its last block) without a division.
+    if (static_cast<int64_t>(r.num_computed) + num_new <=
+        static_cast<int64_t>(r.blocks.size()) * block_size()) {
+      return true;
+    }
     const int needed =
         ceil_div(r.num_computed + num_new, block_size()) - static_cast<int>(r.blocks.size());
     if (needed <= 0) return true;
@@ -157,13 +162,18 @@ struct Engine::Impl {
   }
 
   // Registers the blocks of `r` that its computed tokens have filled.
+  // (Hashes are a function of the block index alone, so extending them up front is the same as
+  // one at a time; the pool stops at the first block without a hash.)
   void register_full_blocks(Request& r) {
     const int full = r.num_computed / block_size();
-    if (r.cacheable) {
-      for (int i = r.num_full_blocks; i < full; ++i) {
-        const uint64_t h = hash_at(r, i);
-        if (h == 0) break;
-        pool.register_hash(r.blocks[static_cast<std::size_t>(i)], h);
+    if (r.cacheable && full > r.num_full_blocks) {
+      hash_at(r, full - 1);
+      const int end = std::min(full, static_cast<int>(r.hashes.size()));
+      if (end > r.num_full_blocks) {
+        const auto first = static_cast<std::size_t>(r.num_full_blocks);
+        const auto count = static_cast<std::size_t>(end - r.num_full_blocks);
+        pool.register_hashes(std::span<const int32_t>(r.blocks).subspan(first, count),
+                             std::span<const uint64_t>(r.hashes).subspan(first, count));
       }
     }
     r.num_full_blocks = full;
@@ -304,7 +314,12 @@ void Engine::Impl::execute(StepResult& out) {
     if (r.num_computed < r.known_tokens()) continue;  // a prefill chunk that did not end it
     const int index = r.num_output++;
     ++counters.generation_tokens;
-    TokenEvent ev{r.id, index, index == 0, FinishReason::kNone};
+    // Built in place: a TokenEvent assembled on the stack and copied stalls on store forwarding.
+    TokenEvent& ev = out.tokens.emplace_back();
+    ev.id = r.id;
+    ev.index = index;
+    ev.first = index == 0;
+    ev.finished = FinishReason::kNone;
     if (index == 0) {
       r.first_token_time = out.end;
       counters.prompt_tokens += static_cast<uint64_t>(r.prompt_tokens);
@@ -318,7 +333,6 @@ void Engine::Impl::execute(StepResult& out) {
                                              r.first_scheduled_time, r.first_token_time, out.end});
       any_finished = true;
     }
-    out.tokens.push_back(ev);
   }
   if (any_finished) {
     std::erase_if(running, [](const Request* r) { return r->state == State::kFinished; });
