@@ -207,6 +207,7 @@ class Simulation {
         routers_.push_back(std::move(router));
       }
     }
+    decision_.explain = false;  // nobody reads the policies' reasons here
     out_ = SimResult{};
     out_.records.resize(n);
     out_.predicted_output_tokens.assign(n, 0);
