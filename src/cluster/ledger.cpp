@@ -123,7 +123,8 @@ void Ledger::step_tokens(std::span<const RequestId> ids, double now) {
   for (LedgerEntry* e : step_entries_) advance(*e, 1, now, ignored);
 }
 
-inline void Ledger::advance(LedgerEntry& e, int n, double now, TokenUpdate& u) {
+[[gnu::always_inline]] inline void Ledger::advance(LedgerEntry& e, int n, double now,
+                                                   TokenUpdate& u) {
   LedgerSummary& s = *summary_of_[e.replica];
   u.found = true;
   u.replica = e.replica;
