@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "cluster/view.hpp"
@@ -75,6 +76,9 @@ class Ledger {
   bool dispatch(RequestId id, int replica, const DispatchInfo& info, double now);
   // `n` more output tokens were relayed (the first event carries the first token).
   TokenUpdate tokens(RequestId id, int n, double now);
+  // tokens(id, 1, now) for each id in turn (distinct ids), without the updates (one engine step's
+  // tokens when the caller learns nothing from them).
+  void step_tokens(std::span<const RequestId> ids, double now);
   // Finished (any reason) or aborted: removes the request. Returns it, or nullopt if unknown.
   // A finish teaches the averages the output size; an abort does not.
   std::optional<LedgerEntry> finish(RequestId id) { return remove(id, true); }
@@ -98,6 +102,7 @@ class Ledger {
   std::optional<LedgerEntry> remove(RequestId id, bool completed);
   void add_remaining(LedgerSummary& s, int remaining, int sign);
   static int reestimate(const LedgerEntry& e);
+  void advance(LedgerEntry& e, int n, double now, TokenUpdate& u);  // tokens() once found
   LedgerEntry* lookup(RequestId id) {
     const uint32_t i = index_.find(id);
     return i == prefix::FlatMap64::kNone ? nullptr : &entries_[i];
@@ -105,6 +110,7 @@ class Ledger {
   void erase(RequestId id, uint32_t slot);
 
   std::deque<LedgerSummary> summaries_;     // deque: stable addresses for ReplicaView::ledger
+  std::vector<LedgerEntry*> step_entries_;  // step_tokens() scratch
   std::vector<LedgerSummary*> summary_of_;  // &summaries_[r]: one load on the per-token path
   // Per replica, requests dispatched there in dispatch order, from the oldest that may still
   // be waiting for its first token (entries that got one or left are dropped from the front).

@@ -226,6 +226,10 @@ void ClusterState::learn_decode_gap(int replica, double gap_s, int tokens, int g
 }
 
 void ClusterState::on_step_tokens(std::span<const RequestId> ids, double now) {
+  if (!options_.learn_speed) {  // nothing to learn: only the ledger moves
+    ledger_.step_tokens(ids, now);
+    return;
+  }
   int replica = -1;
   bool first_token = false;  // a prefill completed in this step
   double shortest = 0;       // the shortest decode gap, and its entry

@@ -160,8 +160,10 @@ struct Candidate {
 };
 
 struct Decision {
-  int replica = -1;                   // ReplicaView::index of the chosen replica; -1: none routable
-  std::string reason;                 // short, for logs and the admin API
+  int replica = -1;    // ReplicaView::index of the chosen replica; -1: none routable
+  std::string reason;  // short, for logs and the admin API
+  // false: the caller never reads `reason` (cluster-sim), so policies skip formatting it.
+  bool explain = true;
   std::vector<Candidate> candidates;  // every routable replica considered, in view order
 
   bool ok() const { return replica >= 0; }

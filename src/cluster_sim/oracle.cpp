@@ -82,7 +82,7 @@ void Oracle::pick(const engine::EngineRequest& request, double now,
     out.reason = "oracle: no replica can hold the request";
     return;
   }
-  fmt::format_to(std::back_inserter(out.reason), "oracle: e2e {:.3f}s", best);
+  if (out.explain) fmt::format_to(std::back_inserter(out.reason), "oracle: e2e {:.3f}s", best);
 }
 
 }  // namespace eta::cluster_sim

@@ -207,6 +207,7 @@ class Simulation {
         routers_.push_back(std::move(router));
       }
     }
+    decision_.explain = false;  // nobody reads the policies' reasons here
     out_ = SimResult{};
     out_.records.resize(n);
     out_.predicted_output_tokens.assign(n, 0);
@@ -447,6 +448,11 @@ class Simulation {
   void deliver(int replica, int buffer, double now) {
     const engine::StepResult& result = buffers_[static_cast<size_t>(buffer)];
     Replica& rep = replicas_[static_cast<size_t>(replica)];
+    // The step's requests are scattered over flights_ and the records: start loading them all.
+    for (const engine::TokenEvent& ev : result.tokens) {
+      __builtin_prefetch(&flights_[static_cast<size_t>(ev.id)]);
+      __builtin_prefetch(&out_.records[static_cast<size_t>(ev.id)].itls_s);
+    }
     if (!oracle_mode_ && track_progress_) {
       // Each router learns the step at once (ClusterState::on_step_tokens), then sees finishes.
       for (auto& router : routers_) router->step_ids.clear();
@@ -469,8 +475,8 @@ class Simulation {
       f.last_token_s = now;
       ++f.tokens;
       ++out_.tokens;
-      Router* router = oracle_mode_ ? nullptr : routers_[static_cast<size_t>(f.router)].get();
       if (ev.finished != engine::FinishReason::kNone) {
+        Router* router = oracle_mode_ ? nullptr : routers_[static_cast<size_t>(f.router)].get();
         rec.e2e_s = now - f.send_s;
         rec.output_tokens = f.tokens;
         rec.replica = rep.config->name;

@@ -3,9 +3,15 @@
 // and a map from block hash to the block that holds it. A free block keeps its hash (and stays
 // a cache hit) until it is evicted, i.e. handed out again by allocate().
 //
-// Every operation is O(1) and allocation-free after construction: the free queue is an intrusive
-// doubly linked list over the block array and the hash map is an open-addressing table sized
-// for the number of blocks.
+// Every operation is O(1) (amortised) and allocation-free after construction. The free queue is
+// a ring of block ids (contiguous, so allocating n blocks reads n consecutive ids instead of
+// chasing links); a cache hit on a free block leaves a hole in the ring that allocation skips,
+// and the ring is compacted when it runs full. The hash map is an open-addressing table (linear
+// probing) with four slots per block. Eviction does not touch the table: a block that loses its
+// hash leaves a stale entry (one whose block no longer holds that hash), which lookups treat as
+// absent and a later registration of the same hash reuses; when live and stale entries fill half
+// the table it is rebuilt from the blocks' hashes. The table's slots are random memory accesses,
+// so this saves a cache miss and a probe sequence per allocation.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +44,9 @@ class BlockPool {
   // Records that `block` (full) holds `hash`, unless another block already does. Returns true
   // if registered.
   bool register_hash(int block, uint64_t hash);
+  // register_hash(blocks[i], hashes[i]) in order, for as long as hashes[i] != 0; the table slots
+  // are prefetched first so that their cache misses overlap.
+  void register_hashes(std::span<const int32_t> blocks, std::span<const uint64_t> hashes);
 
   uint64_t block_hash(int block) const { return blocks_[block].hash; }
   int ref_count(int block) const { return blocks_[block].ref; }
@@ -50,26 +59,29 @@ class BlockPool {
   struct Block {
     uint64_t hash = 0;  // 0: none
     int32_t ref = 0;
-    int32_t prev = -1;  // free queue links
-    int32_t next = -1;
+    uint32_t pos = 0;  // its index in ring_ while free
   };
   struct Slot {
     uint64_t hash = 0;  // 0: empty
     int32_t block = -1;
   };
+  static constexpr int32_t kHole = -1;
 
   void push_tail(int b);
-  void unlink(int b);
+  void compact();  // drops the ring's holes
   std::size_t slot_of(uint64_t hash) const;
-  void erase_hash(uint64_t hash, int block);
+  void rebuild();  // drops the stale entries
 
   std::vector<Block> blocks_;
-  int32_t head_ = -1;
-  int32_t tail_ = -1;
+  std::vector<int32_t> ring_;  // the free queue: ids or holes, from head_ to tail_ (masked)
+  uint32_t ring_mask_ = 0;
+  uint32_t head_ = 0;  // free-running counters; tail_ - head_ entries are in use
+  uint32_t tail_ = 0;
   int num_free_ = 0;
   int num_cached_ = 0;
-  std::vector<Slot> table_;
+  std::vector<Slot> table_;  // at most one entry per hash, live or stale
   std::size_t mask_ = 0;
+  std::size_t occupied_ = 0;  // live + stale entries
 };
 
 }  // namespace eta::engine

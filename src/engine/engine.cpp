@@ -29,26 +29,28 @@ namespace {
 
 enum class State : uint8_t { kWaiting, kRunning, kFinished };
 
-struct Request {
-  RequestId id = 0;
+// What every step reads comes first, in one cache line; the rest is read at scheduling changes.
+struct alignas(64) Request {
   int prompt_tokens = 0;
+  int num_output = 0;
+  int num_computed = 0;
   int output_target = 1;
+  int num_full_blocks = 0;  // leading blocks already full (their hash registered or tried)
+  State state = State::kWaiting;
+  bool scheduled_now = false;  // scheduled in the step being built
+  bool cacheable = false;      // looks up and registers blocks
+  bool extend_hashes = false;  // every full prompt block was hashed: output blocks get hashes
+  RequestId id = 0;
+  std::vector<int32_t> blocks;
+
   FinishReason reason = FinishReason::kLength;
+  bool ever_scheduled = false;
+  int cached_prompt_tokens = 0;
   uint64_t output_seed = 0;
   double arrival_time = 0;
   // The chain of block hashes known so far: the prompt's, then (if extend_hashes) hashes derived
   // for blocks that contain output, added as they are needed.
   std::vector<uint64_t> hashes;
-  bool cacheable = false;      // looks up and registers blocks
-  bool extend_hashes = false;  // every full prompt block was hashed: output blocks get hashes
-  int num_output = 0;
-  int num_computed = 0;
-  std::vector<int32_t> blocks;
-  int num_full_blocks = 0;  // leading blocks already full (their hash registered or tried)
-  State state = State::kWaiting;
-  bool scheduled_now = false;  // scheduled in the step being built
-  bool ever_scheduled = false;
-  int cached_prompt_tokens = 0;
   double first_scheduled_time = 0;
   double first_token_time = 0;
 
@@ -70,9 +72,18 @@ int ceil_div(int64_t a, int64_t b) {
 struct Engine::Impl {
   explicit Impl(const EngineConfig& c)
       : config(c.resolved()), model(config), pool(config.num_gpu_blocks) {
+    init_block_shift();
     hit_blocks.reserve(64);
     scheduled.reserve(static_cast<std::size_t>(config.max_num_seqs));
     running.reserve(static_cast<std::size_t>(config.max_num_seqs));
+  }
+
+  void init_block_shift() {
+    const int bs = config.block_size;
+    if (bs > 0 && (bs & (bs - 1)) == 0) {
+      block_shift = 0;
+      while ((1 << block_shift) < bs) ++block_shift;
+    }
   }
 
   EngineConfig config;
@@ -87,6 +98,15 @@ struct Engine::Impl {
   std::vector<int32_t> hit_blocks;   // scratch for prefix lookups
 
   int block_size() const { return config.block_size; }
+  // Divisions by the block size of non-negative token counts; a shift when it is a power of two
+  // (the same results; a division is the slowest instruction in the step loop).
+  int block_shift = -1;
+  int blocks_of(int64_t tokens) const {  // floor(tokens / block_size)
+    return static_cast<int>(block_shift >= 0 ? tokens >> block_shift : tokens / block_size());
+  }
+  int blocks_for(int64_t tokens) const {  // ceil(tokens / block_size)
+    return blocks_of(tokens + block_size() - 1);
+  }
 
   // Hash of block `i` of `r`, or 0 if it has none.
   uint64_t hash_at(Request& r, int i) {
@@ -101,8 +121,13 @@ struct Engine::Impl {
 
   // Blocks for a running request to compute `num_new` more tokens; false if the pool is short.
   bool allocate_running(Request& r, int num_new) {
-    const int needed =
-        ceil_div(r.num_computed + num_new, block_size()) - static_cast<int>(r.blocks.size());
+    // The common case (a decode inside its last block) without a division.
+    if (static_cast<int64_t>(r.num_computed) + num_new <=
+        static_cast<int64_t>(r.blocks.size()) * block_size()) {
+      return true;
+    }
+    const int needed = blocks_for(static_cast<int64_t>(r.num_computed) + num_new) -
+                       static_cast<int>(r.blocks.size());
     if (needed <= 0) return true;
     if (needed > pool.num_free()) return false;
     for (int i = 0; i < needed; ++i) r.blocks.push_back(pool.allocate());
@@ -113,8 +138,7 @@ struct Engine::Impl {
   // tokens after them. Hits that sit in the free queue count against the free blocks too.
   bool allocate_waiting(Request& r, int num_new) {
     const int hits = static_cast<int>(hit_blocks.size());
-    const int needed =
-        ceil_div(static_cast<int64_t>(hits) * block_size() + num_new, block_size()) - hits;
+    const int needed = blocks_for(static_cast<int64_t>(hits) * block_size() + num_new) - hits;
     int evictable_hits = 0;
     for (int32_t b : hit_blocks) evictable_hits += pool.is_free(b) ? 1 : 0;
     if (needed + evictable_hits > pool.num_free()) return false;
@@ -131,7 +155,7 @@ struct Engine::Impl {
   void lookup_prefix(Request& r) {
     hit_blocks.clear();
     if (!r.cacheable) return;
-    const int max_blocks = (r.known_tokens() - 1) / block_size();
+    const int max_blocks = blocks_of(r.known_tokens() - 1);
     for (int i = 0; i < max_blocks; ++i) {
       const uint64_t h = hash_at(r, i);
       if (h == 0) break;
@@ -157,13 +181,18 @@ struct Engine::Impl {
   }
 
   // Registers the blocks of `r` that its computed tokens have filled.
+  // (Hashes are a function of the block index alone, so extending them up front is the same as
+  // one at a time; the pool stops at the first block without a hash.)
   void register_full_blocks(Request& r) {
-    const int full = r.num_computed / block_size();
-    if (r.cacheable) {
-      for (int i = r.num_full_blocks; i < full; ++i) {
-        const uint64_t h = hash_at(r, i);
-        if (h == 0) break;
-        pool.register_hash(r.blocks[static_cast<std::size_t>(i)], h);
+    const int full = blocks_of(r.num_computed);
+    if (r.cacheable && full > r.num_full_blocks) {
+      hash_at(r, full - 1);
+      const int end = std::min(full, static_cast<int>(r.hashes.size()));
+      if (end > r.num_full_blocks) {
+        const auto first = static_cast<std::size_t>(r.num_full_blocks);
+        const auto count = static_cast<std::size_t>(end - r.num_full_blocks);
+        pool.register_hashes(std::span<const int32_t>(r.blocks).subspan(first, count),
+                             std::span<const uint64_t>(r.hashes).subspan(first, count));
       }
     }
     r.num_full_blocks = full;
@@ -181,6 +210,7 @@ struct Engine::Impl {
   // the spare list (reused allocations) is not copied.
   Impl(const Impl& other)
       : config(other.config), model(other.model), pool(other.pool), counters(other.counters) {
+    init_block_shift();
     hit_blocks.reserve(64);
     scheduled.reserve(static_cast<std::size_t>(config.max_num_seqs));
     running.reserve(std::max(other.running.size(), static_cast<std::size_t>(config.max_num_seqs)));
@@ -300,11 +330,16 @@ void Engine::Impl::execute(StepResult& out) {
     Request& r = *s.request;
     r.scheduled_now = false;
     r.num_computed += s.num_new;
-    if (r.num_computed / block_size() > r.num_full_blocks) register_full_blocks(r);
+    if (blocks_of(r.num_computed) > r.num_full_blocks) register_full_blocks(r);
     if (r.num_computed < r.known_tokens()) continue;  // a prefill chunk that did not end it
     const int index = r.num_output++;
     ++counters.generation_tokens;
-    TokenEvent ev{r.id, index, index == 0, FinishReason::kNone};
+    // Built in place: a TokenEvent assembled on the stack and copied stalls on store forwarding.
+    TokenEvent& ev = out.tokens.emplace_back();
+    ev.id = r.id;
+    ev.index = index;
+    ev.first = index == 0;
+    ev.finished = FinishReason::kNone;
     if (index == 0) {
       r.first_token_time = out.end;
       counters.prompt_tokens += static_cast<uint64_t>(r.prompt_tokens);
@@ -318,7 +353,6 @@ void Engine::Impl::execute(StepResult& out) {
                                              r.first_scheduled_time, r.first_token_time, out.end});
       any_finished = true;
     }
-    out.tokens.push_back(ev);
   }
   if (any_finished) {
     std::erase_if(running, [](const Request* r) { return r->state == State::kFinished; });

@@ -46,6 +46,7 @@ class CacheAware final : public Policy {
     }
     if (max_load - min_load > abs_ && max_load > rel_ * min_load) {
       out.replica = least.index();
+      if (!out.explain) return;
       fmt::format_to(std::back_inserter(out.reason),
                      "cache-aware: imbalanced ({:.0f} vs {:.0f}), least loaded", max_load,
                      min_load);
@@ -60,10 +61,12 @@ class CacheAware final : public Policy {
         if (request.matched_blocks_on(c.replica) == best_match)
           matched.offer(c.score, c.replica, rng);
       out.replica = matched.index();
+      if (!out.explain) return;
       fmt::format_to(std::back_inserter(out.reason), "cache-aware: prefix match {:.2f}", ratio);
       return;
     }
     out.replica = least.index();
+    if (!out.explain) return;
     fmt::format_to(std::back_inserter(out.reason),
                    "cache-aware: match {:.2f} below threshold, least loaded", ratio);
   }

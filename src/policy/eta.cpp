@@ -101,6 +101,7 @@ class Eta final : public Policy {
       out.reason = "no routable replica";
       return;
     }
+    if (!out.explain) return;
     const Candidate& c = out.candidates[chosen];
     if (objective_ == Objective::kTtft) {
       fmt::format_to(std::back_inserter(out.reason), "eta: ttft {:.3f}s (e2e {:.3f}s)", c.ttft_s,

@@ -27,7 +27,8 @@ class LeastRequest final : public Policy {
       out.reason = "no routable replica";
       return;
     }
-    out.reason = "least-request: " + std::to_string(static_cast<int>(best.best())) + " in flight";
+    if (out.explain)
+      out.reason = "least-request: " + std::to_string(static_cast<int>(best.best())) + " in flight";
   }
 };
 

@@ -83,6 +83,7 @@ class LlmD final : public Policy {
       }
     }
     out.replica = best.index();
+    if (!out.explain) return;
     fmt::format_to(std::back_inserter(out.reason),
                    "llm-d: score {:.3f} (queue {:.2f}, kv {:.2f}, prefix {:.2f})", -best.best(),
                    best_q, best_kv, best_p);

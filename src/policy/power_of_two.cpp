@@ -39,6 +39,7 @@ class PowerOfTwo final : public Policy {
     const ReplicaView& rb = view.replicas[positions_[b]];
     const bool take_b = rb.in_flight() < ra.in_flight();
     out.replica = take_b ? rb.index : ra.index;
+    if (!out.explain) return;
     out.reason = "power-of-two: " + std::to_string(take_b ? rb.in_flight() : ra.in_flight()) +
                  " vs " + std::to_string(take_b ? ra.in_flight() : rb.in_flight()) + " in flight";
   }

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <list>
+#include <map>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -54,7 +56,7 @@ TEST(EngineBlockPool, HitOnFreeBlockLeavesTheFreeQueueAndRefCounts) {
 }
 
 TEST(EngineBlockPool, HashTableSurvivesChurn) {
-  // Many registrations and evictions through a small table (backward-shift deletion).
+  // Many registrations and evictions through a small table (stale entries, rebuilds).
   BlockPool pool(8);
   std::vector<int32_t> held;
   for (uint64_t round = 0; round < 200; ++round) {
@@ -73,6 +75,96 @@ TEST(EngineBlockPool, HashTableSurvivesChurn) {
       }
     }
     EXPECT_EQ(pool.lookup(round * 7919 + 1), b);
+  }
+}
+
+// The pool against a plain model of vLLM's BlockPool (a list as the free queue, a map from hash
+// to block) under random operations: every answer, the free queue and the counts must agree.
+TEST(EngineBlockPool, MatchesAPlainModelUnderRandomOperations) {
+  for (const int n : {1, 3, 8, 37}) {
+    BlockPool pool(n);
+    std::list<int> free_list;
+    for (int b = 0; b < n; ++b) free_list.push_back(b);
+    std::vector<int> ref(static_cast<std::size_t>(n), 0);
+    std::vector<uint64_t> hash_of(static_cast<std::size_t>(n), 0);
+    std::map<uint64_t, int> holder;
+    std::vector<std::vector<int32_t>> held;  // "requests": each holds one reference per block
+    uint64_t state = 12345 + static_cast<uint64_t>(n);
+    auto next = [&state](uint64_t bound) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      return (state >> 33) % bound;
+    };
+    const uint64_t hashes = 3 * static_cast<uint64_t>(n) + 2;  // small: hashes recur
+    for (int op = 0; op < 20000; ++op) {
+      switch (next(5)) {
+        case 0: {  // allocate a few blocks for a new holder
+          std::vector<int32_t> got;
+          for (uint64_t k = next(3) + 1; k > 0; --k) {
+            const int b = pool.allocate();
+            if (free_list.empty()) {
+              ASSERT_EQ(b, -1);
+              break;
+            }
+            ASSERT_EQ(b, free_list.front());
+            free_list.pop_front();
+            if (hash_of[b] != 0) holder.erase(hash_of[b]);
+            hash_of[b] = 0;
+            ref[b] = 1;
+            got.push_back(b);
+          }
+          if (!got.empty()) held.push_back(got);
+          break;
+        }
+        case 1: {  // a holder finishes
+          if (held.empty()) break;
+          const std::size_t k = next(held.size());
+          pool.release(held[k]);
+          for (auto it = held[k].rbegin(); it != held[k].rend(); ++it) {
+            if (--ref[*it] == 0) free_list.push_back(*it);
+          }
+          held.erase(held.begin() + static_cast<std::ptrdiff_t>(k));
+          break;
+        }
+        case 2: {  // register a hash on a held block
+          if (held.empty()) break;
+          const auto& h = held[next(held.size())];
+          const int b = h[next(h.size())];
+          const uint64_t hash = next(hashes) + 1;
+          const bool expect = hash_of[b] == 0 && holder.count(hash) == 0;
+          ASSERT_EQ(pool.register_hash(b, hash), expect);
+          if (expect) {
+            hash_of[b] = hash;
+            holder[hash] = b;
+          }
+          break;
+        }
+        case 3: {  // a cache hit: a new holder takes a reference to a cached block
+          const uint64_t hash = next(hashes) + 1;
+          const auto it = holder.find(hash);
+          const int b = pool.lookup(hash);
+          ASSERT_EQ(b, it == holder.end() ? -1 : it->second);
+          if (b < 0) break;
+          pool.touch(b);
+          if (ref[b]++ == 0) free_list.remove(b);
+          held.push_back({b});
+          break;
+        }
+        default: {  // look everything up
+          for (uint64_t hash = 1; hash <= hashes; ++hash) {
+            const auto it = holder.find(hash);
+            ASSERT_EQ(pool.lookup(hash), it == holder.end() ? -1 : it->second) << hash;
+          }
+          ASSERT_EQ(pool.free_queue(), std::vector<int>(free_list.begin(), free_list.end()));
+          break;
+        }
+      }
+      ASSERT_EQ(pool.num_free(), static_cast<int>(free_list.size()));
+      ASSERT_EQ(pool.num_cached(), static_cast<int>(holder.size()));
+      for (int b = 0; b < n; ++b) {
+        ASSERT_EQ(pool.ref_count(b), ref[b]);
+        ASSERT_EQ(pool.block_hash(b), hash_of[b]);
+      }
+    }
   }
 }
 
