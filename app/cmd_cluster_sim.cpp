@@ -56,6 +56,7 @@ struct ClusterSimOptions {
   std::string arrival = "auto";
   std::string ledger = "on";
   int routers = 1;
+  double peer_sync_ms = -1;  // < 0: off
   bool router_knows_gpus = false;
   bool full_router_state = false;
   std::string slo = "ttft:1000,tpot:100";
@@ -200,6 +201,7 @@ int run_cluster_sim(const ClusterSimOptions& o) {
     return fail("--lengths must be exact or hidden, got '" + o.lengths + "'");
   if (o.ledger != "on" && o.ledger != "off")
     return fail("--ledger must be on or off, got '" + o.ledger + "'");
+  if (std::isnan(o.peer_sync_ms)) return fail("--peer-sync must be a number of ms, got nan");
   std::vector<double> loads;
   if (!o.find_capacity && !parse_loads(o.load, loads, error)) return fail(error);
   std::vector<cluster_sim::PolicyChoice> policies;
@@ -215,6 +217,7 @@ int run_cluster_sim(const ClusterSimOptions& o) {
   config.network_delay_s = o.network_delay_ms / 1000;
   config.stale_after_s = o.stale_after_ms / 1000;
   config.routers = o.routers;
+  config.peer_sync_s = o.peer_sync_ms < 0 ? -1 : o.peer_sync_ms / 1000;
   config.use_ledger = o.ledger == "on";
   config.router_knows_gpus = o.router_knows_gpus;
   config.full_router_state = o.full_router_state;
@@ -404,6 +407,7 @@ int run_cluster_sim(const ClusterSimOptions& o) {
                             {"full_router_state", o.full_router_state},
                             {"seed", o.seed},
                             {"slo", o.slo}};
+    if (o.peer_sync_ms >= 0) cfg["peer_sync_ms"] = o.peer_sync_ms;  // absent: off
     boost::json::object root{{"config", std::move(cfg)},
                              {"capacity", std::move(capacity_json)},
                              {"runs", std::move(run_array)}};
@@ -501,6 +505,12 @@ void add_cluster_sim_command(CLI::App& root, Action& action) {
                   "independent routers sharing the replicas; arrivals split round-robin")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
+  cmd->add_option("--peer-sync", opts->peer_sync_ms,
+                  "routers share their ledgers (dispatches with their predicted sizes, relayed "
+                  "tokens, finishes), each learning the others' this many ms later (0: at once; no "
+                  "effect with one router); "
+                  "default off")
+      ->check(CLI::Range(0.0, 60000.0));
   cmd->add_flag("--router-knows-gpus", opts->router_knows_gpus,
                 "start each replica's speed model from its true GPU profile (default: h100)");
   cmd->add_flag("--full-router-state", opts->full_router_state,
