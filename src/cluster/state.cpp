@@ -135,7 +135,12 @@ bool ClusterState::on_foreign_dispatch(RequestId id, int replica, DispatchInfo i
   return ledger_.dispatch(id, replica, info, now);
 }
 
-void ClusterState::on_foreign_finish(RequestId id, int output_tokens) {
+void ClusterState::on_foreign_finish(RequestId id, int output_tokens, double now) {
+  // Tokens not shared after the first are counted now, so that the averages learn the real
+  // output size (an owner that relays no tokens at all learns none, for its own requests too).
+  if (const LedgerEntry* entry = ledger_.find(id);
+      entry && entry->generated > 0 && entry->generated < output_tokens)
+    ledger_.tokens(id, output_tokens - entry->generated, now);
   const std::optional<LedgerEntry> e = ledger_.finish(id);
   if (e) learn_output(*e, output_tokens);
 }

@@ -118,9 +118,9 @@ class ClusterState {
   void on_foreign_tokens(std::span<const RequestId> ids, double now) {
     ledger_.step_tokens(ids, now);
   }
-  // Another router's request finished with `output_tokens`: the ledger drops it and the output
-  // predictor learns its length, as on_finish does.
-  void on_foreign_finish(RequestId id, int output_tokens);
+  // Another router's request finished with `output_tokens`: the ledger drops it (its averages
+  // and the output predictor learn its length, as on_finish does).
+  void on_foreign_finish(RequestId id, int output_tokens, double now);
   void on_foreign_abort(RequestId id) { ledger_.abort(id); }
 
   const Ledger& ledger() const { return ledger_; }

@@ -496,8 +496,18 @@ class Simulation {
           if (routers_[k]->step_ids.empty()) continue;
           const int m =
               new_peer_message(PeerMessage::Kind::kTokens, static_cast<int>(k), 0, replica);
-          peer_messages_[static_cast<size_t>(m)].ids.assign(routers_[k]->step_ids.begin(),
-                                                            routers_[k]->step_ids.end());
+          std::vector<cluster::RequestId>& ids = peer_messages_[static_cast<size_t>(m)].ids;
+          if (config_.peer_sync_first_token_only) {
+            for (const engine::TokenEvent& ev : result.tokens)
+              if (ev.first && flights_[static_cast<size_t>(ev.id)].router == static_cast<int>(k))
+                ids.push_back(ev.id);
+          } else {
+            ids.assign(routers_[k]->step_ids.begin(), routers_[k]->step_ids.end());
+          }
+          if (ids.empty()) {
+            free_peer_.push_back(m);
+            continue;
+          }
           send_peer(m, now);
         }
       }
@@ -576,7 +586,7 @@ class Simulation {
           state.on_foreign_tokens(p.ids, now);
           break;
         case PeerMessage::Kind::kFinish:
-          state.on_foreign_finish(p.id, p.output_tokens);
+          state.on_foreign_finish(p.id, p.output_tokens, now);
           break;
         case PeerMessage::Kind::kAbort:
           state.on_foreign_abort(p.id);

@@ -18,9 +18,9 @@
 //             `eta route` moves it per relayed chunk, the speed model learns once per step),
 //             then the finishes (on_finish).
 //   kPeer     peer sync (SimConfig::peer_sync_s >= 0): a router's dispatch, its tokens of one
-//             step, a finish or an abort reaches every other router peer_sync_s after it
-//             happened there (at once, without an event, when 0); each enters it in its own
-//             ledger as foreign work (ClusterState::on_foreign_*).
+//             step (or only its first tokens), a finish or an abort reaches every other router
+//             peer_sync_s after it happened there (at once, without an event, when 0); each enters
+//             it in its own ledger as foreign work (ClusterState::on_foreign_*).
 //   kScrape   every scrape interval (x U(1 - jitter, 1 + jitter), random phase per replica) the
 //             routers get the replica's /metrics as of its last finished step (running,
 //             waiting, KV usage, prefix-cache counters, cache_config_info, preemptions): stale in
@@ -70,6 +70,10 @@ struct SimConfig {
   // tokens they relayed, finishes), each learning the others' events this many seconds after
   // they happen; < 0: off (routers see each other only through scrapes).
   double peer_sync_s = -1;
+  // With peer sync: true shares only each request's first token (it leaves the prefill queue;
+  // the others' ledgers then hold it at one generated token until its finish) instead of every
+  // token.
+  bool peer_sync_first_token_only = false;
   // Tests: called at each routed arrival, before the pick, with every router's state.
   std::function<void(double now, std::span<const cluster::ClusterState* const> routers)>
       observe_routers;

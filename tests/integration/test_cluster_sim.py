@@ -101,9 +101,11 @@ class ClusterSimTest(unittest.TestCase):
         # still completes, and it changes only what policies reading the ledger decide.
         docs = {}
         with tempfile.TemporaryDirectory() as d:
-            for sync in [None, "0", "20"]:
+            for sync in [None, "0", "20", "first"]:
                 path = os.path.join(d, "p%s.json" % sync)
-                extra = ["--peer-sync", sync] if sync is not None else []
+                extra = ["--peer-sync", sync] if sync in ["0", "20"] else []
+                if sync == "first":
+                    extra = ["--peer-sync", "5", "--peer-sync-tokens", "first"]
                 self.run_sim(["--policy", "round-robin,eta", "--load", "0.9", "--lengths",
                               "hidden", "--routers", "3", "--json", path] + extra)
                 with open(path) as f:
@@ -111,6 +113,8 @@ class ClusterSimTest(unittest.TestCase):
         self.assertNotIn("peer_sync_ms", docs[None]["config"])
         self.assertEqual(docs["0"]["config"]["peer_sync_ms"], 0)
         self.assertEqual(docs["20"]["config"]["peer_sync_ms"], 20)
+        self.assertEqual(docs["20"]["config"]["peer_sync_tokens"], "all")
+        self.assertEqual(docs["first"]["config"]["peer_sync_tokens"], "first")
         runs = {sync: {r["policy"]: r for r in doc["runs"]} for sync, doc in docs.items()}
         for sync in runs:
             for run in runs[sync].values():
@@ -165,6 +169,8 @@ class ClusterSimTest(unittest.TestCase):
             base + ["--replicas", "h100", "--routers", "2", "--peer-sync", "nan"],
             base + ["--replicas", "h100", "--routers", "2", "--peer-sync", "1e9"],
             base + ["--replicas", "h100", "--routers", "2", "--peer-sync"],
+            base + ["--replicas", "h100", "--routers", "2", "--peer-sync", "0",
+                    "--peer-sync-tokens", "some"],
             base + ["--replicas", "h100", "--scrape-interval", "0"],
             base + ["--replicas", "h100", "--slo", "ttft"],
             base + ["--replicas", "h100", "--no-such-flag"],
