@@ -56,6 +56,8 @@ struct ClusterSimOptions {
   std::string arrival = "auto";
   std::string ledger = "on";
   int routers = 1;
+  double peer_sync_ms = -1;  // < 0: off
+  std::string peer_sync_tokens = "all";
   bool router_knows_gpus = false;
   bool full_router_state = false;
   std::string slo = "ttft:1000,tpot:100";
@@ -200,6 +202,9 @@ int run_cluster_sim(const ClusterSimOptions& o) {
     return fail("--lengths must be exact or hidden, got '" + o.lengths + "'");
   if (o.ledger != "on" && o.ledger != "off")
     return fail("--ledger must be on or off, got '" + o.ledger + "'");
+  if (std::isnan(o.peer_sync_ms)) return fail("--peer-sync must be a number of ms, got nan");
+  if (o.peer_sync_tokens != "all" && o.peer_sync_tokens != "first")
+    return fail("--peer-sync-tokens must be all or first, got '" + o.peer_sync_tokens + "'");
   std::vector<double> loads;
   if (!o.find_capacity && !parse_loads(o.load, loads, error)) return fail(error);
   std::vector<cluster_sim::PolicyChoice> policies;
@@ -215,6 +220,8 @@ int run_cluster_sim(const ClusterSimOptions& o) {
   config.network_delay_s = o.network_delay_ms / 1000;
   config.stale_after_s = o.stale_after_ms / 1000;
   config.routers = o.routers;
+  config.peer_sync_s = o.peer_sync_ms < 0 ? -1 : o.peer_sync_ms / 1000;
+  config.peer_sync_first_token_only = o.peer_sync_tokens == "first";
   config.use_ledger = o.ledger == "on";
   config.router_knows_gpus = o.router_knows_gpus;
   config.full_router_state = o.full_router_state;
@@ -404,6 +411,10 @@ int run_cluster_sim(const ClusterSimOptions& o) {
                             {"full_router_state", o.full_router_state},
                             {"seed", o.seed},
                             {"slo", o.slo}};
+    if (o.peer_sync_ms >= 0) {  // absent: off
+      cfg["peer_sync_ms"] = o.peer_sync_ms;
+      cfg["peer_sync_tokens"] = o.peer_sync_tokens;
+    }
     boost::json::object root{{"config", std::move(cfg)},
                              {"capacity", std::move(capacity_json)},
                              {"runs", std::move(run_array)}};
@@ -500,6 +511,16 @@ void add_cluster_sim_command(CLI::App& root, Action& action) {
   cmd->add_option("--routers", opts->routers,
                   "independent routers sharing the replicas; arrivals split round-robin")
       ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--peer-sync", opts->peer_sync_ms,
+                  "routers share their ledgers (dispatches with their predicted sizes, relayed "
+                  "tokens, finishes), each learning the others' this many ms later (0: at once; no "
+                  "effect with one router); "
+                  "default off")
+      ->check(CLI::Range(0.0, 60000.0));
+  cmd->add_option("--peer-sync-tokens", opts->peer_sync_tokens,
+                  "with --peer-sync: all (every relayed token) or first (only each request's "
+                  "first token)")
       ->capture_default_str();
   cmd->add_flag("--router-knows-gpus", opts->router_knows_gpus,
                 "start each replica's speed model from its true GPU profile (default: h100)");

@@ -116,14 +116,43 @@ const ClusterView& ClusterState::view(double now) {
   return view_;
 }
 
-bool ClusterState::on_dispatch(RequestId id, int replica, const RequestFeatures& f, double now) {
-  if (replica < 0 || replica >= num_replicas()) return false;
+DispatchInfo ClusterState::dispatch_info(const RequestFeatures& f, int replica) {
   DispatchInfo info;
   info.prompt_tokens = f.prompt_tokens;
   info.cached_tokens = f.cached_tokens_on(replica);
   info.predicted_output_tokens = f.output_tokens();
   info.max_tokens = f.max_tokens;
   info.exact_output = f.ignore_eos && f.max_tokens.has_value();
+  return info;
+}
+
+bool ClusterState::on_foreign_dispatch(RequestId id, int replica, DispatchInfo info,
+                                       std::string_view model, double now) {
+  if (replica < 0 || replica >= num_replicas()) return false;
+  info.tag = intern_model(model);
+  info.base_ttft_s = 0;  // not this router's prediction: no speed lesson
+  info.base_decode_s_per_token = 0;
+  return ledger_.dispatch(id, replica, info, now);
+}
+
+void ClusterState::on_foreign_finish(RequestId id, int output_tokens, double now) {
+  // Tokens not shared after the first are counted now, so that the averages learn the real
+  // output size (an owner that relays no tokens at all learns none, for its own requests too).
+  if (const LedgerEntry* entry = ledger_.find(id);
+      entry && entry->generated > 0 && entry->generated < output_tokens)
+    ledger_.tokens(id, output_tokens - entry->generated, now);
+  const std::optional<LedgerEntry> e = ledger_.finish(id);
+  if (e) learn_output(*e, output_tokens);
+}
+
+void ClusterState::learn_output(const LedgerEntry& e, int generated) {
+  if (options_.learn_output && !e.exact_output && generated > 0 && e.tag < models_.size())
+    output_.observe(models_[e.tag], e.prompt_tokens, generated);
+}
+
+bool ClusterState::on_dispatch(RequestId id, int replica, const RequestFeatures& f, double now) {
+  if (replica < 0 || replica >= num_replicas()) return false;
+  DispatchInfo info = dispatch_info(f, replica);
   info.tag = intern_model(f.model);
   if (options_.learn_speed) {
     // What the completion model expects at learned factor 1, before this request joins (what
@@ -279,8 +308,7 @@ void ClusterState::on_finish(RequestId id, double now, std::optional<int> output
     const double base = e->base_ttft_s + e->base_decode_s_per_token * (generated - 1);
     speeds_[e->replica]->observe_e2e(now - e->dispatch_time, base);
   }
-  if (options_.learn_output && !e->exact_output && generated > 0 && e->tag < models_.size())
-    output_.observe(models_[e->tag], e->prompt_tokens, generated);
+  learn_output(*e, generated);
 }
 
 void ClusterState::on_abort(RequestId id) {

@@ -11,6 +11,8 @@
 //   on_step_tokens()  or: one engine step's tokens at once (the cluster simulator)
 //   on_finish()    completion (or on_abort)
 //   update_scrape  each /metrics scrape
+//   on_foreign_*() another router's dispatches, tokens and finishes (peer sync; cluster-sim's
+//                  --peer-sync only: `eta route` never calls them)
 // Single-threaded: the owner serialises calls.
 #pragma once
 
@@ -103,6 +105,24 @@ class ClusterState {
   void on_finish(RequestId id, double now, std::optional<int> output_tokens = std::nullopt);
   void on_abort(RequestId id);
 
+  // What the ledger records of a dispatch of `f` to `replica`, before this state adds its own
+  // (the model's tag, the completion estimate): what a router tells its peers.
+  static DispatchInfo dispatch_info(const RequestFeatures& f, int replica);
+  // Another router dispatched request `id` (ids shared by all routers) to `replica`, sized as it
+  // predicted (`info`): it enters the ledger as in-flight work, so that it is priced at its size
+  // and a fresh scrape does not count it again. Nothing learns from it (no speed lesson, no
+  // prefix holdings).
+  bool on_foreign_dispatch(RequestId id, int replica, DispatchInfo info, std::string_view model,
+                           double now);
+  // Another router's requests each got one token (one engine step): only the ledger moves.
+  void on_foreign_tokens(std::span<const RequestId> ids, double now) {
+    ledger_.step_tokens(ids, now);
+  }
+  // Another router's request finished with `output_tokens`: the ledger drops it (its averages
+  // and the output predictor learn its length, as on_finish does).
+  void on_foreign_finish(RequestId id, int output_tokens, double now);
+  void on_foreign_abort(RequestId id) { ledger_.abort(id); }
+
   const Ledger& ledger() const { return ledger_; }
   const prefix::PrefixIndex& prefix_index() const { return prefix_; }
   const predict::SpeedModel& speed(int replica) const { return *speeds_[replica]; }
@@ -123,6 +143,7 @@ class ClusterState {
   // requests waiting (their prefill may run).
   bool decode_batch(int replica, engine::BatchShape& out) const;
   void set_prefix_capacity(int replica);
+  void learn_output(const LedgerEntry& e, int generated);  // a completion's length
 
   ClusterStateOptions options_;
   Ledger ledger_;

@@ -66,12 +66,12 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-enum class EventKind : uint8_t { kStep, kReceive, kDeliver, kScrape };
+enum class EventKind : uint8_t { kStep, kReceive, kDeliver, kScrape, kPeer };
 
 struct Event {
   double time;
   uint64_t seq;
-  int64_t payload;  // kReceive: request index; kDeliver: result buffer
+  int64_t payload;  // kReceive: request index; kDeliver: result buffer; kPeer: message
   int32_t replica;
   EventKind kind;
 };
@@ -144,6 +144,18 @@ struct Router {
   std::vector<cluster::RequestId> step_ids;  // deliver(): this router's tokens of one step
 };
 
+// One router's ledger event on its way to the other routers (peer sync).
+struct PeerMessage {
+  enum class Kind : uint8_t { kDispatch, kTokens, kFinish, kAbort };
+  Kind kind = Kind::kDispatch;
+  int32_t origin = 0;  // the router it happened at
+  int32_t replica = -1;
+  cluster::RequestId id = 0;
+  int output_tokens = 0;                // kFinish
+  cluster::DispatchInfo info;           // kDispatch: the request as the origin sized it
+  std::vector<cluster::RequestId> ids;  // kTokens: one token each (one engine step)
+};
+
 struct Flight {
   int32_t replica = -1;
   int32_t router = -1;
@@ -207,6 +219,7 @@ class Simulation {
         routers_.push_back(std::move(router));
       }
     }
+    peer_sync_ = !oracle_mode_ && routers_.size() > 1 && config_.peer_sync_s >= 0;
     decision_.explain = false;  // nobody reads the policies' reasons here
     out_ = SimResult{};
     out_.records.resize(n);
@@ -258,6 +271,10 @@ class Simulation {
           deliver(e.replica, static_cast<int>(e.payload), e.time);
           free_buffers_.push_back(static_cast<int>(e.payload));
           break;
+        case EventKind::kPeer:
+          apply_peer(static_cast<int>(e.payload), e.time);
+          free_peer_.push_back(static_cast<int>(e.payload));
+          break;
         case EventKind::kScrape:
           scrape(e.replica, e.time);
           // Scrapes go on while anything can still happen (a request stuck in an engine with
@@ -272,6 +289,8 @@ class Simulation {
       }
     }
     out_.lost = remaining_;
+    for (const auto& router : routers_)
+      out_.ledger_left += static_cast<int64_t>(router->state.ledger().size());
     out_.oracle_steps = oracle_.steps();
     for (size_t i = 0; i < replicas_.size(); ++i) {
       Replica& r = replicas_[i];
@@ -343,6 +362,11 @@ class Simulation {
         router.blind_view.replicas = router.blind;
         view = &router.blind_view;
       }
+      if (config_.observe_routers) {
+        router_states_.clear();
+        for (const auto& rt : routers_) router_states_.push_back(&rt->state);
+        config_.observe_routers(now, router_states_);
+      }
       router.policy->pick_into(router.prepared.features, *view, router.rng, decision_);
       out_.predicted_output_tokens[i] = router.prepared.features.output_tokens();
     }
@@ -360,6 +384,12 @@ class Simulation {
       Router& router = *routers_[static_cast<size_t>(f.router)];
       router.state.on_dispatch(static_cast<cluster::RequestId>(i), replica,
                                router.prepared.features, now);
+      if (peer_sync_) {
+        const int m = new_peer_message(PeerMessage::Kind::kDispatch, f.router, i, replica);
+        peer_messages_[static_cast<size_t>(m)].info =
+            cluster::ClusterState::dispatch_info(router.prepared.features, replica);
+        send_peer(m, now);
+      }
     }
     if (config_.network_delay_s > 0) {
       replicas_[static_cast<size_t>(replica)].in_transit.push_back(static_cast<int64_t>(i));
@@ -376,6 +406,8 @@ class Simulation {
     if (!rep.engine.add_request(make_engine_request(w_.requests[k], plans_[k], k, now))) {
       // Longer than the whole KV cache: vLLM refuses it.
       if (!oracle_mode_) routers_[static_cast<size_t>(flights_[k].router)]->state.on_abort(k);
+      if (peer_sync_)
+        send_peer(new_peer_message(PeerMessage::Kind::kAbort, flights_[k].router, k, replica), now);
       fail_request(i, "http_400", 400);
       return;
     }
@@ -459,6 +491,26 @@ class Simulation {
       for (const engine::TokenEvent& ev : result.tokens)
         routers_[static_cast<size_t>(flights_[static_cast<size_t>(ev.id)].router)]
             ->step_ids.push_back(ev.id);
+      if (peer_sync_) {  // the others learn each router's tokens (first, when immediate)
+        for (size_t k = 0; k < routers_.size(); ++k) {
+          if (routers_[k]->step_ids.empty()) continue;
+          const int m =
+              new_peer_message(PeerMessage::Kind::kTokens, static_cast<int>(k), 0, replica);
+          std::vector<cluster::RequestId>& ids = peer_messages_[static_cast<size_t>(m)].ids;
+          if (config_.peer_sync_first_token_only) {
+            for (const engine::TokenEvent& ev : result.tokens)
+              if (ev.first && flights_[static_cast<size_t>(ev.id)].router == static_cast<int>(k))
+                ids.push_back(ev.id);
+          } else {
+            ids.assign(routers_[k]->step_ids.begin(), routers_[k]->step_ids.end());
+          }
+          if (ids.empty()) {
+            free_peer_.push_back(m);
+            continue;
+          }
+          send_peer(m, now);
+        }
+      }
       for (auto& router : routers_)
         if (!router->step_ids.empty()) router->state.on_step_tokens(router->step_ids, now);
     }
@@ -482,8 +534,63 @@ class Simulation {
         rec.replica = rep.config->name;
         ++rep.outcome.served;
         if (router) router->state.on_finish(ev.id, now, f.tokens);
+        if (peer_sync_) {
+          const int m = new_peer_message(PeerMessage::Kind::kFinish, f.router, i, replica);
+          peer_messages_[static_cast<size_t>(m)].output_tokens = f.tokens;
+          send_peer(m, now);
+        }
         out_.last_done_s = std::max(out_.last_done_s, now);
         --remaining_;
+      }
+    }
+  }
+
+  // A pooled message (its index; the pool may grow, so address it by index).
+  int new_peer_message(PeerMessage::Kind kind, int origin, size_t id, int replica) {
+    int m;
+    if (!free_peer_.empty()) {
+      m = free_peer_.back();
+      free_peer_.pop_back();
+    } else {
+      peer_messages_.emplace_back();
+      m = static_cast<int>(peer_messages_.size() - 1);
+    }
+    PeerMessage& p = peer_messages_[static_cast<size_t>(m)];
+    p.kind = kind;
+    p.origin = origin;
+    p.replica = replica;
+    p.id = static_cast<cluster::RequestId>(id);
+    p.ids.clear();
+    return m;
+  }
+
+  void send_peer(int m, double now) {
+    if (config_.peer_sync_s > 0) {
+      queue_.push(now + config_.peer_sync_s, EventKind::kPeer, 0, m);
+    } else {
+      apply_peer(m, now);
+      free_peer_.push_back(m);
+    }
+  }
+
+  void apply_peer(int m, double now) {
+    const PeerMessage& p = peer_messages_[static_cast<size_t>(m)];
+    for (size_t k = 0; k < routers_.size(); ++k) {
+      if (static_cast<int>(k) == p.origin) continue;
+      cluster::ClusterState& state = routers_[k]->state;
+      switch (p.kind) {
+        case PeerMessage::Kind::kDispatch:
+          state.on_foreign_dispatch(p.id, p.replica, p.info, config_.model, now);
+          break;
+        case PeerMessage::Kind::kTokens:
+          state.on_foreign_tokens(p.ids, now);
+          break;
+        case PeerMessage::Kind::kFinish:
+          state.on_foreign_finish(p.id, p.output_tokens, now);
+          break;
+        case PeerMessage::Kind::kAbort:
+          state.on_foreign_abort(p.id);
+          break;
       }
     }
   }
@@ -518,6 +625,10 @@ class Simulation {
   size_t next_router_ = 0;
   bool speed_learned_ = false;
   bool track_progress_ = true;  // false: the routers see no tokens, only finishes
+  bool peer_sync_ = false;      // routers share their ledger events (SimConfig::peer_sync_s)
+  std::vector<PeerMessage> peer_messages_;
+  std::vector<int> free_peer_;
+  std::vector<const cluster::ClusterState*> router_states_;  // observe_routers' argument
   std::vector<Flight> flights_;
   EventQueue queue_;
   std::vector<engine::StepResult> buffers_;

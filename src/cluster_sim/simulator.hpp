@@ -17,6 +17,10 @@
 //             takes its tokens of the step at once (on_step_tokens: the ledger moves as
 //             `eta route` moves it per relayed chunk, the speed model learns once per step),
 //             then the finishes (on_finish).
+//   kPeer     peer sync (SimConfig::peer_sync_s >= 0): a router's dispatch, its tokens of one
+//             step (or only its first tokens), a finish or an abort reaches every other router
+//             peer_sync_s after it happened there (at once, without an event, when 0); each enters
+//             it in its own ledger as foreign work (ClusterState::on_foreign_*).
 //   kScrape   every scrape interval (x U(1 - jitter, 1 + jitter), random phase per replica) the
 //             routers get the replica's /metrics as of its last finished step (running,
 //             waiting, KV usage, prefix-cache counters, cache_config_info, preemptions): stale in
@@ -25,7 +29,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +42,10 @@
 #include "stats/report.hpp"
 #include "workload/request_body.hpp"
 #include "workload/workload.hpp"
+
+namespace eta::cluster {
+class ClusterState;
+}
 
 namespace eta::cluster_sim {
 
@@ -56,6 +66,17 @@ struct SimConfig {
   // dispatches and finishes); the policy's decisions are the same either way (asserted by
   // tests/unit/cluster_sim_test.cpp), only the learned factors are then not reported.
   bool full_router_state = false;
+  // >= 0: routers share their ledgers (what they dispatched, with its predicted sizes, the
+  // tokens they relayed, finishes), each learning the others' events this many seconds after
+  // they happen; < 0: off (routers see each other only through scrapes).
+  double peer_sync_s = -1;
+  // With peer sync: true shares only each request's first token (it leaves the prefill queue;
+  // the others' ledgers then hold it at one generated token until its finish) instead of every
+  // token.
+  bool peer_sync_first_token_only = false;
+  // Tests: called at each routed arrival, before the pick, with every router's state.
+  std::function<void(double now, std::span<const cluster::ClusterState* const> routers)>
+      observe_routers;
   std::string model = "sim-model";
   uint64_t seed = 0;
 };
@@ -111,6 +132,7 @@ struct SimResult {
   uint64_t tokens = 0;
   uint64_t oracle_steps = 0;  // steps the oracle simulated on engine clones
   int64_t lost = 0;           // requests that never completed (must be 0)
+  int64_t ledger_left = 0;    // entries left in the routers' ledgers at the end (must be 0)
 };
 
 // Runs the workload (arrival times as given) through the cluster with one policy. `plans` from

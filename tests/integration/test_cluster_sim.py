@@ -96,6 +96,34 @@ class ClusterSimTest(unittest.TestCase):
                     docs.append(f.read())
         self.assertEqual(docs[0], docs[1])
 
+    def test_peer_sync(self):
+        # Routers that share their ledgers: the flag is reported only when given, every request
+        # still completes, and it changes only what policies reading the ledger decide.
+        docs = {}
+        with tempfile.TemporaryDirectory() as d:
+            for sync in [None, "0", "20", "first"]:
+                path = os.path.join(d, "p%s.json" % sync)
+                extra = ["--peer-sync", sync] if sync in ["0", "20"] else []
+                if sync == "first":
+                    extra = ["--peer-sync", "5", "--peer-sync-tokens", "first"]
+                self.run_sim(["--policy", "round-robin,eta", "--load", "0.9", "--lengths",
+                              "hidden", "--routers", "3", "--json", path] + extra)
+                with open(path) as f:
+                    docs[sync] = json.load(f)
+        self.assertNotIn("peer_sync_ms", docs[None]["config"])
+        self.assertEqual(docs["0"]["config"]["peer_sync_ms"], 0)
+        self.assertEqual(docs["20"]["config"]["peer_sync_ms"], 20)
+        self.assertEqual(docs["20"]["config"]["peer_sync_tokens"], "all")
+        self.assertEqual(docs["first"]["config"]["peer_sync_tokens"], "first")
+        runs = {sync: {r["policy"]: r for r in doc["runs"]} for sync, doc in docs.items()}
+        for sync in runs:
+            for run in runs[sync].values():
+                self.assertEqual(run["lost"], 0)
+                self.assertEqual(run["requests"] + run["errors"], 120)
+        for key in ["ttft_ms", "e2e_ms", "replica_share"]:
+            self.assertEqual(runs[None]["round-robin"][key], runs["0"]["round-robin"][key])
+        self.assertNotEqual(runs[None]["eta"]["replica_share"], runs["0"]["eta"]["replica_share"])
+
     def test_find_capacity(self):
         out, _ = self.run_sim(["--find-capacity"])
         self.assertIn("requests/s", out)
@@ -136,6 +164,13 @@ class ClusterSimTest(unittest.TestCase):
             base + ["--replicas", "h100", "--arrival", "weibull"],
             base + ["--replicas", "h100", "--ledger", "maybe"],
             base + ["--replicas", "h100", "--routers", "0"],
+            base + ["--replicas", "h100", "--routers", "2", "--peer-sync", "-1"],
+            base + ["--replicas", "h100", "--routers", "2", "--peer-sync", "soon"],
+            base + ["--replicas", "h100", "--routers", "2", "--peer-sync", "nan"],
+            base + ["--replicas", "h100", "--routers", "2", "--peer-sync", "1e9"],
+            base + ["--replicas", "h100", "--routers", "2", "--peer-sync"],
+            base + ["--replicas", "h100", "--routers", "2", "--peer-sync", "0",
+                    "--peer-sync-tokens", "some"],
             base + ["--replicas", "h100", "--scrape-interval", "0"],
             base + ["--replicas", "h100", "--slo", "ttft"],
             base + ["--replicas", "h100", "--no-such-flag"],

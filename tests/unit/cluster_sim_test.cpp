@@ -1,12 +1,14 @@
 // eta cluster-sim: replica specs, determinism, conservation, the oracle, capacity, reports.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <cmath>
 #include <numeric>
 #include <string>
 #include <vector>
 
+#include "cluster/state.hpp"
 #include "cluster_sim/capacity.hpp"
 #include "cluster_sim/replicas.hpp"
 #include "cluster_sim/simulator.hpp"
@@ -220,6 +222,91 @@ TEST(ClusterSim, EveryRequestFinishesExactlyOnce) {
     EXPECT_EQ(output, workload_output);
     EXPECT_EQ(served, static_cast<int64_t>(w.requests.size()));
     EXPECT_EQ(r.tokens, static_cast<uint64_t>(workload_output));
+  }
+}
+
+// --peer-sync: routers that learn each other's dispatches, tokens and finishes at once hold the
+// same ledger (every in-flight request, sized alike), a single router's view of the cluster;
+// sharing only first tokens, they agree on what is queued and what decodes, not on decode
+// progress; with a delay they disagree at times; either way every foreign entry leaves at its
+// finish.
+TEST(ClusterSim, PeerSyncGivesEveryRouterTheWholeLedger) {
+  const workload::Workload w = small_workload(300, 40);
+  struct Case {
+    const char* policy;  // eta reads per-token progress, least-request does not
+    double sync;
+    bool first_only;
+  };
+  for (const Case& k : {Case{"eta", -1, false}, Case{"eta", 0, false}, Case{"eta", 0.05, false},
+                        Case{"eta", 0, true}, Case{"least-request", -1, false},
+                        Case{"least-request", 0, false}, Case{"least-request", 0.05, false}}) {
+    {
+      const double sync = k.sync;
+      SCOPED_TRACE(std::string(k.policy) + " peer sync " + std::to_string(sync) +
+                   (k.first_only ? " first tokens" : ""));
+      SimConfig c = make_config("2xh100,a100");
+      c.lengths = workload::LengthsMode::kHidden;
+      c.routers = 3;
+      c.peer_sync_s = sync;
+      c.peer_sync_first_token_only = k.first_only;
+      int decisions = 0, disagreements = 0, progress_disagreements = 0, foreign_held = 0;
+      c.observe_routers = [&](double, std::span<const cluster::ClusterState* const> routers) {
+        ASSERT_EQ(routers.size(), 3u);
+        ++decisions;
+        const cluster::ClusterState& a = *routers[0];
+        bool same = true, same_progress = true;
+        for (size_t k = 1; k < routers.size(); ++k) {
+          const cluster::ClusterState& b = *routers[k];
+          same = same && a.ledger().size() == b.ledger().size();
+          for (int r = 0; r < a.num_replicas(); ++r) {
+            const cluster::LedgerSummary& x = a.ledger().summary(r);
+            const cluster::LedgerSummary& y = b.ledger().summary(r);
+            same = same && x.in_flight == y.in_flight && x.prefilling == y.prefilling &&
+                   x.decoding == y.decoding &&
+                   x.pending_prefill_tokens == y.pending_prefill_tokens &&
+                   x.prefill_prompt_tokens == y.prefill_prompt_tokens;
+            same_progress =
+                same_progress && x.context_tokens == y.context_tokens &&
+                x.kv_tokens == y.kv_tokens &&
+                x.predicted_remaining_decode_tokens == y.predicted_remaining_decode_tokens;
+          }
+          same = same &&
+                 a.ledger().averages().prompt_tokens == b.ledger().averages().prompt_tokens &&
+                 a.ledger().averages().output_tokens == b.ledger().averages().output_tokens;
+        }
+        if (!same) ++disagreements;
+        if (!same_progress) ++progress_disagreements;
+        // Requests are routed round-robin (request j by router j mod 3): does router 0 hold a
+        // request another router dispatched?
+        for (size_t j = 0; j < w.requests.size(); ++j)
+          if (j % 3 != 0 && a.ledger().find(j) != nullptr) {
+            ++foreign_held;
+            break;
+          }
+      };
+      const SimResult r = run(c, w, k.policy);
+      EXPECT_EQ(r.lost, 0);
+      const std::vector<RequestPlan> plans =
+          plan_requests(w, c.lengths, c.replicas.front().engine.max_model_len);
+      EXPECT_EQ(decisions, std::count_if(plans.begin(), plans.end(),
+                                         [](const RequestPlan& p) { return !p.rejected; }));
+      if (sync == 0 && k.first_only) {
+        EXPECT_EQ(disagreements, 0);
+        EXPECT_GT(progress_disagreements, 100);
+        EXPECT_GT(foreign_held, 200);
+      } else if (sync == 0) {
+        EXPECT_EQ(disagreements, 0);
+        EXPECT_EQ(progress_disagreements, 0);
+        EXPECT_GT(foreign_held, 200);
+      } else if (sync > 0) {
+        EXPECT_GT(disagreements, 0);
+        EXPECT_GT(foreign_held, 100);
+      } else {
+        EXPECT_GT(disagreements, 100);  // off: each router holds only its own requests
+        EXPECT_EQ(foreign_held, 0);
+      }
+      EXPECT_EQ(r.ledger_left, 0);  // every entry, own or foreign, left at its finish
+    }
   }
 }
 
