@@ -804,20 +804,18 @@ void Router::Impl::handle_metrics(const http::ExchangePtr& e) {
 void Router::Impl::handle_generate(const http::ExchangePtr& e, openai::Endpoint endpoint) {
   std::string_view key;
   if (!authorized(e, &key)) return;
-  if (shutting_down) {
-    e->mutable_request().keep_alive = false;  // and close the connection after the answer
-    metrics.count_error("shutting_down");
-    metrics.count_request(std::string(kNone), 503);
-    e->respond(
-        http::error_response(503, "ServiceUnavailableError", "The router is shutting down."));
-    return;
-  }
   auto c = std::make_shared<Call>();
   c->id = next_id++;
   c->exchange = e;
   c->endpoint = endpoint;
   c->arrival_wall = Clock::now();
   c->arrival = now();
+  if (shutting_down) {
+    e->mutable_request().keep_alive = false;  // and close the connection after the answer
+    note_error(*c, "shutting_down");
+    respond_error(c, 503, "ServiceUnavailableError", "The router is shutting down.");
+    return;
+  }
   openai::Error error;
   if (!openai::parse_request(endpoint, e->request().body, c->fields, error)) {
     note_error(*c, "bad_request");
@@ -836,7 +834,7 @@ void Router::Impl::handle_generate(const http::ExchangePtr& e, openai::Endpoint 
     const double tokens = c->info.prompt_tokens + c->info.max_tokens.value_or(0);
     const RateLimiter::Verdict v = rate_limiter.charge(key, limit, tokens, c->arrival);
     if (!v.allowed) {
-      metrics.count_error("rate_limited");
+      note_error(*c, "rate_limited");
       http::Headers h{{"Retry-After", std::to_string(v.retry_after_s)}};
       respond_error(c, 429, "TooManyRequestsError",
                     v.tokens ? fmt::format("Rate limit reached for this API key: {:g} tokens per "
@@ -1390,8 +1388,10 @@ void Router::Impl::fail_over_unanswered(int replica) {
   if (r.removed || r.health.healthy()) return;
   std::vector<CallPtr> waiting;
   for (const auto& [id, c] : calls) {
+    // Only where another replica can take it: otherwise it keeps waiting for this one (which
+    // may still answer) up to its first-byte timeout.
     if (c->attempt_active && !c->finished && c->replica == replica &&
-        c->mode == Call::Mode::kNone) {
+        c->mode == Call::Mode::kNone && has_retry_target(*c)) {
       waiting.push_back(c);
     }
   }
@@ -1399,7 +1399,9 @@ void Router::Impl::fail_over_unanswered(int replica) {
   spdlog::info("replica {} is unhealthy: retrying {} unanswered request(s) elsewhere", r.url(),
                waiting.size());
   for (const CallPtr& c : waiting) {
-    if (c->finished || !c->attempt_active || c->replica != replica) continue;
+    if (c->finished || !c->attempt_active || c->replica != replica || !has_retry_target(*c)) {
+      continue;
+    }
     c->handle.cancel();
     retry_or_fail(c, "upstream_unhealthy", "replica turned unhealthy before answering", false);
   }
@@ -1739,6 +1741,12 @@ bool Router::Impl::reload(RouterConfig next, std::string& error) {
     next.admin_host = config.admin_host;
     next.admin_port = config.admin_port;
   }
+  // The token is reloaded, the address is not: validate() saw the new file's address.
+  if (config.admin_port >= 0 && !is_loopback_host(config.admin_host) && next.admin_token.empty()) {
+    error = "the running admin listener on " + config.admin_host +
+            " needs admin.token (a new admin address needs a restart)";
+    return false;
+  }
   if (keep(next.max_body_bytes != config.max_body_bytes, "max_body_bytes")) {
     next.max_body_bytes = config.max_body_bytes;
   }
@@ -1928,6 +1936,7 @@ int run_until_signal(const RouterConfig& config, const ConfigLoader& reload) {
   });
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   bool terminating = false;
+  bool drain = false;  // graceful shutdown done: let the last bytes out before returning
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int sig) {
         if (ec) return;
@@ -1952,6 +1961,7 @@ int run_until_signal(const RouterConfig& config, const ConfigLoader& reload) {
           terminating = true;
           router.shutdown([&] {
             router.stop();
+            drain = true;
             io.stop();
           });
         }
@@ -1959,6 +1969,14 @@ int run_until_signal(const RouterConfig& config, const ConfigLoader& reload) {
       };
   signals.async_wait(on_signal);
   io.run();
+  if (drain) {
+    // Nothing is in flight, but the last responses may still be on their way out: the TLS front
+    // relays them from the inner listener after the router has ended them. Run until nothing is
+    // left (the front's sessions end once their inner connections are closed), 2 s at most.
+    signals.cancel();
+    io.restart();
+    io.run_for(std::chrono::seconds(2));
+  }
   return 0;
 }
 

@@ -124,6 +124,24 @@ class FaultTest(unittest.TestCase):
                          "60 s)" % (down, slowest))
         emit(rep)
 
+    def test_unanswered_requests_wait_when_no_other_replica_can_take_them(self):
+        # The only replica turns unhealthy while it holds requests: there is nowhere to retry
+        # them, so they keep waiting for it (up to the first-byte timeout) instead of failing at
+        # once, and are answered when it continues.
+        sims = [self.sim()]
+        router = Router(self, router_yaml(sims, timeouts="{connect_s: 1, first_byte_s: 60, "
+                                                         "idle_s: 60}"))
+        victim = sims[0]
+        victim.pause()
+        load = Load(router, 4, "lonely", threads=4, stream_every=0).start()
+        down = wait_routable(router, victim.url, False, since=victim.changed_at)
+        self.assertIsNotNone(down)
+        time.sleep(0.5)  # the posted failover has run
+        victim.resume()
+        results = load.join()
+        self.assertEqual([r.kind for r in results], ["ok"] * 4, results)
+        self.assertEqual({r.replica for r in results}, {victim.url})
+
     def test_metrics_hang_or_garbage(self):
         hang = self.sim("--metrics-fault", "hang")
         garbage = self.sim("--metrics-fault", "garbage")

@@ -55,7 +55,9 @@ class LifecycleTest(unittest.TestCase):
 
     def test_sigterm_lets_streams_finish_then_exits_0(self):
         sims = [self.sim(), self.sim()]
-        router = Router(self, router_yaml(sims, extra="shutdown_grace_s: 20\n"))
+        access_log = self.dir.name + "/access.log"
+        router = Router(self, router_yaml(sims, extra="shutdown_grace_s: 20\naccess_log: %s\n"
+                                          % access_log))
         # A keep-alive connection opened before the signal.
         idle = http.client.HTTPConnection(router.host, router.port, timeout=10)
         idle.request("GET", "/health")
@@ -79,6 +81,8 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(r.status, 503)
         self.assertEqual(body["error"]["type"], "ServiceUnavailableError")
         self.assertEqual(r.getheader("connection"), "close")
+        late_id = r.getheader("x-eta-request-id")
+        self.assertIsNotNone(late_id)
         idle.close()
         # The streams in flight finish whole.
         for conn, resp in streams:
@@ -93,6 +97,13 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(code, 0, router.stderr_text())
         self.assertLess(elapsed, 20)
         self.assertIn("nothing left in flight", router.stderr_text())
+        # Every request is in the access log, the refused one too.
+        with open(access_log) as f:
+            records = [json.loads(line) for line in f]
+        self.assertEqual(sorted(r["status"] for r in records), [200] * 4 + [503])
+        late = [r for r in records if r["status"] == 503][0]
+        self.assertEqual(late["request_id"], int(late_id))
+        self.assertEqual(late["error"], "shutting_down")
 
     def test_streams_open_at_the_deadline_get_an_error_event(self):
         sims = [self.sim()]
@@ -203,6 +214,28 @@ class LifecycleTest(unittest.TestCase):
         lines = [ln for ln in router.stderr_text().splitlines() if "reload rejected" in ln]
         self.assertIn("unknown key 'polcy'", lines[0])
         self.assertIn("duplicate replica", lines[1])
+
+    def test_reload_cannot_leave_an_open_admin_listener_without_its_token(self):
+        # The admin listener's address needs a restart, its token does not: a new file that
+        # moves the admin to loopback and drops the token must not leave the running non-loopback
+        # listener without a token.
+        sims = [self.sim()]
+        token = "adm-lifecycle-5e1d"
+        router = Router(self, router_yaml(sims, extra="admin: {host: 0.0.0.0, token: %s}\n"
+                                          % token))
+        admin = etatest.Client("127.0.0.1", router.admin_port)
+        self.addCleanup(admin.close)
+        self.assertEqual(admin.request("GET", "/admin/replicas").status, 401)
+        router.write_config(router_yaml(sims, extra="admin: {host: 127.0.0.1}\n"))
+        router.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(etatest.wait_until(
+            lambda: "reload rejected" in router.stderr_text()
+            or "configuration reloaded" in router.stderr_text(), timeout=5),
+            router.stderr_text())
+        self.assertEqual(admin.request("GET", "/admin/replicas").status, 401)
+        r = admin.request("GET", "/admin/replicas", headers={"Authorization": "Bearer " + token})
+        self.assertEqual(r.status, 200)
+        self.assertIn("admin.token", router.stderr_text())
 
 
 if __name__ == "__main__":
