@@ -1002,7 +1002,7 @@ void Router::Impl::write_access_log(const Call& c, int status) {
   r.e2e_ms = opt_ms(c.e2e_s);
   if (c.replica >= 0) r.dispatch_ms = ms_since(c.arrival_wall, c.dispatch_wall);
   r.status = status;
-  r.retries = static_cast<int>(c.tried.size());
+  r.retries = std::max(0, c.attempt - 1);  // attempts after the first (not failed attempts)
   r.stream = c.fields.stream;
   r.error = c.error;  // cleared when a retry succeeded: the client saw no error
   access_log->write(r);
@@ -1215,9 +1215,10 @@ void Router::Impl::retry_or_fail(const CallPtr& c, std::string_view reason, std:
   c->tried.push_back(c->replica);
   spdlog::debug("request {}: attempt {} on {} failed ({}: {})", c->id, c->attempt, r.url(), reason,
                 detail);
-  if (c->attempt <= config.retries) {
+  // Counted once the attempt has moved to another replica (not when none could take it).
+  if (c->attempt <= config.retries && route(c) == RouteResult::kDispatched) {
     metrics.retries.with({r.url()}).inc();
-    if (route(c) == RouteResult::kDispatched) return;
+    return;
   }
   if (c->held_status > 0) {
     // Out of retries: relay the last 5xx as the replica sent it.

@@ -117,6 +117,30 @@ class AccessLogTest(unittest.TestCase):
         self.assertEqual(m.get("eta_failovers_total", replica=sim.url), len(retried))
         self.assertEqual(m.get("eta_retries_total", replica=broken.url), len(retried))
 
+    def test_a_failure_with_nowhere_to_retry_counts_no_retry(self):
+        # The only replica never sends a head: one attempt, 504 at its first-byte timeout. No
+        # attempt moved to another replica, so there is no retry to log or count.
+        from test_hostile import StubReplica
+        stuck = StubReplica(mode="slow_head")
+        self.addCleanup(stuck.stop)
+        tmp = tempfile.mkdtemp(prefix="eta-access-")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        path = os.path.join(tmp, "access.log")
+        cfg = os.path.join(tmp, "eta.yaml")
+        with open(cfg, "w") as f:
+            f.write("timeouts: {first_byte_s: 0.3}\n")
+        router = start_router(self, [stuck.url], "--config", cfg, "--access-log", path)
+        c = router.client()
+        assert_error(self, c.post("/v1/completions", completion("stuck")), 504,
+                     "GatewayTimeoutError")
+        lines = read_lines(path, 1)
+        self.assertIsInstance(lines, list, lines)
+        rec = json.loads(lines[0])
+        self.assertEqual((rec["status"], rec["error"], rec["retries"]),
+                         (504, "upstream_timeout", 0))
+        m = c.metrics()
+        self.assertEqual(m.get("eta_retries_total", replica=stuck.url) or 0, 0)
+
     def test_rejections_and_prediction_error_series(self):
         sim = start_sim(self)
         strict = start_router(self, [sim], "--ttft-slo-s", "0.000001")
