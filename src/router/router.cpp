@@ -1776,6 +1776,9 @@ bool Router::Impl::reload(RouterConfig next, std::string& error) {
     next.health_failure_threshold = config.health_failure_threshold;
     next.health_success_threshold = config.health_success_threshold;
   }
+  // Opened at start (run_until_signal): the running access log and log format stay.
+  if (keep(next.access_log != config.access_log, "access_log")) next.access_log = config.access_log;
+  if (keep(next.log_format != config.log_format, "log_format")) next.log_format = config.log_format;
   std::vector<ReplicaConfig> added;
   std::set<std::string> wanted;
   for (const ReplicaConfig& rc : next.replicas) {

@@ -6,6 +6,7 @@ is rejected with a log line while the old configuration keeps serving."""
 
 import http.client
 import json
+import os
 import signal
 import socket
 import tempfile
@@ -236,6 +237,28 @@ class LifecycleTest(unittest.TestCase):
         r = admin.request("GET", "/admin/replicas", headers={"Authorization": "Bearer " + token})
         self.assertEqual(r.status, 200)
         self.assertIn("admin.token", router.stderr_text())
+
+    def test_reload_says_which_logging_settings_need_a_restart(self):
+        # The access log and the log format are opened at start: a reload that changes them keeps
+        # the running ones and says so, like every other setting fixed at start.
+        sims = [self.sim()]
+        first = self.dir.name + "/first.log"
+        router = Router(self, router_yaml(sims, extra="access_log: %s\n" % first))
+        second = self.dir.name + "/second.log"
+        router.write_config(router_yaml(sims, extra="access_log: %s\nlog_format: json\n"
+                                        % second))
+        router.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(etatest.wait_until(
+            lambda: "configuration reloaded" in router.stderr_text(), timeout=5),
+            router.stderr_text())
+        self.assertIn("a change of access_log needs a restart", router.stderr_text())
+        self.assertIn("a change of log_format needs a restart", router.stderr_text())
+        results = Load(router, 2, "logs", threads=1).run()
+        self.assertTrue(all(r.kind == "ok" for r in results), results)
+        self.assertTrue(etatest.wait_until(
+            lambda: os.path.exists(first) and len(open(first).read().splitlines()) == 2,
+            timeout=5))
+        self.assertFalse(os.path.exists(second))
 
 
 if __name__ == "__main__":
