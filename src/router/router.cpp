@@ -734,16 +734,16 @@ bool Router::Impl::authorized(const http::ExchangePtr& e, std::string_view* matc
   }
   metrics.count_error("unauthorized");
   metrics.count_request(std::string(kNone), 401);
-  if (access_log) {
-    Call c;
-    c.arrival_wall = Clock::now();
-    c.error = "unauthorized";
-    write_access_log(c, 401);
-  }
+  Call c;
+  c.id = next_id++;
+  c.arrival_wall = Clock::now();
+  c.error = "unauthorized";
+  write_access_log(c, 401);
   http::Response r = http::error_response(
       401, "UnauthorizedError",
       token.empty() ? "Missing API key: send 'Authorization: Bearer <key>'." : "Invalid API key.");
   r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  add_eta_headers(c, r.headers);
   e->respond(std::move(r));
   return false;
 }

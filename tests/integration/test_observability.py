@@ -46,9 +46,9 @@ class AccessLogTest(unittest.TestCase):
         s, _ = raw_stream(c, "/v1/completions",
                           completion("streamed words", max_tokens=5, stream=True), headers=auth)
         self.assertEqual(s.response.status, 200)
-        assert_error(self, c.request("POST", "/v1/completions", completion("x"),
-                                     headers={"Authorization": "Bearer sk-wrong"}),
-                     401, "UnauthorizedError")
+        unauth_r = c.request("POST", "/v1/completions", completion("x"),
+                             headers={"Authorization": "Bearer sk-wrong"})
+        assert_error(self, unauth_r, 401, "UnauthorizedError")
         assert_error(self, c.request("POST", "/v1/completions", {"model": "no-such", "prompt": "a"},
                                      headers=auth), 404, "NotFoundError")
         lines = read_lines(path, 4)
@@ -82,6 +82,7 @@ class AccessLogTest(unittest.TestCase):
         self.assertLessEqual(stream["ttft_ms"], stream["e2e_ms"])
         self.assertEqual((unauth["status"], unauth["error"], unauth["replica"]),
                          (401, "unauthorized", None))
+        self.assertEqual(unauth["request_id"], int(unauth_r.headers["x-eta-request-id"]))
         self.assertEqual((unknown["status"], unknown["error"], unknown["model"]),
                          (404, "unknown_model", "no-such"))
         # --log-format json: every line the router logged is a JSON object.
