@@ -1689,7 +1689,7 @@ void Router::Impl::end_shutdown() {
   constexpr std::string_view kMessage = "The router is shutting down.";
   for (const CallPtr& c : rest) {
     if (c->finished) continue;
-    metrics.count_error("shutting_down");
+    note_error(*c, "shutting_down");
     if (c->attempt_active) {
       c->handle.cancel();
       if (c->mode == Call::Mode::kStreaming) {

@@ -133,9 +133,11 @@ class LifecycleTest(unittest.TestCase):
 
     def test_queued_requests_get_503_at_the_deadline(self):
         sims = [self.sim()]
+        access_log = self.dir.name + "/access.log"
         router = Router(self, router_yaml(sims, extra=(
             "shutdown_grace_s: 0.5\n"
-            "admission: {max_in_flight: 1, queue_size: 4, queue_timeout_s: 60}\n")))
+            "access_log: %s\n"
+            "admission: {max_in_flight: 1, queue_size: 4, queue_timeout_s: 60}\n" % access_log)))
         conn, resp = open_stream(router, 3000, "holder")
         first_event(resp)
         box = []
@@ -154,6 +156,11 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(router.proc.wait(10), 0)
         # The queued request never reached the replica.
         self.assertNotIn("queued", {rid for _, _, rid in sims[0].events()})
+        # Both are in the access log as the shutdown ended them (the stream with its 200 head).
+        with open(access_log) as f:
+            records = [json.loads(line) for line in f]
+        self.assertEqual(sorted((r["status"], r["error"]) for r in records),
+                         [(200, "shutting_down"), (503, "shutting_down")])
 
     def test_second_signal_stops_at_once(self):
         sims = [self.sim()]
