@@ -1371,6 +1371,7 @@ void Router::Impl::abort_calls_on(Replica& r, std::string_view message) {
     if (c->attempt_active && c->replica == r.index) victims.push_back(c);
   for (const CallPtr& c : victims) {
     c->handle.cancel();
+    note_error(*c, "replica_removed");
     if (c->mode == Call::Mode::kStreaming) {
       fail_stream(c, message);
     } else {

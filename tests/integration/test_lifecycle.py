@@ -162,6 +162,30 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(sorted((r["status"], r["error"]) for r in records),
                          [(200, "shutting_down"), (503, "shutting_down")])
 
+    def test_forced_removal_ends_a_stream_with_its_reason(self):
+        # POST /admin/replicas/remove {"force": true} fails the replica's requests now: the stream
+        # gets a 502 error event, and the failure is counted and logged with its reason.
+        sims = [self.sim(), self.sim()]
+        access_log = self.dir.name + "/access.log"
+        router = Router(self, router_yaml(sims, extra="access_log: %s\n" % access_log))
+        conn, resp = open_stream(router, 3000, "forced")
+        first_event(resp)
+        victim = resp.getheader("x-eta-replica")
+        admin = router.admin()
+        self.addCleanup(admin.close)
+        status, body = admin.post_json("/admin/replicas/remove", {"url": victim, "force": True})
+        self.assertEqual(status, 200, body)
+        events = read_events(resp)
+        conn.close()
+        self.assertEqual(events[-1], "[DONE]")
+        self.assertEqual(json.loads(events[-2])["error"]["code"], 502)
+        self.assertEqual(router.metrics().get("eta_errors_total", reason="replica_removed"), 1)
+        self.assertTrue(etatest.wait_until(
+            lambda: open(access_log).read().strip(), timeout=5))
+        rec = json.loads(open(access_log).read().splitlines()[0])
+        self.assertEqual((rec["status"], rec["error"], rec["replica"]),
+                         (200, "replica_removed", victim))
+
     def test_second_signal_stops_at_once(self):
         sims = [self.sim()]
         router = Router(self, router_yaml(sims, extra="shutdown_grace_s: 60\n"))
