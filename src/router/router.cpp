@@ -245,6 +245,8 @@ struct Router::Impl {
   // Admission queue
   void enqueue(const CallPtr& c);
   void pump_queue();
+  // Drops the entries of clients that went away (they wait in place until they reach the head).
+  void drop_gone_from_queue();
   void arm_queue_timer();
 
   // Admin API
@@ -794,6 +796,7 @@ void Router::Impl::handle_metrics(const http::ExchangePtr& e) {
     metrics.speed_factor.with({r->url(), "prefill"}).set(s.prefill_factor());
     metrics.speed_factor.with({r->url(), "decode"}).set(s.decode_factor());
   }
+  drop_gone_from_queue();
   metrics.queue_length.with().set(static_cast<double>(queue.size()));
   http::Response resp;
   resp.content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -1413,8 +1416,14 @@ void Router::Impl::fail_over_unanswered(int replica) {
 // Admission queue: FIFO, bounded; a request leaves it when route() dispatches it, when it times
 // out (429), or when its client goes away.
 
+void Router::Impl::drop_gone_from_queue() {
+  if (pumping) return;  // pump_queue holds the head
+  std::erase_if(queue, [](const CallPtr& q) { return q->finished; });
+}
+
 void Router::Impl::enqueue(const CallPtr& c) {
   const AdmissionConfig& adm = config.admission;
+  drop_gone_from_queue();  // a client that gave up holds no place
   if (static_cast<int>(queue.size()) >= adm.queue_size) {
     note_error(*c, "queue_full");
     respond_error(c, 429, "TooManyRequestsError",
@@ -1654,6 +1663,7 @@ std::string Router::Impl::dashboard_snapshot(StreamCursor& cursor, const StreamP
   meta.interval_s = params.interval_s;
   meta.policy = config.policy;
   meta.in_flight = total_in_flight;
+  drop_gone_from_queue();
   meta.queued = queue.size();
   meta.max_decisions = params.max_decisions;
   return snapshot_json(reports, decisions, completions, meta, cursor);
