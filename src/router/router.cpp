@@ -245,6 +245,8 @@ struct Router::Impl {
   // Admission queue
   void enqueue(const CallPtr& c);
   void pump_queue();
+  // Drops the entries of clients that went away (they wait in place until they reach the head).
+  void drop_gone_from_queue();
   void arm_queue_timer();
 
   // Admin API
@@ -734,16 +736,16 @@ bool Router::Impl::authorized(const http::ExchangePtr& e, std::string_view* matc
   }
   metrics.count_error("unauthorized");
   metrics.count_request(std::string(kNone), 401);
-  if (access_log) {
-    Call c;
-    c.arrival_wall = Clock::now();
-    c.error = "unauthorized";
-    write_access_log(c, 401);
-  }
+  Call c;
+  c.id = next_id++;
+  c.arrival_wall = Clock::now();
+  c.error = "unauthorized";
+  write_access_log(c, 401);
   http::Response r = http::error_response(
       401, "UnauthorizedError",
       token.empty() ? "Missing API key: send 'Authorization: Bearer <key>'." : "Invalid API key.");
   r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  add_eta_headers(c, r.headers);
   e->respond(std::move(r));
   return false;
 }
@@ -794,6 +796,7 @@ void Router::Impl::handle_metrics(const http::ExchangePtr& e) {
     metrics.speed_factor.with({r->url(), "prefill"}).set(s.prefill_factor());
     metrics.speed_factor.with({r->url(), "decode"}).set(s.decode_factor());
   }
+  drop_gone_from_queue();
   metrics.queue_length.with().set(static_cast<double>(queue.size()));
   http::Response resp;
   resp.content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -804,20 +807,18 @@ void Router::Impl::handle_metrics(const http::ExchangePtr& e) {
 void Router::Impl::handle_generate(const http::ExchangePtr& e, openai::Endpoint endpoint) {
   std::string_view key;
   if (!authorized(e, &key)) return;
-  if (shutting_down) {
-    e->mutable_request().keep_alive = false;  // and close the connection after the answer
-    metrics.count_error("shutting_down");
-    metrics.count_request(std::string(kNone), 503);
-    e->respond(
-        http::error_response(503, "ServiceUnavailableError", "The router is shutting down."));
-    return;
-  }
   auto c = std::make_shared<Call>();
   c->id = next_id++;
   c->exchange = e;
   c->endpoint = endpoint;
   c->arrival_wall = Clock::now();
   c->arrival = now();
+  if (shutting_down) {
+    e->mutable_request().keep_alive = false;  // and close the connection after the answer
+    note_error(*c, "shutting_down");
+    respond_error(c, 503, "ServiceUnavailableError", "The router is shutting down.");
+    return;
+  }
   openai::Error error;
   if (!openai::parse_request(endpoint, e->request().body, c->fields, error)) {
     note_error(*c, "bad_request");
@@ -836,7 +837,7 @@ void Router::Impl::handle_generate(const http::ExchangePtr& e, openai::Endpoint 
     const double tokens = c->info.prompt_tokens + c->info.max_tokens.value_or(0);
     const RateLimiter::Verdict v = rate_limiter.charge(key, limit, tokens, c->arrival);
     if (!v.allowed) {
-      metrics.count_error("rate_limited");
+      note_error(*c, "rate_limited");
       http::Headers h{{"Retry-After", std::to_string(v.retry_after_s)}};
       respond_error(c, 429, "TooManyRequestsError",
                     v.tokens ? fmt::format("Rate limit reached for this API key: {:g} tokens per "
@@ -1004,7 +1005,7 @@ void Router::Impl::write_access_log(const Call& c, int status) {
   r.e2e_ms = opt_ms(c.e2e_s);
   if (c.replica >= 0) r.dispatch_ms = ms_since(c.arrival_wall, c.dispatch_wall);
   r.status = status;
-  r.retries = static_cast<int>(c.tried.size());
+  r.retries = std::max(0, c.attempt - 1);  // attempts after the first (not failed attempts)
   r.stream = c.fields.stream;
   r.error = c.error;  // cleared when a retry succeeded: the client saw no error
   access_log->write(r);
@@ -1217,9 +1218,10 @@ void Router::Impl::retry_or_fail(const CallPtr& c, std::string_view reason, std:
   c->tried.push_back(c->replica);
   spdlog::debug("request {}: attempt {} on {} failed ({}: {})", c->id, c->attempt, r.url(), reason,
                 detail);
-  if (c->attempt <= config.retries) {
+  // Counted once the attempt has moved to another replica (not when none could take it).
+  if (c->attempt <= config.retries && route(c) == RouteResult::kDispatched) {
     metrics.retries.with({r.url()}).inc();
-    if (route(c) == RouteResult::kDispatched) return;
+    return;
   }
   if (c->held_status > 0) {
     // Out of retries: relay the last 5xx as the replica sent it.
@@ -1372,6 +1374,7 @@ void Router::Impl::abort_calls_on(Replica& r, std::string_view message) {
     if (c->attempt_active && c->replica == r.index) victims.push_back(c);
   for (const CallPtr& c : victims) {
     c->handle.cancel();
+    note_error(*c, "replica_removed");
     if (c->mode == Call::Mode::kStreaming) {
       fail_stream(c, message);
     } else {
@@ -1390,8 +1393,10 @@ void Router::Impl::fail_over_unanswered(int replica) {
   if (r.removed || r.health.healthy()) return;
   std::vector<CallPtr> waiting;
   for (const auto& [id, c] : calls) {
+    // Only where another replica can take it: otherwise it keeps waiting for this one (which
+    // may still answer) up to its first-byte timeout.
     if (c->attempt_active && !c->finished && c->replica == replica &&
-        c->mode == Call::Mode::kNone) {
+        c->mode == Call::Mode::kNone && has_retry_target(*c)) {
       waiting.push_back(c);
     }
   }
@@ -1399,7 +1404,9 @@ void Router::Impl::fail_over_unanswered(int replica) {
   spdlog::info("replica {} is unhealthy: retrying {} unanswered request(s) elsewhere", r.url(),
                waiting.size());
   for (const CallPtr& c : waiting) {
-    if (c->finished || !c->attempt_active || c->replica != replica) continue;
+    if (c->finished || !c->attempt_active || c->replica != replica || !has_retry_target(*c)) {
+      continue;
+    }
     c->handle.cancel();
     retry_or_fail(c, "upstream_unhealthy", "replica turned unhealthy before answering", false);
   }
@@ -1409,8 +1416,14 @@ void Router::Impl::fail_over_unanswered(int replica) {
 // Admission queue: FIFO, bounded; a request leaves it when route() dispatches it, when it times
 // out (429), or when its client goes away.
 
+void Router::Impl::drop_gone_from_queue() {
+  if (pumping) return;  // pump_queue holds the head
+  std::erase_if(queue, [](const CallPtr& q) { return q->finished; });
+}
+
 void Router::Impl::enqueue(const CallPtr& c) {
   const AdmissionConfig& adm = config.admission;
+  drop_gone_from_queue();  // a client that gave up holds no place
   if (static_cast<int>(queue.size()) >= adm.queue_size) {
     note_error(*c, "queue_full");
     respond_error(c, 429, "TooManyRequestsError",
@@ -1650,6 +1663,7 @@ std::string Router::Impl::dashboard_snapshot(StreamCursor& cursor, const StreamP
   meta.interval_s = params.interval_s;
   meta.policy = config.policy;
   meta.in_flight = total_in_flight;
+  drop_gone_from_queue();
   meta.queued = queue.size();
   meta.max_decisions = params.max_decisions;
   return snapshot_json(reports, decisions, completions, meta, cursor);
@@ -1686,7 +1700,7 @@ void Router::Impl::end_shutdown() {
   constexpr std::string_view kMessage = "The router is shutting down.";
   for (const CallPtr& c : rest) {
     if (c->finished) continue;
-    metrics.count_error("shutting_down");
+    note_error(*c, "shutting_down");
     if (c->attempt_active) {
       c->handle.cancel();
       if (c->mode == Call::Mode::kStreaming) {
@@ -1739,6 +1753,12 @@ bool Router::Impl::reload(RouterConfig next, std::string& error) {
     next.admin_host = config.admin_host;
     next.admin_port = config.admin_port;
   }
+  // The token is reloaded, the address is not: validate() saw the new file's address.
+  if (config.admin_port >= 0 && !is_loopback_host(config.admin_host) && next.admin_token.empty()) {
+    error = "the running admin listener on " + config.admin_host +
+            " needs admin.token (a new admin address needs a restart)";
+    return false;
+  }
   if (keep(next.max_body_bytes != config.max_body_bytes, "max_body_bytes")) {
     next.max_body_bytes = config.max_body_bytes;
   }
@@ -1767,6 +1787,9 @@ bool Router::Impl::reload(RouterConfig next, std::string& error) {
     next.health_failure_threshold = config.health_failure_threshold;
     next.health_success_threshold = config.health_success_threshold;
   }
+  // Opened at start (run_until_signal): the running access log and log format stay.
+  if (keep(next.access_log != config.access_log, "access_log")) next.access_log = config.access_log;
+  if (keep(next.log_format != config.log_format, "log_format")) next.log_format = config.log_format;
   std::vector<ReplicaConfig> added;
   std::set<std::string> wanted;
   for (const ReplicaConfig& rc : next.replicas) {
@@ -1928,6 +1951,7 @@ int run_until_signal(const RouterConfig& config, const ConfigLoader& reload) {
   });
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   bool terminating = false;
+  bool drain = false;  // graceful shutdown done: let the last bytes out before returning
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int sig) {
         if (ec) return;
@@ -1952,6 +1976,7 @@ int run_until_signal(const RouterConfig& config, const ConfigLoader& reload) {
           terminating = true;
           router.shutdown([&] {
             router.stop();
+            drain = true;
             io.stop();
           });
         }
@@ -1959,6 +1984,14 @@ int run_until_signal(const RouterConfig& config, const ConfigLoader& reload) {
       };
   signals.async_wait(on_signal);
   io.run();
+  if (drain) {
+    // Nothing is in flight, but the last responses may still be on their way out: the TLS front
+    // relays them from the inner listener after the router has ended them. Run until nothing is
+    // left (the front's sessions end once their inner connections are closed), 2 s at most.
+    signals.cancel();
+    io.restart();
+    io.run_for(std::chrono::seconds(2));
+  }
   return 0;
 }
 

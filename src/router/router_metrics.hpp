@@ -8,7 +8,8 @@
 //   eta_errors_total{reason}                    failed or refused requests: bad_request,
 //       unauthorized, unknown_model, no_replica, shed_capacity, shed_slo, queue_full,
 //       queue_timeout, upstream_connect, upstream_timeout, upstream_reset, upstream_5xx,
-//       upstream_protocol, mid_stream, client_disconnect
+//       upstream_protocol, upstream_unhealthy, mid_stream, client_disconnect, shutting_down,
+//       rate_limited, replica_removed
 //   eta_retries_total{replica}                  attempts moved off this replica to another
 //   eta_failovers_total{replica}                requests this replica answered (2xx) after an
 //       attempt on another replica had failed

@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import socket
 import ssl
 import subprocess
@@ -46,6 +47,7 @@ class AccessTest(unittest.TestCase):
         cls.replica = StubReplica()
         cls.addClassCleanup(cls.replica.stop)
         keys_file = write("# one key per line\n\n  %s  \n" % KEYS["free"], "keys.txt")
+        cls.access_log = write("", "access.log")
         cfg = write("""
 api_keys:
   - {key: %s, requests_per_minute: 2}
@@ -54,7 +56,8 @@ api_keys_file: %s
 rate_limit: {requests_per_minute: 600}
 admin: {host: 127.0.0.1, port: 0, token: %s}
 log_level: debug
-""" % (KEYS["limited"], KEYS["tokens"], keys_file, KEYS["admin"]))
+access_log: %s
+""" % (KEYS["limited"], KEYS["tokens"], keys_file, KEYS["admin"], cls.access_log))
         cls.router = RouterProcess(["--port", "0", "--config", cfg, "--policy", "round-robin",
                                     "--replica", cls.replica.url])
         cls.addClassCleanup(cls.router.stop)
@@ -98,6 +101,19 @@ log_level: debug
         self.assertEqual(self.post(KEYS["free"], completion()).status, 200)
         m = self.client().metrics()
         self.assertGreaterEqual(m.get("eta_errors_total", reason="rate_limited"), 1)
+        # The access log has the refusal, with its reason (lines go out within a second).
+        rid = int(r.headers["x-eta-request-id"])
+
+        def refused():
+            with open(self.access_log) as f:
+                for line in f:
+                    rec = json.loads(line)
+                    if rec["request_id"] == rid and rec["status"] == 429:
+                        return rec
+            return None
+        rec = etatest.wait_until(refused, timeout=5)
+        self.assertIsNotNone(rec)
+        self.assertEqual(rec["error"], "rate_limited")
 
     def test_token_rate_limit(self):
         r = self.post(KEYS["tokens"], completion("t1", max_tokens=80))
@@ -265,6 +281,51 @@ class TlsTest(unittest.TestCase):
         r = conn.getresponse()
         self.assertEqual(r.status, 400)
         self.assertEqual(json.loads(r.read())["error"]["code"], 400)
+
+    def test_sigterm_lets_a_tls_stream_finish(self):
+        # Graceful shutdown with the TLS front: the stream in flight ends whole over TLS (its last
+        # bytes still pass the front after the router has nothing left in flight), the TLS port
+        # stops accepting, and the router exits 0.
+        sim = etatest.EtaProcess(["vllm-sim", "--port", "0", "--model", MODEL,
+                                  "--time-scale", "1"])
+        self.addCleanup(sim.stop)
+        cfg = write("tls: {cert_file: %s, key_file: %s}\nshutdown_grace_s: 20\n"
+                    % (self.cert, self.key))
+        proc = subprocess.Popen(
+            [etatest.eta_bin(), "route", "--port", "0", "--admin-port", "-1", "--config", cfg,
+             "--replica", "http://%s:%d" % (sim.host, sim.port)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+        def stop():
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            proc.stdout.close()
+        self.addCleanup(stop)
+        port = int(re.fullmatch(r"listening on https://127\.0\.0\.1:(\d+)",
+                                proc.stdout.readline().strip()).group(1))
+        ctx = ssl.create_default_context(cafile=self.cert)
+        conns = []
+        for stream in (True, False):
+            conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=20)
+            self.addCleanup(conn.close)
+            conn.request("POST", "/v1/completions", json.dumps(dict(
+                completion(max_tokens=200), stream=stream, ignore_eos=True)),
+                {"Content-Type": "application/json"})
+            conns.append(conn)
+        r = conns[0].getresponse()
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.readline().startswith(b"data: "))  # the stream has begun
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        self.assertTrue(r.read().rstrip().endswith(b"data: [DONE]"))
+        r2 = conns[1].getresponse()
+        body = r2.read()
+        self.assertEqual(r2.status, 200, body)
+        self.assertEqual(json.loads(body)["usage"]["completion_tokens"], 200)
+        self.assertEqual(proc.wait(20), 0)
 
     def test_plain_http_on_the_tls_port_gets_nothing(self):
         before = len(self.replica.forwarded())

@@ -11,6 +11,9 @@ most one replica completed it); the router recovers within its health-check time
 bound asserted is generous, the figures are in docs/reliability.md). Each test prints a
 `FAULT ...` line with its figures (and appends it to $ETA_FAULT_REPORT when set)."""
 
+import http.client
+import json
+import socket
 import tempfile
 import threading
 import time
@@ -123,6 +126,24 @@ class FaultTest(unittest.TestCase):
         rep.notes.append("victim down after %.3f s; slowest answer %.2f s (first-byte timeout "
                          "60 s)" % (down, slowest))
         emit(rep)
+
+    def test_unanswered_requests_wait_when_no_other_replica_can_take_them(self):
+        # The only replica turns unhealthy while it holds requests: there is nowhere to retry
+        # them, so they keep waiting for it (up to the first-byte timeout) instead of failing at
+        # once, and are answered when it continues.
+        sims = [self.sim()]
+        router = Router(self, router_yaml(sims, timeouts="{connect_s: 1, first_byte_s: 60, "
+                                                         "idle_s: 60}"))
+        victim = sims[0]
+        victim.pause()
+        load = Load(router, 4, "lonely", threads=4, stream_every=0).start()
+        down = wait_routable(router, victim.url, False, since=victim.changed_at)
+        self.assertIsNotNone(down)
+        time.sleep(0.5)  # the posted failover has run
+        victim.resume()
+        results = load.join()
+        self.assertEqual([r.kind for r in results], ["ok"] * 4, results)
+        self.assertEqual({r.replica for r in results}, {victim.url})
 
     def test_metrics_hang_or_garbage(self):
         hang = self.sim("--metrics-fault", "hang")
@@ -335,6 +356,48 @@ class OverloadTest(unittest.TestCase):
         rep.notes.append("/health max %.1f ms, /metrics max %.1f ms over %d probes"
                          % (worst["/health"], worst["/metrics"], len(probes["/health"])))
         emit(rep)
+
+    def test_a_client_gone_from_the_queue_holds_no_place(self):
+        # One in-flight slot and a queue of 2: A waits, B waits and goes away (its entry is behind
+        # A, not at the head), then C comes. B holds no place: C is queued, not refused, and the
+        # queue length counts A and C.
+        sims = [Sim(self, log_dir=self.dir.name)]
+        router = Router(self, router_yaml(sims, extra=(
+            "admission: {max_in_flight: 1, queue_size: 2, queue_timeout_s: 60}\n")))
+        holder = http.client.HTTPConnection(router.host, router.port, timeout=30)
+        holder.request("POST", "/v1/completions", body=json.dumps(
+            {"model": faultlib.MODEL, "prompt": "holder", "max_tokens": 3000, "ignore_eos": True,
+             "stream": True}), headers={"Content-Type": "application/json"})
+        self.assertEqual(holder.getresponse().status, 200)
+        queued = {}
+
+        def send(name):
+            queued[name] = faultlib.send_one(router.host, router.port, name, False, 4, name)
+        a = threading.Thread(target=send, args=("A",), daemon=True)
+        a.start()
+        self.assertTrue(etatest.wait_until(
+            lambda: router.metrics().get("eta_queue_length") == 1, timeout=5))
+        b = socket.create_connection((router.host, router.port), timeout=5)
+        body = json.dumps({"model": faultlib.MODEL, "prompt": "B", "max_tokens": 4}).encode()
+        b.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                  b"application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        self.assertTrue(etatest.wait_until(
+            lambda: router.metrics().get("eta_queue_length") == 2, timeout=5))
+        b.close()
+        self.assertTrue(etatest.wait_until(
+            lambda: router.metrics().get("eta_errors_total", reason="client_disconnect") == 1,
+            timeout=5))
+        c = threading.Thread(target=send, args=("C",), daemon=True)
+        c.start()
+        time.sleep(0.3)
+        m = router.metrics()
+        self.assertEqual(m.get("eta_admission_rejections_total", reason="queue_full"), 0,
+                         queued.get("C"))
+        self.assertEqual(m.get("eta_queue_length"), 2)
+        holder.close()  # frees the slot: A, then C
+        a.join(20)
+        c.join(20)
+        self.assertEqual((queued["A"].kind, queued["C"].kind), ("ok", "ok"), queued)
 
 
 if __name__ == "__main__":

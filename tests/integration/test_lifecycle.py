@@ -6,6 +6,7 @@ is rejected with a log line while the old configuration keeps serving."""
 
 import http.client
 import json
+import os
 import signal
 import socket
 import tempfile
@@ -55,7 +56,9 @@ class LifecycleTest(unittest.TestCase):
 
     def test_sigterm_lets_streams_finish_then_exits_0(self):
         sims = [self.sim(), self.sim()]
-        router = Router(self, router_yaml(sims, extra="shutdown_grace_s: 20\n"))
+        access_log = self.dir.name + "/access.log"
+        router = Router(self, router_yaml(sims, extra="shutdown_grace_s: 20\naccess_log: %s\n"
+                                          % access_log))
         # A keep-alive connection opened before the signal.
         idle = http.client.HTTPConnection(router.host, router.port, timeout=10)
         idle.request("GET", "/health")
@@ -79,6 +82,8 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(r.status, 503)
         self.assertEqual(body["error"]["type"], "ServiceUnavailableError")
         self.assertEqual(r.getheader("connection"), "close")
+        late_id = r.getheader("x-eta-request-id")
+        self.assertIsNotNone(late_id)
         idle.close()
         # The streams in flight finish whole.
         for conn, resp in streams:
@@ -93,6 +98,13 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(code, 0, router.stderr_text())
         self.assertLess(elapsed, 20)
         self.assertIn("nothing left in flight", router.stderr_text())
+        # Every request is in the access log, the refused one too.
+        with open(access_log) as f:
+            records = [json.loads(line) for line in f]
+        self.assertEqual(sorted(r["status"] for r in records), [200] * 4 + [503])
+        late = [r for r in records if r["status"] == 503][0]
+        self.assertEqual(late["request_id"], int(late_id))
+        self.assertEqual(late["error"], "shutting_down")
 
     def test_streams_open_at_the_deadline_get_an_error_event(self):
         sims = [self.sim()]
@@ -121,9 +133,11 @@ class LifecycleTest(unittest.TestCase):
 
     def test_queued_requests_get_503_at_the_deadline(self):
         sims = [self.sim()]
+        access_log = self.dir.name + "/access.log"
         router = Router(self, router_yaml(sims, extra=(
             "shutdown_grace_s: 0.5\n"
-            "admission: {max_in_flight: 1, queue_size: 4, queue_timeout_s: 60}\n")))
+            "access_log: %s\n"
+            "admission: {max_in_flight: 1, queue_size: 4, queue_timeout_s: 60}\n" % access_log)))
         conn, resp = open_stream(router, 3000, "holder")
         first_event(resp)
         box = []
@@ -142,6 +156,35 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(router.proc.wait(10), 0)
         # The queued request never reached the replica.
         self.assertNotIn("queued", {rid for _, _, rid in sims[0].events()})
+        # Both are in the access log as the shutdown ended them (the stream with its 200 head).
+        with open(access_log) as f:
+            records = [json.loads(line) for line in f]
+        self.assertEqual(sorted((r["status"], r["error"]) for r in records),
+                         [(200, "shutting_down"), (503, "shutting_down")])
+
+    def test_forced_removal_ends_a_stream_with_its_reason(self):
+        # POST /admin/replicas/remove {"force": true} fails the replica's requests now: the stream
+        # gets a 502 error event, and the failure is counted and logged with its reason.
+        sims = [self.sim(), self.sim()]
+        access_log = self.dir.name + "/access.log"
+        router = Router(self, router_yaml(sims, extra="access_log: %s\n" % access_log))
+        conn, resp = open_stream(router, 3000, "forced")
+        first_event(resp)
+        victim = resp.getheader("x-eta-replica")
+        admin = router.admin()
+        self.addCleanup(admin.close)
+        status, body = admin.post_json("/admin/replicas/remove", {"url": victim, "force": True})
+        self.assertEqual(status, 200, body)
+        events = read_events(resp)
+        conn.close()
+        self.assertEqual(events[-1], "[DONE]")
+        self.assertEqual(json.loads(events[-2])["error"]["code"], 502)
+        self.assertEqual(router.metrics().get("eta_errors_total", reason="replica_removed"), 1)
+        self.assertTrue(etatest.wait_until(
+            lambda: open(access_log).read().strip(), timeout=5))
+        rec = json.loads(open(access_log).read().splitlines()[0])
+        self.assertEqual((rec["status"], rec["error"], rec["replica"]),
+                         (200, "replica_removed", victim))
 
     def test_second_signal_stops_at_once(self):
         sims = [self.sim()]
@@ -203,6 +246,50 @@ class LifecycleTest(unittest.TestCase):
         lines = [ln for ln in router.stderr_text().splitlines() if "reload rejected" in ln]
         self.assertIn("unknown key 'polcy'", lines[0])
         self.assertIn("duplicate replica", lines[1])
+
+    def test_reload_cannot_leave_an_open_admin_listener_without_its_token(self):
+        # The admin listener's address needs a restart, its token does not: a new file that
+        # moves the admin to loopback and drops the token must not leave the running non-loopback
+        # listener without a token.
+        sims = [self.sim()]
+        token = "adm-lifecycle-5e1d"
+        router = Router(self, router_yaml(sims, extra="admin: {host: 0.0.0.0, token: %s}\n"
+                                          % token))
+        admin = etatest.Client("127.0.0.1", router.admin_port)
+        self.addCleanup(admin.close)
+        self.assertEqual(admin.request("GET", "/admin/replicas").status, 401)
+        router.write_config(router_yaml(sims, extra="admin: {host: 127.0.0.1}\n"))
+        router.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(etatest.wait_until(
+            lambda: "reload rejected" in router.stderr_text()
+            or "configuration reloaded" in router.stderr_text(), timeout=5),
+            router.stderr_text())
+        self.assertEqual(admin.request("GET", "/admin/replicas").status, 401)
+        r = admin.request("GET", "/admin/replicas", headers={"Authorization": "Bearer " + token})
+        self.assertEqual(r.status, 200)
+        self.assertIn("admin.token", router.stderr_text())
+
+    def test_reload_says_which_logging_settings_need_a_restart(self):
+        # The access log and the log format are opened at start: a reload that changes them keeps
+        # the running ones and says so, like every other setting fixed at start.
+        sims = [self.sim()]
+        first = self.dir.name + "/first.log"
+        router = Router(self, router_yaml(sims, extra="access_log: %s\n" % first))
+        second = self.dir.name + "/second.log"
+        router.write_config(router_yaml(sims, extra="access_log: %s\nlog_format: json\n"
+                                        % second))
+        router.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(etatest.wait_until(
+            lambda: "configuration reloaded" in router.stderr_text(), timeout=5),
+            router.stderr_text())
+        self.assertIn("a change of access_log needs a restart", router.stderr_text())
+        self.assertIn("a change of log_format needs a restart", router.stderr_text())
+        results = Load(router, 2, "logs", threads=1).run()
+        self.assertTrue(all(r.kind == "ok" for r in results), results)
+        self.assertTrue(etatest.wait_until(
+            lambda: os.path.exists(first) and len(open(first).read().splitlines()) == 2,
+            timeout=5))
+        self.assertFalse(os.path.exists(second))
 
 
 if __name__ == "__main__":

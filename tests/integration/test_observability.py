@@ -46,9 +46,9 @@ class AccessLogTest(unittest.TestCase):
         s, _ = raw_stream(c, "/v1/completions",
                           completion("streamed words", max_tokens=5, stream=True), headers=auth)
         self.assertEqual(s.response.status, 200)
-        assert_error(self, c.request("POST", "/v1/completions", completion("x"),
-                                     headers={"Authorization": "Bearer sk-wrong"}),
-                     401, "UnauthorizedError")
+        unauth_r = c.request("POST", "/v1/completions", completion("x"),
+                             headers={"Authorization": "Bearer sk-wrong"})
+        assert_error(self, unauth_r, 401, "UnauthorizedError")
         assert_error(self, c.request("POST", "/v1/completions", {"model": "no-such", "prompt": "a"},
                                      headers=auth), 404, "NotFoundError")
         lines = read_lines(path, 4)
@@ -82,6 +82,7 @@ class AccessLogTest(unittest.TestCase):
         self.assertLessEqual(stream["ttft_ms"], stream["e2e_ms"])
         self.assertEqual((unauth["status"], unauth["error"], unauth["replica"]),
                          (401, "unauthorized", None))
+        self.assertEqual(unauth["request_id"], int(unauth_r.headers["x-eta-request-id"]))
         self.assertEqual((unknown["status"], unknown["error"], unknown["model"]),
                          (404, "unknown_model", "no-such"))
         # --log-format json: every line the router logged is a JSON object.
@@ -116,6 +117,30 @@ class AccessLogTest(unittest.TestCase):
         m = c.metrics()
         self.assertEqual(m.get("eta_failovers_total", replica=sim.url), len(retried))
         self.assertEqual(m.get("eta_retries_total", replica=broken.url), len(retried))
+
+    def test_a_failure_with_nowhere_to_retry_counts_no_retry(self):
+        # The only replica never sends a head: one attempt, 504 at its first-byte timeout. No
+        # attempt moved to another replica, so there is no retry to log or count.
+        from test_hostile import StubReplica
+        stuck = StubReplica(mode="slow_head")
+        self.addCleanup(stuck.stop)
+        tmp = tempfile.mkdtemp(prefix="eta-access-")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        path = os.path.join(tmp, "access.log")
+        cfg = os.path.join(tmp, "eta.yaml")
+        with open(cfg, "w") as f:
+            f.write("timeouts: {first_byte_s: 0.3}\n")
+        router = start_router(self, [stuck.url], "--config", cfg, "--access-log", path)
+        c = router.client()
+        assert_error(self, c.post("/v1/completions", completion("stuck")), 504,
+                     "GatewayTimeoutError")
+        lines = read_lines(path, 1)
+        self.assertIsInstance(lines, list, lines)
+        rec = json.loads(lines[0])
+        self.assertEqual((rec["status"], rec["error"], rec["retries"]),
+                         (504, "upstream_timeout", 0))
+        m = c.metrics()
+        self.assertEqual(m.get("eta_retries_total", replica=stuck.url) or 0, 0)
 
     def test_rejections_and_prediction_error_series(self):
         sim = start_sim(self)
