@@ -46,6 +46,11 @@ class ClusterSimMatchesBench(unittest.TestCase):
                 live = json.load(f)
         self.assertEqual(live["errors"], 0)
         self.assertEqual(live["requests"], cs["requests"])
+        if os.environ.get("ETA_SANITIZED") == "1":
+            # Under ASan + UBSan every request costs the live side far more CPU than in a
+            # normal build: the run above still exercises both paths for memory and UB errors,
+            # but latency agreement is a claim about the normal build only.
+            self.skipTest("latency agreement is not measured under sanitizers")
         for metric in ("ttft_ms", "e2e_ms"):
             for stat in ("mean", "p50", "p90"):
                 sim_value, live_value = cs[metric][stat], live[metric][stat]
