@@ -96,4 +96,26 @@ std::string_view bearer_token(std::string_view authorization) {
   return trim(authorization.substr(7));
 }
 
+std::string_view cookie_value(std::string_view cookie_header, std::string_view name) {
+  while (!cookie_header.empty()) {
+    const size_t semi = cookie_header.find(';');
+    const std::string_view pair = trim(cookie_header.substr(0, semi));
+    cookie_header = semi == std::string_view::npos ? "" : cookie_header.substr(semi + 1);
+    const size_t eq = pair.find('=');
+    if (eq != std::string_view::npos && pair.substr(0, eq) == name) return pair.substr(eq + 1);
+  }
+  return {};
+}
+
+std::string_view query_value(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? "" : query.substr(amp + 1);
+    const size_t eq = pair.find('=');
+    if (eq != std::string_view::npos && pair.substr(0, eq) == name) return pair.substr(eq + 1);
+  }
+  return {};
+}
+
 }  // namespace eta::router

@@ -31,4 +31,10 @@ void relay_response_headers(const http::ResponseHead& head, http::Headers& out,
 // The token of "Authorization: Bearer <token>", or empty.
 std::string_view bearer_token(std::string_view authorization);
 
+// The value of cookie `name` in a Cookie header ("a=1; b=2"), or empty.
+std::string_view cookie_value(std::string_view cookie_header, std::string_view name);
+
+// The value of `name` in a query string ("a=1&b=2", not percent-decoded), or empty.
+std::string_view query_value(std::string_view query, std::string_view name);
+
 }  // namespace eta::router

@@ -52,6 +52,7 @@ constexpr std::string_view kPredictedTtftHeader = "x-eta-predicted-ttft-ms";
 constexpr std::string_view kPredictedE2eHeader = "x-eta-predicted-e2e-ms";
 constexpr std::string_view kRequestIdHeader = "x-eta-request-id";
 constexpr std::string_view kNone = "none";
+constexpr std::string_view kAdminCookie = "eta_admin_token";
 constexpr uint64_t kMaxBufferedBody = 256ull << 20;  // a non-streamed upstream body
 constexpr uint64_t kMaxModelsBody = 4ull << 20;
 constexpr double kReadyTimeoutS = 3.0;
@@ -713,10 +714,26 @@ bool same_secret(std::string_view token, std::string_view key) {
 
 }  // namespace
 
+// The admin token comes as "Authorization: Bearer" (API clients) or, for a browser, which cannot
+// send that header with a page load or an EventSource, as the HttpOnly cookie that
+// `GET /dashboard?token=...` sets (then redirecting to /dashboard, so the token leaves the URL).
 bool Router::Impl::admin_authorized(const http::ExchangePtr& e) {
   if (config.admin_token.empty()) return true;
-  if (same_secret(bearer_token(e->request().header("authorization")), config.admin_token)) {
+  const http::Request& req = e->request();
+  if (same_secret(bearer_token(req.header("authorization")), config.admin_token) ||
+      same_secret(cookie_value(req.header("cookie"), kAdminCookie), config.admin_token)) {
     return true;
+  }
+  if (req.method == "GET" && req.path() == "/dashboard" &&
+      same_secret(query_value(req.query(), "token"), config.admin_token)) {
+    http::Response r;
+    r.status = 303;
+    r.content_type = "text/plain";
+    r.headers.emplace_back("Location", "/dashboard");
+    r.headers.emplace_back("Set-Cookie", std::string(kAdminCookie) + "=" + config.admin_token +
+                                             "; Path=/; HttpOnly; SameSite=Strict");
+    e->respond(std::move(r));
+    return false;
   }
   http::Response r =
       http::error_response(401, "UnauthorizedError", "Missing or invalid admin token.");

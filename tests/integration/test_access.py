@@ -150,6 +150,33 @@ access_log: %s
         r = self.post(KEYS["admin"], completion())
         assert_error(self, r, 401, "UnauthorizedError")
 
+    def test_dashboard_login_sets_a_cookie_for_the_page_and_its_stream(self):
+        # A browser cannot send "Authorization: Bearer" with a page load or an EventSource:
+        # /dashboard?token=T sets an HttpOnly cookie and redirects to /dashboard.
+        admin = self.router.admin()
+        self.addCleanup(admin.close)
+        assert_error(self, admin.request("GET", "/dashboard"), 401, "UnauthorizedError")
+        assert_error(self, admin.request("GET", "/dashboard?token=sk-admin-guess"), 401,
+                     "UnauthorizedError")
+        r = admin.request("GET", "/dashboard?token=" + KEYS["admin"])
+        self.assertEqual(r.status, 303, r.body)
+        self.assertEqual(r.headers["location"], "/dashboard")
+        cookie = r.headers["set-cookie"]
+        for attribute in ("HttpOnly", "SameSite=Strict", "Path=/"):
+            self.assertIn(attribute, cookie)
+        jar = {"Cookie": "theme=dark; " + cookie.split(";")[0]}
+        r = admin.request("GET", "/dashboard", headers=jar)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertIn(b"<html", r.body.lower())
+        r = admin.request("GET", "/admin/replicas", headers=jar)
+        self.assertEqual(r.status, 200, r.body)
+        assert_error(self, admin.request("GET", "/admin/replicas",
+                                         headers={"Cookie": "eta_admin_token=sk-admin-guess"}),
+                     401, "UnauthorizedError")
+        # The query token only logs in on /dashboard; it opens nothing else.
+        assert_error(self, admin.request("GET", "/admin/replicas?token=" + KEYS["admin"]), 401,
+                     "UnauthorizedError")
+
     def test_client_x_eta_headers_are_stripped(self):
         before = len(self.replica.forwarded())
         headers = bearer(KEYS["free"])
