@@ -219,6 +219,18 @@ TEST(RouterHeaders, BearerToken) {
   EXPECT_EQ(bearer_token(""), "");
 }
 
+TEST(RouterHeaders, CookieAndQueryValues) {
+  EXPECT_EQ(cookie_value("theme=dark; eta_admin_token=t1", "eta_admin_token"), "t1");
+  EXPECT_EQ(cookie_value("eta_admin_token=t2;theme=dark", "eta_admin_token"), "t2");
+  EXPECT_EQ(cookie_value("x_eta_admin_token=t3", "eta_admin_token"), "");  // whole names only
+  EXPECT_EQ(cookie_value("eta_admin_token", "eta_admin_token"), "");
+  EXPECT_EQ(cookie_value("", "eta_admin_token"), "");
+  EXPECT_EQ(query_value("a=1&token=t4&b=2", "token"), "t4");
+  EXPECT_EQ(query_value("atoken=t5", "token"), "");
+  EXPECT_EQ(query_value("token=", "token"), "");
+  EXPECT_EQ(query_value("", "token"), "");
+}
+
 // ---- admin -----------------------------------------------------------------------------------
 
 TEST(RouterAdmin, Bodies) {
