@@ -40,6 +40,7 @@ struct ClientLimits {
   double idle_timeout_s = 5;                // keep-alive connection with no request: closed
   double write_timeout_s = 60;              // a write with no progress this long closes
   uint64_t max_buffered_bytes = 16u << 20;  // unsent response bytes before the client is dropped
+  bool operator==(const ClientLimits&) const = default;
 };
 
 struct RouterConfig {

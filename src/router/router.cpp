@@ -1779,14 +1779,7 @@ bool Router::Impl::reload(RouterConfig next, std::string& error) {
   if (keep(next.max_body_bytes != config.max_body_bytes, "max_body_bytes")) {
     next.max_body_bytes = config.max_body_bytes;
   }
-  const ClientLimits& a = next.client;
-  const ClientLimits& b = config.client;
-  if (keep(a.max_header_bytes != b.max_header_bytes || a.request_timeout_s != b.request_timeout_s ||
-               a.idle_timeout_s != b.idle_timeout_s || a.write_timeout_s != b.write_timeout_s ||
-               a.max_buffered_bytes != b.max_buffered_bytes,
-           "client limits")) {
-    next.client = config.client;
-  }
+  if (keep(next.client != config.client, "client limits")) next.client = config.client;
   if (keep(next.tls_cert_file != config.tls_cert_file || next.tls_key_file != config.tls_key_file,
            "tls")) {
     next.tls_cert_file = config.tls_cert_file;

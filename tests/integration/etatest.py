@@ -15,10 +15,19 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
 import urllib.parse
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago (for programs that take a fixed port)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
 
 ETA_BIN = os.environ.get("ETA_BIN", "")
 

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import signal
-import socket
 import tempfile
 import threading
 import time
@@ -26,14 +25,6 @@ import etatest
 
 MODEL = "sim-model"
 TIME_SCALE = "10"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def unix_now():
@@ -45,7 +36,7 @@ class Sim:
 
     def __init__(self, test, *extra, log_dir):
         self.extra = [str(a) for a in extra]
-        self.port = free_port()
+        self.port = etatest.free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.log = os.path.join(log_dir, "sim-%d.log" % self.port)
         self.proc = None

@@ -8,7 +8,6 @@ everything else) at the end, also on failure."""
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -24,19 +23,13 @@ MODEL = "sim-model"
 PROMETHEUS = "/usr/bin/prometheus"
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def host_port(url):
     return url.split("://", 1)[1].rstrip("/")
 
 
 class PrometheusProcess:
     def __init__(self, targets, tmp):
-        self.port = free_port()
+        self.port = etatest.free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         config = os.path.join(tmp, "prometheus.yml")
         with open(config, "w") as f:
