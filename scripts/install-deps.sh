@@ -12,6 +12,8 @@ packages=(
   clang libclang-rt-14-dev libssl-dev openssl
   nginx haproxy wrk prometheus
   chromium
+  nats-server libnats-dev dnsmasq-base
+  libzmq3-dev cppzmq-dev libmsgpuck-dev python3-zmq python3-msgpack
 )
 # Node.js and npm for the dashboard's browser test (tests/browser/). A Node.js from elsewhere that
 # brings its own npm (e.g. NodeSource's) conflicts with Debian's npm package: keep it if present.
