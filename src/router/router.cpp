@@ -1332,7 +1332,10 @@ void Router::Impl::refuse(const CallPtr& c, RouteResult result) {
     case RouteResult::kUnknownModel: {
       note_error(*c, "unknown_model");
       const openai::Error e = openai::model_not_found(c->info.model);
-      respond_error(c, e.status, e.type, e.message);
+      http::Response r = http::error_response(e);  // with vLLM 2026's param "model" (iface)
+      add_eta_headers(*c, r.headers);
+      c->exchange->respond(std::move(r));
+      finish_call(c, e.status);
       return;
     }
     case RouteResult::kNoReplica:
