@@ -164,9 +164,10 @@ void add_vllm_sim_command(CLI::App& root, Action& action) {
   cmd->add_option("--api-key", opts->api_keys,
                   "require 'Authorization: Bearer KEY' on every /v1 path (repeat for several "
                   "keys; default: env VLLM_API_KEY)")
-      ->check([](const std::string& k) {
-        return k.empty() ? std::string("empty key") : std::string();
-      });
+      ->check(
+          [](const std::string& k) { return k.empty() ? std::string("empty key") : std::string(); })
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--stream-interval", opts->stream_interval,
                   "tokens per streamed event after the first (a request's stream_interval may "
                   "raise it)")

@@ -55,6 +55,7 @@ constexpr std::string_view kVllmVersion = "0.10.2";
 // behind, the simulated timeline re-anchors to the wall clock.
 constexpr double kChainTolerance = 0.020;
 constexpr size_t kMaxStoredResponses = 10000;
+constexpr size_t kMaxSequencesPerRequest = 4096;
 
 void report_exception(std::exception_ptr e) {
   if (!e) return;
@@ -461,6 +462,16 @@ Pending* SimServer::Impl::submit(const http::ExchangePtr& exchange,
                                  const std::vector<std::vector<uint32_t>>& prompts,
                                  std::string_view request_id) {
   openai::Error error;
+  // The simulator's own bound (vLLM has none but its memory): n x prompts sequences at most.
+  if (fields.n > static_cast<int64_t>(kMaxSequencesPerRequest) ||
+      prompts.size() * static_cast<size_t>(fields.n) > kMaxSequencesPerRequest) {
+    log_request("fail", request_id);
+    exchange->respond(http::error_response(openai::bad_request(
+        "eta vllm-sim serves at most " + std::to_string(kMaxSequencesPerRequest) +
+            " sequences (n x prompts) per request.",
+        "n")));
+    return nullptr;
+  }
   auto p = std::make_unique<Pending>();
   const int n = static_cast<int>(fields.n);
   std::vector<PreparedRequest> prepared(prompts.size() * static_cast<size_t>(n));

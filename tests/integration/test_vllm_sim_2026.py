@@ -99,6 +99,14 @@ class AuthTest(unittest.TestCase):
         with etatest.start_sim("--api-key", KEY, "--time-scale", "20") as sim:
             self.check(sim)
 
+    def test_several_keys(self):
+        with etatest.start_sim("--api-key", "first", "--api-key", KEY) as sim:
+            self.check(sim)
+            c = sim.client()
+            r = c.request("GET", "/v1/models", headers={"Authorization": "Bearer first"})
+            self.assertEqual(r.status, 200)
+            c.close()
+
     def test_env_api_key(self):
         old = os.environ.get("VLLM_API_KEY")
         os.environ["VLLM_API_KEY"] = KEY
@@ -212,6 +220,13 @@ class RulesTest(unittest.TestCase):
         self.assertEqual(r.status, 400)
         self.assertEqual(r.json()["error"]["type"], "BadRequestError")
         self.assertEqual(r.json()["error"]["param"], "n")
+
+    def test_sequence_bound(self):
+        r = self.client.post("/v1/completions", {"prompt": "x", "n": 100000})
+        self.assertEqual(r.status, 400)
+        self.assertEqual(r.json()["error"]["param"], "n")
+        r = self.client.post("/v1/completions", {"prompt": ["x"] * 2000, "n": 3})
+        self.assertEqual(r.status, 400)
 
     def test_echo(self):
         body = self.post("/v1/completions", {"prompt": "echo this", "echo": True,
