@@ -131,6 +131,7 @@ struct Pending {
   bool transcription_text = false;  // response_format=text
   double audio_seconds = 0;
   std::string stored_id;  // /v1/responses: the stored response this request fills
+  std::unique_ptr<api::ResponseObject> unstored;  // /v1/responses with store=false
   bool detached = false;  // /v1/responses background: answered already, nothing to write
   int64_t event_seq = 0;  // /v1/responses stream: the next sequence_number
 
@@ -203,6 +204,8 @@ struct SimServer::Impl {
                   const std::vector<std::vector<uint32_t>>& prompts, std::string_view request_id);
   void respond_error(const Pending& p, const openai::Error& error);
   std::string seq_delta(Pending& p, Seq& s, const openai::Finish* finish);
+  // The /v1/responses object a request fills (stored, or its own with store=false), or null.
+  api::ResponseObject* response_of(Pending& p);
   void on_client_gone(uint64_t key);
   void deliver(const engine::StepResult& step);
   void send_token(Pending& p, Seq& s, const engine::TokenEvent& ev);
@@ -700,6 +703,7 @@ void SimServer::Impl::handle_responses(const http::ExchangePtr& exchange) {
   r.max_output_tokens = fields.max_tokens;
   r.background = background;
   p->response_id = r.id;
+  if (!store) p->unstored = std::make_unique<api::ResponseObject>(r);
   if (store) {
     p->stored_id = r.id;
     stored[r.id] = r;
@@ -928,17 +932,20 @@ std::string SimServer::Impl::seq_text(const Pending& p, const Seq& s, int from, 
   return text;
 }
 
+api::ResponseObject* SimServer::Impl::response_of(Pending& p) {
+  if (p.unstored) return p.unstored.get();
+  auto it = stored.find(p.stored_id);
+  return it == stored.end() ? nullptr : &it->second;
+}
+
 // The not yet streamed tokens of a sequence as one event in the request's API shape.
 std::string SimServer::Impl::seq_delta(Pending& p, Seq& s, const openai::Finish* finish) {
   const std::string text = seq_text(p, s, s.tokens_sent, s.tokens_generated);
   s.tokens_sent = s.tokens_generated;
   if (p.api == api::Api::kResponses) {
     if (text.empty()) return {};
-    auto it = stored.find(p.stored_id);
-    api::ResponseObject r;
-    r.item_id = "msg_";
-    if (it != stored.end()) r = it->second;
-    return api::responses_delta(r, p.event_seq, text);
+    const api::ResponseObject* r = response_of(p);
+    return r ? api::responses_delta(*r, p.event_seq, text) : std::string();
   }
   if (p.api == api::Api::kMessages) return text.empty() ? std::string() : api::messages_delta(text);
   scratch.clear();
@@ -1002,17 +1009,13 @@ void SimServer::Impl::complete(Pending& p) {
     return;
   }
   if (p.api == api::Api::kResponses) {
-    api::ResponseObject local;
-    api::ResponseObject* r = &local;
-    if (auto it = stored.find(p.stored_id); it != stored.end()) r = &it->second;
-    if (r != &local) {
-      stored_running.erase(p.stored_id);
-    } else {
-      local.id = p.response_id;
-      local.created_at = p.created;
-      local.model = config.model;
-      local.input_tokens = p.prompt_tokens[0];
+    api::ResponseObject* r = response_of(p);
+    if (!r) {  // dropped from the store while it ran (kMaxStoredResponses newer ones)
+      if (!p.detached) respond_error(p, openai::internal_error("The response was evicted."));
+      if (p.stream && !p.detached) p.exchange->end_stream();
+      return;
     }
+    stored_running.erase(p.stored_id);
     r->text = seq_text(p, first, 0, first.tokens_generated);
     r->output_tokens = first.tokens_generated;
     if (first.reason == FinishReason::kLength && r->max_output_tokens) {

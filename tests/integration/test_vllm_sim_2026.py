@@ -497,6 +497,13 @@ class StoredResponsesTest(unittest.TestCase):
                                                        "eta_sim": {"output_tokens": 1}})
             self.assertEqual(status, 200, r)
             self.assertEqual(ca.get("/v1/responses/" + r["id"]).status, 404)
+            events = sse_events(ca.stream("/v1/responses", {
+                "input": "hi", "store": False, "stream": True, "eta_sim": {"output_tokens": 3}}))
+            item = events[2][1]["item"]["id"]
+            self.assertRegex(item, r"^msg_[0-9a-f]{32}$")
+            self.assertTrue(all(d["item_id"] == item for n, d in events
+                                if n == "response.output_text.delta"))
+            self.assertEqual(events[-1][1]["response"]["usage"]["output_tokens"], 3)
             ca.close()
             cb.close()
 
