@@ -734,7 +734,7 @@ void SimServer::Impl::handle_stored_response(const http::ExchangePtr& exchange,
   const bool cancel = rest.ends_with("/cancel");
   const std::string id(cancel ? rest.substr(0, rest.size() - 7) : rest);
   const std::string& method = exchange->request().method;
-  if ((cancel && method != "POST") || (!cancel && method != "GET" && method != "DELETE") ||
+  if ((cancel && method != "POST") || (!cancel && method != "GET") ||
       id.find('/') != std::string::npos) {
     exchange->respond(http::error_response(405, "Method Not Allowed", "Method Not Allowed"));
     return;
