@@ -849,6 +849,29 @@ std::string transcription_json(std::string_view text, double seconds) {
   return json::serialize(o);
 }
 
+std::string transcription_chunk(std::string_view id, int64_t created, std::string_view model,
+                                std::string_view text, std::string_view finish_reason) {
+  json::object delta;
+  delta["content"] = js(text);
+  json::object choice;
+  choice["delta"] = std::move(delta);
+  if (finish_reason.empty()) {
+    choice["finish_reason"] = nullptr;
+  } else {
+    choice["finish_reason"] = js(finish_reason);
+  }
+  choice["stop_reason"] = nullptr;
+  json::array choices;
+  choices.emplace_back(std::move(choice));
+  json::object o;
+  o["id"] = js(id);
+  o["object"] = "transcription.chunk";
+  o["created"] = created;
+  o["model"] = js(model);
+  o["choices"] = std::move(choices);
+  return "data: " + json::serialize(o) + "\n\n";
+}
+
 // ---- render, detokenize, audio -----------------------------------------------------------------
 
 std::string render_body(const std::vector<std::vector<uint32_t>>& prompts,

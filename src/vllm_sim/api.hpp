@@ -108,6 +108,11 @@ std::string messages_stream_end(std::string_view stop_reason, int64_t output_tok
 
 // {"text": ..., "usage": {"type": "duration", "seconds": N}} of the audio routes.
 std::string transcription_json(std::string_view text, double seconds);
+// One SSE event of a streamed transcription (form field stream=true): "data: {"id":"trsc-...",
+// "object":"transcription.chunk","created","model","choices":[{"delta":{"content"},
+// "finish_reason","stop_reason":null}]}\n\n"; finish_reason null until the last chunk.
+std::string transcription_chunk(std::string_view id, int64_t created, std::string_view model,
+                                std::string_view text, std::string_view finish_reason);
 
 // ---- render, detokenize, audio ----------------------------------------------------------------
 

@@ -649,6 +649,8 @@ void SimServer::Impl::handle_audio(const http::ExchangePtr& exchange, bool trans
     if (f.name == "file") file = &f;
     if (f.name == "model") fields.model = f.value;
     if (f.name == "response_format") text_format = f.value == "text";
+    if (f.name == "stream")
+      fields.stream = f.value == "true" || f.value == "True" || f.value == "1";
   }
   if (!file) {
     log_request("fail", request_id);
@@ -674,6 +676,8 @@ void SimServer::Impl::handle_audio(const http::ExchangePtr& exchange, bool trans
   p->transcription = true;
   p->transcription_text = text_format;
   p->audio_seconds = seconds;
+  p->response_id = "trsc-" + new_response_id(openai::Endpoint::kCompletions).substr(5);
+  if (p->stream) p->exchange->start_stream(200, kSseContentType);
 }
 
 void SimServer::Impl::handle_responses(const http::ExchangePtr& exchange) {
@@ -948,13 +952,17 @@ std::string SimServer::Impl::seq_delta(Pending& p, Seq& s, const openai::Finish*
     return r ? api::responses_delta(*r, p.event_seq, text) : std::string();
   }
   if (p.api == api::Api::kMessages) return text.empty() ? std::string() : api::messages_delta(text);
+  if (p.transcription) {
+    return api::transcription_chunk(p.response_id, p.created, config.model, text,
+                                    finish ? finish->reason : std::string_view());
+  }
   scratch.clear();
   append_content_chunk(p, s, text, finish);
   return scratch;
 }
 
 void SimServer::Impl::send_token(Pending& p, Seq& s, const engine::TokenEvent& ev) {
-  if (!p.stream || p.detached || p.pooling || p.transcription) return;
+  if (!p.stream || p.detached || p.pooling) return;
   std::string out;
   if (!p.role_sent && p.endpoint == openai::Endpoint::kChat && p.api == api::Api::kOpenAI) {
     // vLLM sends the role chunks (one per choice) with the first output, not before (TTFT
@@ -979,7 +987,7 @@ void SimServer::Impl::send_token(Pending& p, Seq& s, const engine::TokenEvent& e
 }
 
 void SimServer::Impl::finish_seq(Pending& p, Seq& s, FinishReason reason) {
-  if (!p.stream || p.detached || p.pooling || p.transcription) return;
+  if (!p.stream || p.detached || p.pooling) return;
   openai::Finish fin;
   fin.reason = finish_reason_name(reason);
   const std::string out = seq_delta(p, s, &fin);
@@ -996,6 +1004,11 @@ void SimServer::Impl::complete(Pending& p) {
     return;
   }
   const Seq& first = p.seqs.front();
+  if (p.transcription && p.stream) {
+    p.exchange->write("data: [DONE]\n\n");
+    p.exchange->end_stream();
+    return;
+  }
   if (p.transcription) {
     const std::string text = seq_text(p, first, 0, first.tokens_generated);
     http::Response resp;

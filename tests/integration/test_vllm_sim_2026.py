@@ -472,6 +472,21 @@ class RoutesTest(unittest.TestCase):
             self.assertEqual(out["usage"], {"type": "duration", "seconds": 2})
             # 3 output tokens per second of audio.
             self.assertEqual(self.post("/tokenize", {"prompt": out["text"]})["count"], 6)
+        # stream=true: transcription.chunk events, the finish on the last, then [DONE].
+        body, ctype = multipart([("file", wav_bytes(2.0), "a.wav"), ("stream", "true", None)])
+        conn = etatest.http.client.HTTPConnection(self.sim.host, self.sim.port, timeout=30)
+        conn.request("POST", "/v1/audio/transcriptions", body=body,
+                     headers={"Content-Type": ctype})
+        s = etatest.Stream(conn, conn.getresponse(), time.monotonic())
+        self.assertEqual(s.status, 200)
+        events = sse_events(s)
+        self.assertIsNone(events[-1][1])
+        chunks = [d for _, d in events[:-1]]
+        self.assertTrue(all(c["object"] == "transcription.chunk" for c in chunks))
+        self.assertTrue(chunks[0]["id"].startswith("trsc-"))
+        self.assertIsNotNone(chunks[-1]["choices"][0]["finish_reason"])
+        text = "".join(c["choices"][0]["delta"]["content"] for c in chunks)
+        self.assertEqual(self.post("/tokenize", {"prompt": text})["count"], 6)
         body, ctype = multipart([("model", "nope", None), ("file", wav_bytes(1.0), "a.wav")])
         r = self.client.request("POST", "/v1/audio/transcriptions", body=body,
                                 headers={"Content-Type": ctype})
