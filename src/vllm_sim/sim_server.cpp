@@ -1114,6 +1114,11 @@ void SimServer::Impl::on_client_gone(uint64_t key) {
     seq_of.erase(s.id);
   }
   if (aborted) log_request("abort", p.exchange->request().header("x-request-id"));
+  if (api::ResponseObject* r = p.api == api::Api::kResponses ? response_of(p) : nullptr;
+      r && (r->status == "queued" || r->status == "in_progress")) {
+    r->status = "cancelled";  // its client left: a stored response does not stay in progress
+  }
+  stored_running.erase(p.stored_id);
   metrics.sync_gauges(engine);
   erase(key);
 }

@@ -437,6 +437,17 @@ class RoutesTest(unittest.TestCase):
         self.assertEqual(self.client.get("/v1/responses/" + final["id"]).json()["status"],
                          "completed")
 
+    def test_responses_stream_client_gone(self):
+        s = self.client.stream("/v1/responses", {"input": "long", "stream": True,
+                                                 "eta_sim": {"output_tokens": 3000}})
+        first = s.response.readline().decode()
+        self.assertTrue(first.startswith("event: response.created"), first)
+        data = json.loads(s.response.readline().decode()[5:])
+        rid = data["response"]["id"]
+        s.close()
+        etatest.wait_until(lambda: self.client.get("/v1/responses/" + rid).json()["status"]
+                           == "cancelled", timeout=10)
+
     def test_messages(self):
         m = self.post("/v1/messages", {"model": MODEL, "max_tokens": 4, "system": "be brief",
                                        "messages": [{"role": "user", "content": "hi"}],
