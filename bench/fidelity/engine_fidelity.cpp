@@ -86,13 +86,14 @@ struct DecodeResult {
   uint64_t preemptions = 0;
 };
 
-DecodeResult steady_decode(const EngineConfig& c, int seqs, int prompt, int window) {
+DecodeResult steady_decode(const EngineConfig& c, int seqs, int prompt, int window,
+                           int output = 100000) {
   Engine e(c);
   for (int i = 0; i < seqs; ++i) {
     EngineRequest r;
     r.id = static_cast<RequestId>(i + 1);
     r.prompt_tokens = prompt;
-    r.output_tokens = 100000;
+    r.output_tokens = output;
     r.output_seed = static_cast<uint64_t>(i);
     if (!e.add_request(r)) {
       std::fprintf(stderr, "eta_engine_fidelity: request does not fit\n");
@@ -289,8 +290,15 @@ int tp_study(const std::string& arch, const std::string& trace_path) {
             g.c_str(), tp, r.num_gpu_blocks, r.arch.weight_bytes() / tp / 1e9);
         continue;
       }
-      const DecodeResult d1 = steady_decode(r, 1, 496, 32);
-      const DecodeResult d64 = steady_decode(r, 64, 496, 32);
+      // Outputs long enough for the window, short enough for max_model_len 4096.
+      // Batch 64 only where 64 such sequences fit in the KV cache (else it never gets all 64
+      // decoding at once).
+      const int64_t kv_tokens = static_cast<int64_t>(r.num_gpu_blocks) * r.block_size;
+      const bool batch64 = kv_tokens >= 64 * (496 + 32 + 2 * r.block_size);
+      const DecodeResult d1 = steady_decode(r, 1, 496, 32, 2000);
+      const DecodeResult d64 = batch64 ? steady_decode(r, 64, 496, 32, 2000) : DecodeResult{};
+      char itl64[32] = "- (does not fit)";
+      if (batch64) std::snprintf(itl64, sizeof itl64, "%.2f", d64.itl_ms);
       const eta::engine::StepTimeModel m(r);
       eta::engine::BatchShape one;
       one.num_tokens = 1;
@@ -309,10 +317,9 @@ int tp_study(const std::string& arch, const std::string& trace_path) {
         per_gpu = buf;
         pre = std::to_string(t.preemptions);
       }
-      std::printf("| %s | %d | %d | %lld | %.2f | %.2f | %.0f%% | %.1f | %s | %s | %s |%s\n",
-                  g.c_str(), tp, r.num_gpu_blocks,
-                  static_cast<long long>(r.num_gpu_blocks) * r.block_size, d1.itl_ms, d64.itl_ms,
-                  100.0 * m.allreduce_ms(1) / m.step_ms(one), prefill, tput.c_str(),
+      std::printf("| %s | %d | %d | %lld | %.2f | %s | %.0f%% | %.1f | %s | %s | %s |%s\n",
+                  g.c_str(), tp, r.num_gpu_blocks, static_cast<long long>(kv_tokens), d1.itl_ms,
+                  itl64, 100.0 * m.allreduce_ms(1) / m.step_ms(one), prefill, tput.c_str(),
                   per_gpu.c_str(), pre.c_str(), d64.preemptions ? " (batch 64 preempted)" : "");
     }
   }
