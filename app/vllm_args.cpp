@@ -225,8 +225,10 @@ std::shared_ptr<IgnoredVllmFlags> add_ignored_vllm_flags(CLI::App* cmd) {
       case Kind::kSwitch:
         entry->option = cmd->add_flag(name)->group(group);
         break;
-      case Kind::kValue:
-        entry->option = cmd->add_option(name, entry->value)->group(group);
+      case Kind::kValue:  // argparse: the last of repeated values wins (--middleware appends)
+        entry->option = cmd->add_option(name, entry->value)
+                            ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+                            ->group(group);
         break;
       case Kind::kList:
         entry->option =

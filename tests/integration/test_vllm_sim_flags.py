@@ -131,7 +131,8 @@ class IgnoredAndUnknownFlagsTest(unittest.TestCase):
                                  "--trust-remote-code", "--download-dir", "/tmp/x",
                                  "--enforce-eager", "--no-enable-log-requests",
                                  "--uvicorn-log-level", "warning", "--swap-space", "8",
-                                 "--disable-log-requests"]) as sim:
+                                 "--disable-log-requests", "--middleware", "a.b",
+                                 "--middleware", "c.d"]) as sim:
             c = sim.client()
             self.assertEqual(c.get("/health").status, 200)
             c.close()
@@ -142,7 +143,8 @@ class IgnoredAndUnknownFlagsTest(unittest.TestCase):
             listed = line.split(": ", 2)[2].split(", ")
             self.assertEqual(listed, ["--trust-remote-code", "--enforce-eager", "--download-dir",
                                       "--swap-space", "--no-enable-log-requests",
-                                      "--disable-log-requests", "--uvicorn-log-level"])
+                                      "--disable-log-requests", "--uvicorn-log-level",
+                                      "--middleware"])
 
     def test_unknown_and_unsimulated_flags_exit_2(self):
         bad = [
