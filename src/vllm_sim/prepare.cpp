@@ -71,7 +71,7 @@ bool prepare_request(const openai::RequestFields& fields, const PrepareContext& 
 bool prepare_tokens(const openai::RequestFields& fields, const std::vector<uint32_t>& tokens,
                     const PrepareContext& ctx, int sample, PreparedRequest& out,
                     openai::Error& error) {
-  if (!fields.model.empty() && fields.model != ctx.model) {
+  if (!ctx.serves(fields.model)) {
     error = openai::model_not_found(fields.model);
     return false;
   }

@@ -22,6 +22,16 @@ struct PrepareContext {
   // Prompt tokens per non-text chat content part (image, audio, video): the simulator has no
   // encoder, so each part counts as this many placeholder tokens (--media-part-tokens).
   int media_part_tokens = 576;
+  // Further --served-model-name values, accepted like `model`.
+  std::vector<std::string> model_aliases;
+  // Whether a request naming `name` is for this server ("" names none: the default model).
+  bool serves(const std::string& name) const {
+    if (name.empty() || name == model) return true;
+    for (const auto& a : model_aliases) {
+      if (name == a) return true;
+    }
+    return false;
+  }
 };
 
 struct PreparedRequest {

@@ -58,7 +58,7 @@ Registry& register_cache_config(Registry& r, const SimMetricsConfig& c) {
   std::vector<std::pair<std::string, std::string>> info = {
       {"block_size", std::to_string(e.block_size)},
       {"gpu_memory_utilization", format_double(e.gpu_memory_utilization)},
-      {"cache_dtype", "auto"},
+      {"cache_dtype", e.kv_cache_dtype},
       {"is_attention_free", "False"},
       {"num_gpu_blocks_override",
        c.num_gpu_blocks_override ? std::to_string(e.num_gpu_blocks) : "None"},

@@ -63,6 +63,12 @@ struct SimConfig {
   int max_num_queued_reqs = 0;
   // Prompt tokens counted per non-text chat content part (image, audio, video).
   int media_part_tokens = 576;
+  // vLLM's serve flags (issue 16 item 1): the further --served-model-name values (accepted in
+  // requests and listed in /v1/models; responses and metrics carry `model`, the first), the
+  // --model path (/v1/models' root; empty: `model`), and --disable-log-stats (no vllm: series).
+  std::vector<std::string> served_model_aliases;
+  std::string model_root;
+  bool disable_log_stats = false;
 };
 
 class SimServer {
