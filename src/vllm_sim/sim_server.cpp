@@ -26,6 +26,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "engine/tokenizer.hpp"
+#include "kv_events/recorder.hpp"
 #include "metrics/registry.hpp"
 #include "openai/request.hpp"
 #include "openai/response.hpp"
@@ -133,6 +134,18 @@ struct SimServer::Impl {
     prepare_ctx.seed = config.seed;
     add_routes();
     metrics.sync_gauges(engine);
+    if (config.kv_events.enable) {  // KV-cache events
+      kv_recorder = std::make_unique<kv_events::BlockEventRecorder>(config.engine.block_size);
+      kv_publisher = std::make_unique<kv_events::Publisher>(config.kv_events);
+      engine.set_block_pool_listener(kv_recorder.get());
+    }
+  }
+  // Publishes the events of the step just delivered (one batch per step, as vLLM does).
+  void publish_kv_events() {
+    if (!kv_recorder || !kv_recorder->take(kv_batch)) return;
+    kv_batch.ts =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    kv_publisher->publish(kv_batch);
   }
 
   double sim_now() const {
@@ -186,6 +199,10 @@ struct SimServer::Impl {
   std::vector<http::ExchangePtr> hung;  // /metrics requests held by MetricsFault::kHang
   engine::StepResult step_result;
   std::string scratch;
+  // KV-cache events (config.kv_events.enable): the pool's listener and the ZeroMQ publisher.
+  std::unique_ptr<kv_events::BlockEventRecorder> kv_recorder;
+  std::unique_ptr<kv_events::Publisher> kv_publisher;
+  kv_events::EventBatch kv_batch;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -307,6 +324,11 @@ void SimServer::Impl::handle_generate(const http::ExchangePtr& exchange,
   const RequestId id = next_id++;
   const double now = sim_now();
   engine::EngineRequest er;
+  if (kv_recorder) {
+    // Before the engine sees it: its blocks are registered from the next step on.
+    kv_recorder->add_request(id, prompt_token_ids(fields), prepared.block_hashes,
+                             prepared.output_seed, prepared.output.tokens);
+  }
   er.id = id;
   er.prompt_tokens = prepared.prompt_tokens;
   er.block_hashes = std::move(prepared.block_hashes);
@@ -315,6 +337,7 @@ void SimServer::Impl::handle_generate(const http::ExchangePtr& exchange,
   er.output_seed = prepared.output_seed;
   er.arrival_time = now;
   if (!engine.add_request(std::move(er))) {
+    if (kv_recorder) kv_recorder->end_request(id);
     log_request("fail", request_id);
     exchange->respond(http::error_response(
         openai::bad_request("The request needs more KV cache blocks than the engine has (" +
@@ -381,6 +404,7 @@ asio::awaitable<void> SimServer::Impl::engine_loop() {
     if (stopped) break;
     last_step_end = step_result.end;
     deliver(step_result);
+    publish_kv_events();
   }
 }
 
@@ -477,6 +501,7 @@ void SimServer::Impl::finish(Pending& p, FinishReason reason) {
 }
 
 void SimServer::Impl::erase(RequestId id) {
+  if (kv_recorder) kv_recorder->end_request(id);
   pending.erase(id);
 }
 
@@ -518,6 +543,7 @@ bool SimServer::listen(std::string& error) {
       return false;
     }
   }
+  if (impl_->kv_publisher && !impl_->kv_publisher->start(error)) return false;
   return impl_->server.listen(error);
 }
 uint16_t SimServer::port() const {
@@ -537,6 +563,7 @@ void SimServer::stop() {
   impl_->wake_timer.cancel();
   impl_->pending.clear();
   impl_->hung.clear();
+  if (impl_->kv_publisher) impl_->kv_publisher->stop();
   if (impl_->request_log) {
     std::fclose(impl_->request_log);
     impl_->request_log = nullptr;

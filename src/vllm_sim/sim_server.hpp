@@ -26,6 +26,7 @@
 
 #include "engine/engine.hpp"
 #include "http/server.hpp"
+#include "kv_events/publisher.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -45,6 +46,9 @@ struct SimConfig {
   double fail_rate = 0;  // fraction of generation requests answered 500
   MetricsFault metrics_fault = MetricsFault::kNone;
   std::string request_log;  // file path; empty: none
+  // KV-cache events (--kv-events-config; issue 15): the block pool's stores and evictions,
+  // published over ZeroMQ as vLLM does (src/kv_events/publisher.hpp). Off unless enabled.
+  kv_events::PublisherConfig kv_events;
 };
 
 class SimServer {
