@@ -264,8 +264,8 @@ class RouterConsumesTest(unittest.TestCase):
                                 "--health-interval-s", "0.2", "--replica", a.spec(),
                                 "--replica", b.spec(), "--replica", plain.url])
         self.addCleanup(router.stop)
-        etatest.wait_until(lambda: all(r["routable"] for r in self.replicas(router).values()),
-                           timeout=10)
+        self.assertTrue(etatest.wait_until(
+            lambda: all(r["routable"] for r in self.replicas(router).values()), timeout=10))
         reps = self.replicas(router)
         self.assertEqual(reps[a.url]["prefix_source"], "kv_events")
         self.assertEqual(reps[b.url]["kv_events"]["endpoint"], b.endpoint)
@@ -274,21 +274,23 @@ class RouterConsumesTest(unittest.TestCase):
 
         doc = long_text("d")
         b.complete(doc)  # straight to b, not through the router
-        self.wait_blocks(router, b.url, lambda k: k["cached_blocks"] >= 100, "b's events")
+        self.wait_blocks(router, b.url, lambda k: k["cached_blocks"] >= 80, "b's events")
         self.assertEqual(self.route(router, doc + " and a question"), b.url)
         with connect(router.admin()) as adm:
             d = adm.get("/admin/decisions").json()["decisions"][-1]
         self.assertEqual(d["chosen"], b.url)
         self.assertEqual(d["prefix_source"], "kv_events")
-        self.assertGreater(d["cached_tokens"], 1500)
+        self.assertGreater(d["cached_tokens"], 80 * 16)
 
         # b restarts with an empty cache; the same prefix reached a directly meanwhile.
         b.stop()
-        etatest.wait_until(lambda: not self.replicas(router)[b.url]["healthy"], timeout=10)
+        self.assertTrue(etatest.wait_until(lambda: not self.replicas(router)[b.url]["healthy"],
+                                           timeout=10))
         b.start()
         a.complete(doc)
-        self.wait_blocks(router, a.url, lambda k: k["cached_blocks"] >= 100, "a's events")
-        etatest.wait_until(lambda: self.replicas(router)[b.url]["routable"], timeout=10)
+        self.wait_blocks(router, a.url, lambda k: k["cached_blocks"] >= 80, "a's events")
+        self.assertTrue(etatest.wait_until(lambda: self.replicas(router)[b.url]["routable"],
+                                           timeout=10))
         kb = self.replicas(router)[b.url]["kv_events"]
         self.assertEqual(kb["cached_blocks"], 0, kb)
         self.assertGreaterEqual(kb["clears"], 1, kb)
@@ -308,7 +310,8 @@ class RouterConsumesTest(unittest.TestCase):
         router = RouterProcess(["--port", "0", "--admin-port", "0", "--replica",
                                 "%s,kv_events=%s,kv_replay=%s" % (sim.url, endpoint, replay)])
         self.addCleanup(router.stop)
-        etatest.wait_until(lambda: self.replicas(router)[sim.url]["routable"], timeout=10)
+        self.assertTrue(etatest.wait_until(lambda: self.replicas(router)[sim.url]["routable"],
+                                           timeout=10))
         for k in range(10):
             self.route(router, long_text("g%d" % k, words=100))
         k = self.wait_blocks(router, sim.url, lambda k: k["last_seq"] >= 6, "events")["kv_events"]
