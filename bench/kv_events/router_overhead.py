@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """What matching against KV-cache events adds to the router's per-request work (issue 15):
-the decision time (`decision_s` in /admin/decisions: tokenizing the prompt, keying its blocks,
-matching every replica, the policy's pick) for long prompts, through `eta route` with two
+the request preparation time (`decision_s` in /admin/decisions: tokenizing the prompt, keying
+its blocks, matching them on every replica, predicting the output; the pick is not in it) for
+long prompts, through `eta route` with two
 `eta vllm-sim` replicas that publish events, against the same replicas without them.
 
 usage: bench/kv_events/router_overhead.py [--eta build/eta] [--requests 300] [--words 1500]"""
