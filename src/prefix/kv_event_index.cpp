@@ -131,9 +131,10 @@ void KvEventIndex::seed(int replica, std::span<const uint64_t> keys, double now)
   now_ = std::max(now_, now);
   Replica& r = replicas_[replica];
   if (!r.stats.active) return;
-  // Expired seeds go when the map has grown (amortised O(1) per seed).
-  if (r.seeds.size() > 4096 && r.seeds.size() > 2 * r.stats.seeds) {
+  // Expired seeds go when the map has doubled since the last sweep (amortised O(1) per seed).
+  if (r.seeds.size() >= r.sweep_at) {
     std::erase_if(r.seeds, [&](const auto& kv) { return kv.second <= now_; });
+    r.sweep_at = std::max<size_t>(4096, 2 * r.seeds.size());
   }
   for (uint64_t k : keys)
     if (!r.held.count(k)) r.seeds[k] = now + seed_ttl_s_;

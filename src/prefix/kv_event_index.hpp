@@ -82,6 +82,7 @@ class KvEventIndex {
     std::unordered_map<uint64_t, Stored> by_engine_hash;
     std::unordered_map<uint64_t, uint32_t> held;  // key -> physical copies
     std::unordered_map<uint64_t, double> seeds;   // key -> expiry
+    size_t sweep_at = 4096;                       // seeds' size that triggers dropping expired
     KvEventReplicaStats stats;
   };
   void store(Replica& r, const kv_events::Event& e);

@@ -359,6 +359,20 @@ TEST(KvEventIndex, ClearsAndSeeds) {
   EXPECT_EQ(idx.match(0, keys), 0u);
 }
 
+TEST(KvEventIndex, ExpiredSeedsDoNotAccumulate) {
+  KvEventIndex idx(16, 1.0);
+  idx.resize(1);
+  idx.set_active(0, true);
+  // Seeds that no event ever confirms (say the requests failed): the map stays bounded.
+  for (uint64_t i = 0; i < 100000; ++i) {
+    const uint64_t key = i + 1;
+    idx.seed(0, std::span<const uint64_t>(&key, 1), static_cast<double>(i));
+  }
+  EXPECT_LE(idx.stats(0).seeds, 8192u);
+  const uint64_t last = 100000;
+  EXPECT_EQ(idx.match(0, std::span<const uint64_t>(&last, 1)), 1u);
+}
+
 TEST(KvEventIndex, ClusterStateMatchesActiveReplicasFromEventsOnly) {
   cluster::ClusterState state;
   cluster::ReplicaSpec spec;
