@@ -85,7 +85,8 @@ class ClusterState {
     kv_.clear(replica);
   }
   // KV-cache events (issue 15): replicas marked active there are matched from their own events
-  // instead of the prefix index; dispatches to them also seed it (prefix/kv_event_index.hpp).
+  // (once the first batch came) instead of the prefix index; dispatches to them also seed it
+  // (prefix/kv_event_index.hpp).
   prefix::KvEventIndex& kv_events() { return kv_; }
   const prefix::KvEventIndex& kv_events() const { return kv_; }
 

@@ -161,7 +161,7 @@ uint32_t KvEventIndex::match(int replica, std::span<const uint64_t> keys) const 
 void KvEventIndex::override_matches(std::span<const uint64_t> keys, std::span<uint32_t> out) const {
   const size_t n = std::min(out.size(), replicas_.size());
   for (size_t i = 0; i < n; ++i)
-    if (replicas_[i].stats.active) out[i] = match(static_cast<int>(i), keys);
+    if (live(static_cast<int>(i))) out[i] = match(static_cast<int>(i), keys);
 }
 
 }  // namespace eta::prefix

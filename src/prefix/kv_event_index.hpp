@@ -46,11 +46,13 @@ class KvEventIndex {
 
   void resize(int num_replicas);
   int num_replicas() const { return static_cast<int>(replicas_.size()); }
-  // The replica publishes events: its matches come from here from now on.
+  // The replica publishes events: its matches come from here once the first batch has come
+  // (until then, and for a replica whose publisher never answers, the router's own index).
   void set_active(int replica, bool active);
   bool active(int replica) const {
     return replica >= 0 && replica < num_replicas() && replicas_[replica].stats.active;
   }
+  bool live(int replica) const { return active(replica) && replicas_[replica].stats.batches > 0; }
 
   void apply(int replica, const kv_events::EventBatch& batch, double now);
   // A block stored (true) or removed (false) whose engine hash is already the index's key: the
@@ -68,7 +70,7 @@ class KvEventIndex {
 
   // Leading keys the replica holds (or has seeded).
   uint32_t match(int replica, std::span<const uint64_t> keys) const;
-  // out[r] = match(r, keys) for every active replica r < out.size(); others untouched.
+  // out[r] = match(r, keys) for every live replica r < out.size(); others untouched.
   void override_matches(std::span<const uint64_t> keys, std::span<uint32_t> out) const;
 
   const KvEventReplicaStats& stats(int replica) const { return replicas_[replica].stats; }

@@ -113,7 +113,7 @@ json::object report_object(const ReplicaReport& r) {
       {"window", std::move(window)},
       {"requests", r.requests},
       {"failures", r.failures},
-      {"prefix_source", kv.enabled ? "kv_events" : "router_index"},
+      {"prefix_source", kv.enabled && kv.index.batches > 0 ? "kv_events" : "router_index"},
       {"kv_events", std::move(kv_events)},
   };
 }

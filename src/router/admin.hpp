@@ -56,8 +56,8 @@ struct ReplicaReport {
   double tokens_per_s = 0;
   uint64_t requests = 0;  // requests dispatched there (attempts)
   uint64_t failures = 0;  // connection-level failures of proxied requests
-  // KV-cache events (issue 15): "prefix_source" is "kv_events" when enabled, else
-  // "router_index".
+  // KV-cache events (issue 15): "prefix_source" is "kv_events" once the replica's first batch
+  // has come, else "router_index".
   KvEventsStatus kv_events;
 };
 

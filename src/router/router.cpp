@@ -993,9 +993,9 @@ void Router::Impl::log_decision(const Call& c, const cluster::Decision& d, int c
   rec->cached_tokens = chosen >= 0 ? c.prepared.features.cached_tokens_on(chosen) : 0;
   rec->predicted_output_tokens = c.prepared.features.output_tokens();
   rec->chosen = chosen >= 0 ? replicas[static_cast<size_t>(chosen)]->url() : "";
-  rec->prefix_source = chosen < 0                         ? ""
-                       : state.kv_events().active(chosen) ? "kv_events"
-                                                          : "router_index";
+  rec->prefix_source = chosen < 0                       ? ""
+                       : state.kv_events().live(chosen) ? "kv_events"
+                                                        : "router_index";
   rec->reason = d.reason;
   rec->decision_s = c.decision_s;
   rec->candidates.resize(d.candidates.size());

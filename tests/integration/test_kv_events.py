@@ -267,14 +267,17 @@ class RouterConsumesTest(unittest.TestCase):
         self.assertTrue(etatest.wait_until(
             lambda: all(r["routable"] for r in self.replicas(router).values()), timeout=10))
         reps = self.replicas(router)
-        self.assertEqual(reps[a.url]["prefix_source"], "kv_events")
+        # No batch yet: the router's own index until the replica's events come.
+        self.assertEqual(reps[a.url]["prefix_source"], "router_index")
         self.assertEqual(reps[b.url]["kv_events"]["endpoint"], b.endpoint)
+        self.assertEqual(reps[b.url]["kv_events"]["batches"], 0)
         self.assertEqual(reps[plain.url]["prefix_source"], "router_index")
         self.assertIsNone(reps[plain.url]["kv_events"])
 
         doc = long_text("d")
         b.complete(doc)  # straight to b, not through the router
         self.wait_blocks(router, b.url, lambda k: k["cached_blocks"] >= 80, "b's events")
+        self.assertEqual(self.replicas(router)[b.url]["prefix_source"], "kv_events")
         self.assertEqual(self.route(router, doc + " and a question"), b.url)
         with connect(router.admin()) as adm:
             d = adm.get("/admin/decisions").json()["decisions"][-1]

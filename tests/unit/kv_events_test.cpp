@@ -338,6 +338,7 @@ TEST(KvEventIndex, ClearsAndSeeds) {
   const std::vector<uint64_t> keys = engine::chain_block_hashes(p, 16);
   idx.seed(0, keys, 10.0);
   EXPECT_EQ(idx.match(0, keys), 2u);  // before any event: the dispatch's seed
+  EXPECT_FALSE(idx.live(0));          // (ClusterState still matches its own index then)
   EventBatch b;
   b.events = {stored({1}, std::nullopt, std::vector<uint32_t>(p.begin(), p.begin() + 16))};
   idx.apply(0, b, 11.0);
@@ -392,6 +393,10 @@ TEST(KvEventIndex, ClusterStateMatchesActiveReplicasFromEventsOnly) {
   ASSERT_TRUE(state.on_dispatch(2, 1, prep.features, 0.0));
   state.prepare("m", 64, keys, std::nullopt, false, std::nullopt, prep);
   EXPECT_EQ(prep.matched_blocks[0], 4u);  // the router's own index
+  EXPECT_EQ(prep.matched_blocks[1], 4u);  // no event yet: its own index too
+  EventBatch empty;
+  state.kv_events().apply(1, empty, 0.5);  // the first batch: from now on, events
+  state.prepare("m", 64, keys, std::nullopt, false, std::nullopt, prep);
   EXPECT_EQ(prep.matched_blocks[1], 4u);  // the seed of its dispatch
   state.forget_prefix_cache(1);           // restarted
   state.prepare("m", 64, keys, std::nullopt, false, std::nullopt, prep);
