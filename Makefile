@@ -48,7 +48,7 @@ asan: asan-build
 # new inputs and crash reproducers go to $(ASAN_DIR)/fuzz-corpus/ and $(ASAN_DIR)/fuzz-out/.
 fuzz: asan-build
 	@mkdir -p $(ASAN_DIR)/fuzz-out
-	@set -e; for t in request metrics sse config; do \
+	@set -e; for t in request metrics sse config kv_events; do \
 	  mkdir -p $(ASAN_DIR)/fuzz-corpus/$$t; \
 	  echo "== fuzz_$$t ($(FUZZ_SECONDS) s)"; \
 	  $(ASAN_ENV) $(ASAN_DIR)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \

@@ -58,6 +58,7 @@ struct ClusterSimOptions {
   int routers = 1;
   double peer_sync_ms = -1;  // < 0: off
   std::string peer_sync_tokens = "all";
+  double kv_events_delay_ms = -1;  // KV-cache events (issue 15); < 0: off
   bool router_knows_gpus = false;
   bool full_router_state = false;
   std::string slo = "ttft:1000,tpot:100";
@@ -203,6 +204,7 @@ int run_cluster_sim(const ClusterSimOptions& o) {
   if (o.ledger != "on" && o.ledger != "off")
     return fail("--ledger must be on or off, got '" + o.ledger + "'");
   if (std::isnan(o.peer_sync_ms)) return fail("--peer-sync must be a number of ms, got nan");
+  if (std::isnan(o.kv_events_delay_ms)) return fail("--kv-events must be a number of ms, got nan");
   if (o.peer_sync_tokens != "all" && o.peer_sync_tokens != "first")
     return fail("--peer-sync-tokens must be all or first, got '" + o.peer_sync_tokens + "'");
   std::vector<double> loads;
@@ -222,6 +224,7 @@ int run_cluster_sim(const ClusterSimOptions& o) {
   config.routers = o.routers;
   config.peer_sync_s = o.peer_sync_ms < 0 ? -1 : o.peer_sync_ms / 1000;
   config.peer_sync_first_token_only = o.peer_sync_tokens == "first";
+  config.kv_events_delay_s = o.kv_events_delay_ms < 0 ? -1 : o.kv_events_delay_ms / 1000;
   config.use_ledger = o.ledger == "on";
   config.router_knows_gpus = o.router_knows_gpus;
   config.full_router_state = o.full_router_state;
@@ -411,6 +414,7 @@ int run_cluster_sim(const ClusterSimOptions& o) {
                             {"full_router_state", o.full_router_state},
                             {"seed", o.seed},
                             {"slo", o.slo}};
+    if (o.kv_events_delay_ms >= 0) cfg["kv_events_delay_ms"] = o.kv_events_delay_ms;  // absent: off
     if (o.peer_sync_ms >= 0) {  // absent: off
       cfg["peer_sync_ms"] = o.peer_sync_ms;
       cfg["peer_sync_tokens"] = o.peer_sync_tokens;
@@ -522,6 +526,12 @@ void add_cluster_sim_command(CLI::App& root, Action& action) {
                   "with --peer-sync: all (every relayed token) or first (only each request's "
                   "first token)")
       ->capture_default_str();
+  // KV-cache events (issue 15)
+  cmd->add_option("--kv-events", opts->kv_events_delay_ms,
+                  "replicas publish KV-cache events (block stores and evictions per step) that "
+                  "reach every router this many ms after the step; routers match prefixes from "
+                  "them instead of their own index; default off")
+      ->check(CLI::Range(0.0, 60000.0));
   cmd->add_flag("--router-knows-gpus", opts->router_knows_gpus,
                 "start each replica's speed model from its true GPU profile (default: h100)");
   cmd->add_flag("--full-router-state", opts->full_router_state,

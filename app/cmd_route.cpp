@@ -109,8 +109,10 @@ void add_route_command(CLI::App& root, Action& action) {
   cmd->add_option("--admin-port", opts->admin_port,
                   "port of the admin API (0: any free port, the default; -1: no admin API)")
       ->check(CLI::Range(-1, 65535));
-  cmd->add_option("--replica", opts->replicas,
-                  "a replica: URL[,weight=W][,gpu=G][,arch=A] (repeat; replaces the file's)");
+  cmd->add_option(
+      "--replica", opts->replicas,
+      "a replica: URL[,weight=W][,gpu=G][,arch=A][,kv_events=tcp://H:P][,kv_replay=tcp://H:P] "
+      "(repeat; replaces the file's)");
   cmd->add_option("--policy", opts->policy,
                   "routing policy: round-robin, random, least-request, power-of-two, session, "
                   "llm-d, cache-aware, eta (default eta)");

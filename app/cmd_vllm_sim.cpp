@@ -15,6 +15,7 @@
 #include "commands.hpp"
 #include "engine/engine.hpp"
 #include "engine/profile.hpp"
+#include "kv_events/publisher.hpp"
 #include "validators.hpp"
 #include "vllm_args.hpp"
 #include "vllm_sim/sim_server.hpp"
@@ -61,6 +62,13 @@ struct VllmSimOptions {
   int long_prefill_token_threshold = 0;
   CLI::Option* arch_option = nullptr;
   std::shared_ptr<IgnoredVllmFlags> ignored;
+  // KV-cache events (issue 15)
+  std::string kv_events_config;
+  std::string kv_events_event_format = "map";
+  std::string kv_events_batch_format = "array";
+  std::string kv_events_hashes;  // int | bytes; empty: VLLM_KV_EVENTS_USE_INT_BLOCK_HASHES
+  int data_parallel_rank = 0;
+  int kv_events_drop_every = 0;
 };
 
 int fail(const std::string& message) {
@@ -188,6 +196,21 @@ int run_vllm_sim(const VllmSimOptions& o) {
   sim.media_part_tokens = o.media_part_tokens;
   if (sim.api_keys.empty()) {
     if (const char* env = std::getenv("VLLM_API_KEY"); env && *env) sim.api_keys.emplace_back(env);
+  }
+  // KV-cache events (issue 15)
+  if (!o.kv_events_config.empty()) {
+    if (!kv_events::parse_publisher_config(o.kv_events_config, sim.kv_events, error))
+      return fail(error);
+    sim.kv_events.encode.events_as_maps = o.kv_events_event_format == "map";
+    sim.kv_events.encode.batch_as_map = o.kv_events_batch_format == "map";
+    std::string hashes = o.kv_events_hashes;
+    if (hashes.empty()) {
+      const char* env = std::getenv("VLLM_KV_EVENTS_USE_INT_BLOCK_HASHES");
+      hashes = env && std::string_view(env) == "0" ? "bytes" : "int";
+    }
+    sim.kv_events.encode.byte_hashes = hashes == "bytes";
+    sim.kv_events.data_parallel_rank = o.data_parallel_rank;
+    sim.kv_events.drop_every = o.kv_events_drop_every;
   }
   return vllm_sim::run_until_signal(sim);
 }
@@ -339,6 +362,33 @@ void add_vllm_sim_command(CLI::App& root, Action& action) {
       "Other vLLM serve flags (--trust-remote-code, --download-dir, --enforce-eager, ...) are "
       "accepted and listed on stderr as ignored; --pipeline-parallel-size/--data-parallel-size "
       "other than 1, --quantization, --speculative-config and --config are refused.");
+  // KV-cache events (issue 15): vLLM's flag and JSON keys; the encodings are eta's choices.
+  cmd->add_option("--kv-events-config", opts->kv_events_config,
+                  "vLLM's KV-cache events JSON, e.g. '{\"enable_kv_cache_events\": true, "
+                  "\"publisher\": \"zmq\", \"endpoint\": \"tcp://*:5557\", "
+                  "\"replay_endpoint\": \"tcp://*:5558\"}'");
+  cmd->add_option("--kv-events-event-format", opts->kv_events_event_format,
+                  "events as maps tagged by \"type\" (vLLM 2026) or positional arrays (older)")
+      ->check(CLI::IsMember({"map", "array"}))
+      ->capture_default_str();
+  cmd->add_option("--kv-events-batch-format", opts->kv_events_batch_format,
+                  "each batch as [ts, events, dp_rank] (every release) or a map (one 2026 "
+                  "snapshot)")
+      ->check(CLI::IsMember({"array", "map"}))
+      ->capture_default_str();
+  cmd->add_option("--kv-events-hashes", opts->kv_events_hashes,
+                  "block hashes as 64-bit integers or 32-byte digests (default: int, or bytes "
+                  "when VLLM_KV_EVENTS_USE_INT_BLOCK_HASHES=0)")
+      ->check(CLI::IsMember({"int", "bytes"}));
+  cmd->add_option("--data-parallel-rank", opts->data_parallel_rank,
+                  "data-parallel rank: offsets the KV-events tcp ports and is sent in each batch")
+      ->check(CLI::Range(0, 1023))
+      ->capture_default_str();
+  cmd->add_option("--kv-events-drop-every", opts->kv_events_drop_every,
+                  "fault injection: every Nth KV-events batch is kept for replay but not sent "
+                  "live (subscribers see a gap); 0: off")
+      ->check(CLI::Range(0, 1 << 30))
+      ->capture_default_str();
   cmd->callback([opts, &action] { action = [opts] { return run_vllm_sim(*opts); }; });
 }
 

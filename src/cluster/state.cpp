@@ -5,7 +5,7 @@
 namespace eta::cluster {
 
 ClusterState::ClusterState(ClusterStateOptions options)
-    : options_(options), output_(options.output) {
+    : options_(options), kv_(options.hash_block_size), output_(options.output) {
   view_.stale_after_s = options_.stale_after_s;
 }
 
@@ -28,6 +28,7 @@ int ClusterState::add_replica(const ReplicaSpec& spec) {
   names_.push_back(spec.name);
   ledger_.resize(index + 1);
   prefix_.resize(index + 1);
+  kv_.resize(index + 1);
 
   ReplicaView v;
   v.index = index;
@@ -93,6 +94,7 @@ void ClusterState::prepare(std::string_view model, int prompt_tokens,
     prefix_.match_all(out.block_hashes, out.matched_blocks);
   else
     std::fill(out.matched_blocks.begin(), out.matched_blocks.end(), 0u);
+  if (options_.track_prefix) kv_.override_matches(out.block_hashes, out.matched_blocks);
   RequestFeatures& f = out.features;
   f = RequestFeatures{};
   f.model = out.model;
@@ -168,7 +170,10 @@ bool ClusterState::on_dispatch(RequestId id, int replica, const RequestFeatures&
         q.output_tokens > 1 ? e.base_decode_s / (q.output_tokens - 1) : 0;
   }
   if (!ledger_.dispatch(id, replica, info, now)) return false;
-  if (options_.track_prefix) prefix_.insert(replica, f.block_hashes);
+  if (options_.track_prefix) {
+    prefix_.insert(replica, f.block_hashes);
+    kv_.seed(replica, f.block_hashes, now);
+  }
   return true;
 }
 

@@ -31,6 +31,7 @@
 #include "predict/completion_model.hpp"
 #include "predict/output_predictor.hpp"
 #include "predict/speed_model.hpp"
+#include "prefix/kv_event_index.hpp"
 #include "prefix/prefix_index.hpp"
 
 namespace eta::cluster {
@@ -79,7 +80,15 @@ class ClusterState {
   void update_scrape(int replica, const ScrapeSnapshot& scrape);
   // The replica restarted: forget its prefix holdings (in-flight requests stay in the ledger
   // until the owner aborts them).
-  void forget_prefix_cache(int replica) { prefix_.clear_replica(replica); }
+  void forget_prefix_cache(int replica) {
+    prefix_.clear_replica(replica);
+    kv_.clear(replica);
+  }
+  // KV-cache events (issue 15): replicas marked active there are matched from their own events
+  // (once the first batch came) instead of the prefix index; dispatches to them also seed it
+  // (prefix/kv_event_index.hpp).
+  prefix::KvEventIndex& kv_events() { return kv_; }
+  const prefix::KvEventIndex& kv_events() const { return kv_; }
 
   // Fills `out` for a request; block_hashes are the prompt's chained block hashes
   // (predict::estimate_prompt with hash_block_size).
@@ -148,6 +157,7 @@ class ClusterState {
   ClusterStateOptions options_;
   Ledger ledger_;
   prefix::PrefixIndex prefix_;
+  prefix::KvEventIndex kv_;
   predict::OutputLengthPredictor output_;
   std::vector<std::unique_ptr<predict::SpeedModel>> speeds_;
   std::deque<std::string> names_;  // owned storage for ReplicaView::name (stable addresses)

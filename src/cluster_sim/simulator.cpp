@@ -7,6 +7,7 @@
 
 #include "cluster/state.hpp"
 #include "cluster_sim/oracle.hpp"
+#include "engine/block_pool.hpp"
 #include "engine/output_length.hpp"
 #include "policy/rng.hpp"
 #include "predict/token_estimate.hpp"
@@ -66,7 +67,15 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-enum class EventKind : uint8_t { kStep, kReceive, kDeliver, kScrape, kPeer };
+enum class EventKind : uint8_t { kStep, kReceive, kDeliver, kScrape, kPeer, kKvEvents };
+
+// KV-cache events: a replica's block-pool reports of one step (prefix::KvEventIndex::KeyedOp).
+class KeyedRecorder final : public engine::BlockPoolListener {
+ public:
+  void on_block_stored(uint64_t hash) override { ops.push_back({hash, true}); }
+  void on_block_removed(uint64_t hash) override { ops.push_back({hash, false}); }
+  std::vector<prefix::KvEventIndex::KeyedOp> ops;
+};
 
 struct Event {
   double time;
@@ -131,6 +140,7 @@ struct Replica {
   uint64_t scraped_hits = 0;
   std::vector<int64_t> in_transit;  // dispatched, not yet received (for the oracle)
   ReplicaOutcome outcome;
+  std::unique_ptr<KeyedRecorder> kv_recorder;  // KV-cache events on
 };
 
 struct Router {
@@ -220,6 +230,14 @@ class Simulation {
       }
     }
     peer_sync_ = !oracle_mode_ && routers_.size() > 1 && config_.peer_sync_s >= 0;
+    if (!oracle_mode_ && config_.kv_events_delay_s >= 0) {  // KV-cache events
+      for (size_t i = 0; i < replicas_.size(); ++i) {
+        replicas_[i].kv_recorder = std::make_unique<KeyedRecorder>();
+        replicas_[i].engine.set_block_pool_listener(replicas_[i].kv_recorder.get());
+        for (auto& router : routers_)
+          router->state.kv_events().set_active(static_cast<int>(i), true);
+      }
+    }
     decision_.explain = false;  // nobody reads the policies' reasons here
     out_ = SimResult{};
     out_.records.resize(n);
@@ -274,6 +292,9 @@ class Simulation {
         case EventKind::kPeer:
           apply_peer(static_cast<int>(e.payload), e.time);
           free_peer_.push_back(static_cast<int>(e.payload));
+          break;
+        case EventKind::kKvEvents:
+          apply_kv_events(e.replica, static_cast<int>(e.payload), e.time);
           break;
         case EventKind::kScrape:
           scrape(e.replica, e.time);
@@ -470,11 +491,31 @@ class Simulation {
     rep.after_step_time = result.end;
     rep.next_step_s = result.end;
     queue_.push(result.end, EventKind::kStep, replica);
+    if (rep.kv_recorder && !rep.kv_recorder->ops.empty()) {
+      int k;
+      if (!free_kv_.empty()) {
+        k = free_kv_.back();
+        free_kv_.pop_back();
+      } else {
+        k = static_cast<int>(kv_batches_.size());
+        kv_batches_.emplace_back();
+      }
+      kv_batches_[static_cast<size_t>(k)].swap(rep.kv_recorder->ops);
+      rep.kv_recorder->ops.clear();
+      queue_.push(result.end + config_.kv_events_delay_s, EventKind::kKvEvents, replica, k);
+    }
     if (config_.network_delay_s > 0) {
       queue_.push(result.end + config_.network_delay_s, EventKind::kDeliver, replica, b);
     } else {
       rep.undelivered = b;
     }
+  }
+
+  // KV-cache events of one step reach every router.
+  void apply_kv_events(int replica, int k, double now) {
+    const auto& ops = kv_batches_[static_cast<size_t>(k)];
+    for (auto& router : routers_) router->state.kv_events().apply_keyed(replica, ops, now);
+    free_kv_.push_back(k);
   }
 
   void deliver(int replica, int buffer, double now) {
@@ -628,6 +669,8 @@ class Simulation {
   bool peer_sync_ = false;      // routers share their ledger events (SimConfig::peer_sync_s)
   std::vector<PeerMessage> peer_messages_;
   std::vector<int> free_peer_;
+  std::vector<std::vector<prefix::KvEventIndex::KeyedOp>> kv_batches_;  // KV-cache events
+  std::vector<int> free_kv_;
   std::vector<const cluster::ClusterState*> router_states_;  // observe_routers' argument
   std::vector<Flight> flights_;
   EventQueue queue_;

@@ -21,6 +21,8 @@
 //             step (or only its first tokens), a finish or an abort reaches every other router
 //             peer_sync_s after it happened there (at once, without an event, when 0); each enters
 //             it in its own ledger as foreign work (ClusterState::on_foreign_*).
+//   kKvEvents KV-cache events (SimConfig::kv_events_delay_s >= 0): one step's block stores and
+//             evictions reach every router kv_events_delay_s after the step ends.
 //   kScrape   every scrape interval (x U(1 - jitter, 1 + jitter), random phase per replica) the
 //             routers get the replica's /metrics as of its last finished step (running,
 //             waiting, KV usage, prefix-cache counters, cache_config_info, preemptions): stale in
@@ -74,6 +76,10 @@ struct SimConfig {
   // the others' ledgers then hold it at one generated token until its finish) instead of every
   // token.
   bool peer_sync_first_token_only = false;
+  // KV-cache events (issue 15): >= 0: every replica publishes its block pool's stores and
+  // evictions per step, and every router applies a step's events this many seconds after the
+  // step ends (prefix::KvEventIndex, matched instead of the router's own index); < 0: off.
+  double kv_events_delay_s = -1;
   // Tests: called at each routed arrival, before the pick, with every router's state.
   std::function<void(double now, std::span<const cluster::ClusterState* const> routers)>
       observe_routers;

@@ -56,6 +56,8 @@ int BlockPool::allocate() {
   --num_free_;
   Block& blk = blocks_[b];
   if (blk.hash != 0) {  // evicted: its table entry turns stale (no table access here)
+    if (listener_.p) [[unlikely]]
+      listener_.p->on_block_removed(blk.hash);
     blk.hash = 0;
     --num_cached_;
   }
@@ -111,6 +113,8 @@ bool BlockPool::register_hash(int block, uint64_t hash) {
   }
   blocks_[block].hash = hash;
   ++num_cached_;
+  if (listener_.p) [[unlikely]]
+    listener_.p->on_block_stored(hash);
   if (2 * occupied_ > table_.size()) rebuild();
   return true;
 }

@@ -20,6 +20,18 @@
 
 namespace eta::engine {
 
+// Told of every hash the pool registers (a block became a cache entry) and every hash it evicts
+// (allocate() handed the block out again): what vLLM's BlockPool reports as KV-cache events
+// (BlockStored / BlockRemoved). `eta vllm-sim --kv-events-config` publishes them; cluster-sim
+// models them. Without a listener the pool pays one predictable branch per registration and
+// eviction. A copy of the pool (Engine::clone) has no listener.
+class BlockPoolListener {
+ public:
+  virtual ~BlockPoolListener() = default;
+  virtual void on_block_stored(uint64_t hash) = 0;
+  virtual void on_block_removed(uint64_t hash) = 0;
+};
+
 class BlockPool {
  public:
   explicit BlockPool(int num_blocks);
@@ -55,6 +67,8 @@ class BlockPool {
   std::vector<int> free_queue() const;
   int num_cached() const { return num_cached_; }  // blocks that hold a hash
 
+  void set_listener(BlockPoolListener* listener) { listener_.p = listener; }
+
  private:
   struct Block {
     uint64_t hash = 0;  // 0: none
@@ -82,6 +96,16 @@ class BlockPool {
   std::vector<Slot> table_;  // at most one entry per hash, live or stale
   std::size_t mask_ = 0;
   std::size_t occupied_ = 0;  // live + stale entries
+  struct ListenerSlot {  // not copied: a clone's events would be of a future that never happens
+    BlockPoolListener* p = nullptr;
+    ListenerSlot() = default;
+    ListenerSlot(const ListenerSlot&) {}
+    ListenerSlot& operator=(const ListenerSlot&) {
+      p = nullptr;
+      return *this;
+    }
+  };
+  ListenerSlot listener_;
 };
 
 }  // namespace eta::engine

@@ -489,4 +489,8 @@ const BlockPool& Engine::block_pool() const {
   return impl_->pool;
 }
 
+void Engine::set_block_pool_listener(BlockPoolListener* listener) {
+  impl_->pool.set_listener(listener);
+}
+
 }  // namespace eta::engine

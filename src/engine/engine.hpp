@@ -16,6 +16,7 @@
 namespace eta::engine {
 
 class BlockPool;
+class BlockPoolListener;
 using RequestId = uint64_t;
 
 enum class FinishReason { kNone, kStop, kLength, kAbort };
@@ -198,6 +199,8 @@ class Engine {
   const EngineCounters& counters() const;
   // The KV block pool (read-only; for tests and diagnostics).
   const BlockPool& block_pool() const;
+  // KV-cache events: the pool reports its stores and evictions to `listener` (nullptr: none).
+  void set_block_pool_listener(BlockPoolListener* listener);
 
  private:
   struct Impl;

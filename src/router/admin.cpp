@@ -66,6 +66,30 @@ json::object report_object(const ReplicaReport& r) {
       {"ttft_samples", r.ttft_samples},      {"requests_per_s", num(r.requests_per_s)},
       {"tokens_per_s", num(r.tokens_per_s)},
   };
+  const KvEventsStatus& kv = r.kv_events;
+  json::value kv_events = nullptr;
+  if (kv.enabled) {
+    kv_events = json::object{
+        {"endpoint", kv.endpoints.endpoint},
+        {"replay",
+         kv.endpoints.replay.empty() ? json::value(nullptr) : json::value(kv.endpoints.replay)},
+        {"batches", kv.batches},
+        {"last_seq", kv.last_seq},
+        {"duplicates", kv.duplicates},
+        {"gaps", kv.gaps},
+        {"gaps_filled", kv.gaps_filled},
+        {"gaps_lost", kv.gaps_lost},
+        {"restarts", kv.restarts},
+        {"decode_errors", kv.decode_errors},
+        {"blocks_stored", kv.index.stored},
+        {"blocks_removed", kv.index.removed},
+        {"removed_unknown", kv.index.removed_unknown},
+        {"unkeyed_blocks", kv.index.unkeyed},
+        {"clears", kv.index.clears},
+        {"cached_blocks", kv.index.blocks},
+        {"seeded_blocks", kv.index.seeds},
+    };
+  }
   return json::object{
       {"url", r.url},
       {"weight", r.weight},
@@ -89,6 +113,8 @@ json::object report_object(const ReplicaReport& r) {
       {"window", std::move(window)},
       {"requests", r.requests},
       {"failures", r.failures},
+      {"prefix_source", kv.enabled && kv.index.batches > 0 ? "kv_events" : "router_index"},
+      {"kv_events", std::move(kv_events)},
   };
 }
 

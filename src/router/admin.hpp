@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cluster/view.hpp"
+#include "router/kv_events.hpp"
 
 namespace eta::router {
 
@@ -55,6 +56,9 @@ struct ReplicaReport {
   double tokens_per_s = 0;
   uint64_t requests = 0;  // requests dispatched there (attempts)
   uint64_t failures = 0;  // connection-level failures of proxied requests
+  // KV-cache events (issue 15): "prefix_source" is "kv_events" once the replica's first batch
+  // has come, else "router_index".
+  KvEventsStatus kv_events;
 };
 
 // {"replicas":[{...}, ...]}

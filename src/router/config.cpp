@@ -125,18 +125,31 @@ class Reader {
 
 constexpr double kMaxSeconds = 86400.0 * 365;
 
+// KV-cache events (issue 15): {endpoint, replay, topic}.
+void read_kv_events(Reader& r, const YAML::Node& node, const std::string& where,
+                    KvEventsEndpoints& out) {
+  if (!node || node.IsNull()) return;
+  if (!node.IsMap()) return r.fail(node, where + " must be a map (endpoint, replay, topic)");
+  if (!r.keys(node, where, {"endpoint", "replay", "topic"})) return;
+  if (!node["endpoint"]) return r.fail(node, where + " needs an endpoint");
+  r.text(node["endpoint"], where + ".endpoint", out.endpoint);
+  r.text(node["replay"], where + ".replay", out.replay);
+  r.text(node["topic"], where + ".topic", out.topic);
+}
+
 void read_replica(Reader& r, const YAML::Node& node, size_t i, ReplicaConfig& out) {
   const std::string where = "replicas[" + std::to_string(i) + "]";
   if (node.IsScalar()) {
     out.url = node.Scalar();
     return;
   }
-  if (!r.keys(node, where, {"url", "weight", "gpu", "arch"})) return;
+  if (!r.keys(node, where, {"url", "weight", "gpu", "arch", "kv_events"})) return;
   if (!node["url"]) return r.fail(node, where + " needs a url");
   r.text(node["url"], where + ".url", out.url);
   r.number(node["weight"], where + ".weight", out.weight, 0, 1e6);
   r.text(node["gpu"], where + ".gpu", out.gpu);
   r.text(node["arch"], where + ".arch", out.arch);
+  read_kv_events(r, node["kv_events"], where + ".kv_events", out.kv_events);
 }
 
 void read_policy(Reader& r, const YAML::Node& node, RouterConfig& out) {
@@ -168,7 +181,7 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
               {"listen", "admin", "replicas", "policy", "scrape", "health", "models", "timeouts",
                "retries", "admission", "api_keys", "api_keys_file", "rate_limit",
                "decision_log_size", "log_level", "log_format", "access_log", "max_body_bytes",
-               "shutdown_grace_s", "client", "tls"})) {
+               "shutdown_grace_s", "client", "tls", "kv_events"})) {
     // clang-format on
     return;
   }
@@ -293,6 +306,7 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
     r.text(n["cert_file"], "tls.cert_file", out.tls_cert_file);
     r.text(n["key_file"], "tls.key_file", out.tls_key_file);
   }
+  read_kv_events(r, root["kv_events"], "kv_events", out.kv_events_pattern);  // issue 15
   if (const YAML::Node n = root["client"]) {
     if (!r.keys(n, "client",
                 {"max_header_bytes", "request_timeout_s", "idle_timeout_s", "write_timeout_s",
@@ -393,9 +407,13 @@ bool parse_replica_spec(std::string_view text, ReplicaConfig& out, std::string& 
       out.gpu = std::string(value);
     } else if (key == "arch") {
       out.arch = std::string(value);
+    } else if (key == "kv_events") {  // issue 15: KV-cache events
+      out.kv_events.endpoint = std::string(value);
+    } else if (key == "kv_replay") {
+      out.kv_events.replay = std::string(value);
     } else {
       error = "replica '" + std::string(text) + "': unknown key '" + std::string(key) +
-              "' (known: weight, gpu, arch)";
+              "' (known: weight, gpu, arch, kv_events, kv_replay)";
       return false;
     }
   }
@@ -450,6 +468,19 @@ bool validate_replica(ReplicaConfig& replica, std::string& error) {
     return false;
   }
   replica.url = url->str();
+  // KV-cache events (issue 15): ZeroMQ addresses the router connects to.
+  for (const std::string* e : {&replica.kv_events.endpoint, &replica.kv_events.replay}) {
+    if (e->empty()) continue;
+    if (e->rfind("tcp://", 0) != 0 && e->rfind("ipc://", 0) != 0) {
+      error = "replica " + replica.url + ": kv_events address '" + *e +
+              "' must be tcp://host:port or ipc://path";
+      return false;
+    }
+  }
+  if (!replica.kv_events.replay.empty() && replica.kv_events.endpoint.empty()) {
+    error = "replica " + replica.url + ": kv_events replay needs an endpoint";
+    return false;
+  }
   if (!(replica.weight >= 0) || !std::isfinite(replica.weight)) {
     error = "replica " + replica.url + ": weight must be a number >= 0";
     return false;

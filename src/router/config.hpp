@@ -17,11 +17,20 @@
 
 namespace eta::router {
 
+// Where a replica publishes vLLM's KV-cache events (issue 15; src/router/kv_events.hpp).
+struct KvEventsEndpoints {
+  std::string endpoint;  // its PUB socket, e.g. tcp://host:5557; empty: no events
+  std::string replay;    // its replay ROUTER socket, e.g. tcp://host:5558; empty: none
+  std::string topic;     // subscription prefix; empty: every topic
+  bool operator==(const KvEventsEndpoints&) const = default;
+};
+
 struct ReplicaConfig {
   std::string url;      // canonical http::Url::str() after validation, e.g. http://127.0.0.1:8001
   double weight = 1.0;  // relative capacity hint (random, session)
   std::string gpu;      // GPU profile seeding the speed model ("" = h100)
   std::string arch;     // model shape for that profile ("" = llama-2-7b)
+  KvEventsEndpoints kv_events;  // KV-cache events (issue 15); empty: the router's own index
 };
 
 struct AdmissionConfig {
@@ -92,6 +101,9 @@ struct RouterConfig {
   // TLS for clients (both or neither): PEM certificate chain and private key.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // KV-cache events (issue 15): a pattern for replicas without kv_events of their own; "{host}"
+  // stands for the replica URL's host (e.g. tcp://{host}:5557). Empty: none.
+  KvEventsEndpoints kv_events_pattern;
 };
 
 // Parses YAML text into `out` (starting from `out`'s values: keys absent from the file keep

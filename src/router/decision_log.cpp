@@ -57,6 +57,8 @@ boost::json::array decisions_array(const DecisionLog& log, size_t n) {
         {"model", d.model},
         {"prompt_tokens", d.prompt_tokens},
         {"cached_tokens", d.cached_tokens},
+        {"prefix_source", d.prefix_source.empty() ? boost::json::value(nullptr)
+                                                  : boost::json::value(d.prefix_source)},
         {"predicted_output_tokens", d.predicted_output_tokens},
         {"chosen", d.chosen.empty() ? boost::json::value(nullptr) : boost::json::value(d.chosen)},
         {"reason", d.reason},

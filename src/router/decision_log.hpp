@@ -27,6 +27,9 @@ struct DecisionRecord {
   int cached_tokens = 0;  // predicted prefix hit on the chosen replica
   int predicted_output_tokens = 0;
   std::string chosen;  // URL, or "" when none was chosen
+  // Where cached_tokens came from: "kv_events" (the replica's KV-cache events) or
+  // "router_index" (what this router sent there); "" when none was chosen.
+  std::string prefix_source;
   std::string reason;
   double decision_s = 0;  // time spent preparing the request and picking
   std::vector<CandidateRecord> candidates;

@@ -34,6 +34,7 @@
 #include "router/decision_log.hpp"
 #include "router/features.hpp"
 #include "router/headers.hpp"
+#include "router/kv_events.hpp"
 #include "router/rate_limit.hpp"
 #include "router/replica_state.hpp"
 #include "router/router_metrics.hpp"
@@ -291,6 +292,7 @@ struct Router::Impl {
   std::function<void()> on_shutdown_done;
 
   std::vector<std::unique_ptr<Replica>> replicas;  // by ClusterState index (removed: tombstones)
+  std::unique_ptr<KvEventsConsumer> kv_events;     // KV-cache events (issue 15)
   std::unordered_map<uint64_t, CallPtr> calls;     // dispatched or queued, not finished
   std::deque<CallPtr> queue;
   bool pumping = false;
@@ -354,6 +356,7 @@ Router::Impl::Impl(asio::io_context& io_in, RouterConfig config_in)
   }
   add_routes();
   add_admin_routes();
+  kv_events = std::make_unique<KvEventsConsumer>(io_in, state, [this] { return now(); });
   for (const ReplicaConfig& rc : config.replicas) {
     if (!add_replica(rc, error)) spdlog::error("replica {}: {}", rc.url, error);
   }
@@ -400,6 +403,13 @@ bool Router::Impl::add_replica(ReplicaConfig rc, std::string& error) {
   Replica& added = *replicas.back();
   spdlog::info("replica {} added (gpu {}, arch {}, weight {})", added.url(), gpu, arch,
                added.config.weight);
+  // KV-cache events (issue 15): its own endpoints or the pattern's.
+  if (const KvEventsEndpoints kv = resolve_kv_events(added.config, config.kv_events_pattern);
+      !kv.endpoint.empty()) {
+    std::string kv_error;
+    if (!kv_events->attach(added.index, kv, kv_error))
+      spdlog::error("replica {}: {} (its own index is used)", added.url(), kv_error);
+  }
   if (started && !stopped) {
     // Running already (admin API): probe at once.
     check_health(added);
@@ -435,6 +445,7 @@ void Router::Impl::set_health(Replica& r, bool ok, std::string_view detail) {
       if (was_known) {
         // It was down: it probably restarted with an empty prefix cache.
         state.forget_prefix_cache(r.index);
+        kv_events->restart(r.index);
         r.counters = ScrapeCounters{};
       }
       fetch_models(r);
@@ -456,6 +467,7 @@ void Router::Impl::finalize_removal(Replica& r) {
   if (r.removed) return;
   r.removed = true;
   state.set_routable(r.index, false);
+  kv_events->detach(r.index);
   state.forget_prefix_cache(r.index);
   metrics.routable.with({r.url()}).set(0);
   metrics.healthy.with({r.url()}).set(0);
@@ -527,6 +539,7 @@ ReplicaReport Router::Impl::report(const Replica& r, const cluster::ClusterView&
   out.ttft_samples = w.ttft_samples();
   out.requests_per_s = w.requests_per_s(t);
   out.tokens_per_s = w.tokens_per_s(t);
+  out.kv_events = kv_events->status(r.index);
   return out;
 }
 
@@ -980,6 +993,9 @@ void Router::Impl::log_decision(const Call& c, const cluster::Decision& d, int c
   rec->cached_tokens = chosen >= 0 ? c.prepared.features.cached_tokens_on(chosen) : 0;
   rec->predicted_output_tokens = c.prepared.features.output_tokens();
   rec->chosen = chosen >= 0 ? replicas[static_cast<size_t>(chosen)]->url() : "";
+  rec->prefix_source = chosen < 0                       ? ""
+                       : state.kv_events().live(chosen) ? "kv_events"
+                                                        : "router_index";
   rec->reason = d.reason;
   rec->decision_s = c.decision_s;
   rec->candidates.resize(d.candidates.size());
@@ -1916,6 +1932,7 @@ void Router::stop() {
   m.calls.clear();
   m.queue.clear();
   for (auto& r : m.replicas) r->pool.reset();
+  m.kv_events->stop_all();
 }
 
 void Router::set_access_log(std::unique_ptr<AccessLog> log) {

@@ -28,6 +28,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "engine/tokenizer.hpp"
+#include "kv_events/recorder.hpp"
 #include "metrics/registry.hpp"
 #include "openai/request.hpp"
 #include "openai/response.hpp"
@@ -175,6 +176,18 @@ struct SimServer::Impl {
     prepare_ctx.media_part_tokens = config.media_part_tokens;
     add_routes();
     metrics.sync_gauges(engine);
+    if (config.kv_events.enable) {  // KV-cache events
+      kv_recorder = std::make_unique<kv_events::BlockEventRecorder>(config.engine.block_size);
+      kv_publisher = std::make_unique<kv_events::Publisher>(config.kv_events);
+      engine.set_block_pool_listener(kv_recorder.get());
+    }
+  }
+  // Publishes the events of the step just delivered (one batch per step, as vLLM does).
+  void publish_kv_events() {
+    if (!kv_recorder || !kv_recorder->take(kv_batch)) return;
+    kv_batch.ts =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    kv_publisher->publish(kv_batch);
   }
 
   double sim_now() const {
@@ -257,6 +270,10 @@ struct SimServer::Impl {
   std::unordered_map<std::string, uint64_t> stored_running;  // id -> Pending::key
   std::deque<std::string> stored_order;
   std::unordered_map<std::string, std::string> allowed;  // path -> "GET, POST"
+  // KV-cache events (config.kv_events.enable): the pool's listener and the ZeroMQ publisher.
+  std::unique_ptr<kv_events::BlockEventRecorder> kv_recorder;
+  std::unique_ptr<kv_events::Publisher> kv_publisher;
+  kv_events::EventBatch kv_batch;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -516,6 +533,11 @@ Pending* SimServer::Impl::submit(const http::ExchangePtr& exchange,
     PreparedRequest& pr = prepared[k];
     const RequestId id = next_id++;
     engine::EngineRequest er;
+    if (kv_recorder) {
+      // Before the engine sees it: its blocks are registered from the next step on.
+      kv_recorder->add_request(id, prompts[k / static_cast<size_t>(n)], pr.block_hashes,
+                               pr.output_seed, pr.output.tokens);
+    }
     er.id = id;
     er.prompt_tokens = pr.prompt_tokens;
     er.block_hashes = std::move(pr.block_hashes);
@@ -524,7 +546,11 @@ Pending* SimServer::Impl::submit(const http::ExchangePtr& exchange,
     er.output_seed = pr.output_seed;
     er.arrival_time = now;
     if (!engine.add_request(std::move(er))) {
-      for (const Seq& s : p->seqs) engine.abort_request(s.id);
+      if (kv_recorder) kv_recorder->end_request(id);
+      for (const Seq& s : p->seqs) {
+        engine.abort_request(s.id);
+        if (kv_recorder) kv_recorder->end_request(s.id);
+      }
       log_request("fail", request_id);
       exchange->respond(http::error_response(
           openai::bad_request("The request needs more KV cache blocks than the engine has (" +
@@ -872,6 +898,7 @@ asio::awaitable<void> SimServer::Impl::engine_loop() {
     if (stopped) break;
     last_step_end = step_result.end;
     deliver(step_result);
+    publish_kv_events();
   }
 }
 
@@ -1099,6 +1126,11 @@ void SimServer::Impl::complete(Pending& p) {
 }
 
 void SimServer::Impl::erase(uint64_t key) {
+  if (kv_recorder) {
+    if (auto it = pending.find(key); it != pending.end()) {
+      for (const Seq& s : it->second->seqs) kv_recorder->end_request(s.id);
+    }
+  }
   pending.erase(key);
 }
 
@@ -1152,6 +1184,7 @@ bool SimServer::listen(std::string& error) {
       return false;
     }
   }
+  if (impl_->kv_publisher && !impl_->kv_publisher->start(error)) return false;
   return impl_->server.listen(error);
 }
 uint16_t SimServer::port() const {
@@ -1171,6 +1204,7 @@ void SimServer::stop() {
   impl_->wake_timer.cancel();
   impl_->pending.clear();
   impl_->hung.clear();
+  if (impl_->kv_publisher) impl_->kv_publisher->stop();
   if (impl_->request_log) {
     std::fclose(impl_->request_log);
     impl_->request_log = nullptr;

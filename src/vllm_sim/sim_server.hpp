@@ -32,6 +32,7 @@
 
 #include "engine/engine.hpp"
 #include "http/server.hpp"
+#include "kv_events/publisher.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -69,6 +70,9 @@ struct SimConfig {
   std::vector<std::string> served_model_aliases;
   std::string model_root;
   bool disable_log_stats = false;
+  // KV-cache events (--kv-events-config; issue 15): the block pool's stores and evictions,
+  // published over ZeroMQ as vLLM does (src/kv_events/publisher.hpp). Off unless enabled.
+  kv_events::PublisherConfig kv_events;
 };
 
 class SimServer {

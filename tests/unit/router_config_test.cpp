@@ -3,6 +3,7 @@
 #include <string>
 
 #include "router/config.hpp"
+#include "router/kv_events.hpp"
 
 namespace eta::router {
 namespace {
@@ -293,6 +294,55 @@ TEST(RouterConfig, ReplicaSpecErrors) {
   EXPECT_FALSE(parse_replica_spec("http://a:1,weight=-1", r, e));
   EXPECT_TRUE(parse_replica_spec("http://a:1,arch=llama-3.1-8b", r, e)) << e;
   EXPECT_EQ(r.arch, "llama-3.1-8b");
+}
+
+}  // namespace
+}  // namespace eta::router
+
+// KV-cache events (issue 15).
+namespace eta::router {
+namespace {
+
+TEST(RouterConfigKvEvents, PerReplicaPatternAndFlags) {
+  RouterConfig c;
+  ASSERT_EQ(load(R"(
+replicas:
+  - url: http://10.0.0.1:8000
+    kv_events: {endpoint: "tcp://10.0.0.1:5557", replay: "tcp://10.0.0.1:5558", topic: kv}
+  - http://10.0.0.2:8000
+kv_events: {endpoint: "tcp://{host}:6557"}
+)",
+                 &c),
+            "");
+  EXPECT_EQ(c.replicas[0].kv_events.endpoint, "tcp://10.0.0.1:5557");
+  EXPECT_EQ(c.replicas[0].kv_events.replay, "tcp://10.0.0.1:5558");
+  EXPECT_EQ(c.replicas[0].kv_events.topic, "kv");
+  EXPECT_TRUE(c.replicas[1].kv_events.endpoint.empty());
+  EXPECT_EQ(resolve_kv_events(c.replicas[1], c.kv_events_pattern).endpoint,
+            "tcp://10.0.0.2:6557");
+  EXPECT_EQ(resolve_kv_events(c.replicas[0], c.kv_events_pattern).endpoint,
+            "tcp://10.0.0.1:5557");  // its own wins
+  ReplicaConfig r;
+  std::string error;
+  ASSERT_TRUE(parse_replica_spec(
+      "http://h:1,kv_events=tcp://h:5557,kv_replay=tcp://h:5558,weight=2", r, error))
+      << error;
+  EXPECT_EQ(r.kv_events.endpoint, "tcp://h:5557");
+  EXPECT_EQ(r.kv_events.replay, "tcp://h:5558");
+  EXPECT_EQ(r.weight, 2);
+}
+
+TEST(RouterConfigKvEvents, BadAddressesAreOneLine) {
+  for (const char* yaml : {
+           "replicas: [{url: 'http://h:1', kv_events: {endpoint: 'h:5557'}}]",
+           "replicas: [{url: 'http://h:1', kv_events: {replay: 'tcp://h:5558'}}]",
+           "replicas: [{url: 'http://h:1', kv_events: 'tcp://h:5557'}]",
+           "replicas: [{url: 'http://h:1', kv_events: {endpoint: 'tcp://h:1', port: 2}}]",
+       }) {
+    const std::string error = load(yaml);
+    expect_one_line(error);
+    EXPECT_NE(error.find("kv_events"), std::string::npos) << error;
+  }
 }
 
 }  // namespace
