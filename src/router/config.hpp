@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "openai/extract.hpp"
 #include "policy/registry.hpp"
 #include "router/rate_limit.hpp"
 
@@ -22,6 +23,9 @@ struct ReplicaConfig {
   double weight = 1.0;  // relative capacity hint (random, session)
   std::string gpu;      // GPU profile seeding the speed model ("" = h100)
   std::string arch;     // model shape for that profile ("" = llama-2-7b)
+  // Upstream auth (dropin): the replica's own key (vLLM --api-key), sent as "Authorization:
+  // Bearer"; empty: RouterConfig::upstream_api_key. Never logged or shown.
+  std::string api_key;
 };
 
 struct AdmissionConfig {
@@ -92,6 +96,17 @@ struct RouterConfig {
   // TLS for clients (both or neither): PEM certificate chain and private key.
   std::string tls_cert_file;
   std::string tls_key_file;
+
+  // Upstream auth (dropin): the key sent to every replica without its own api_key (forwarded
+  // requests and /v1/models polls). upstream_api_key_file: its first non-comment line, read by
+  // validate_config into upstream_api_key.
+  std::string upstream_api_key;
+  std::string upstream_api_key_file;
+  // Request reading (dropin): token estimates of multimodal parts, and whether completions and
+  // chat streams are counted exactly by asking replicas for continuous usage stats (the client
+  // still sees exactly the stream it asked for).
+  openai::ExtractOptions request_estimates;
+  bool stream_usage = true;
 };
 
 // Parses YAML text into `out` (starting from `out`'s values: keys absent from the file keep
@@ -129,6 +144,7 @@ struct RouteFlags {
   std::optional<std::string> log_format;
   std::optional<std::string> access_log;
   std::optional<double> shutdown_grace_s;
+  std::optional<std::string> upstream_api_key_file;  // dropin: --upstream-api-key-file
 };
 
 // Applies flags over `config`. Returns false with one line if a --replica or --policy-params

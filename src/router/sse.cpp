@@ -1,5 +1,9 @@
 #include "router/sse.hpp"
 
+#include <simdjson.h>
+
+#include "openai/extract.hpp"
+
 namespace eta::router {
 
 namespace {
@@ -7,6 +11,39 @@ namespace {
 std::optional<int> usage_count(int64_t v) {
   if (v >= 0 && v < (int64_t{1} << 31)) return static_cast<int>(v);
   return std::nullopt;
+}
+
+// What a Responses-API or Anthropic-style event says (the shared EventParser knows the chat and
+// completions chunks only).
+struct OtherEvent {
+  bool token = false;            // a text delta
+  int64_t output_tokens = -1;    // a final usage
+  std::string_view response_id;  // response.created's response.id
+};
+
+OtherEvent parse_other(simdjson::dom::parser& parser, std::string_view data) {
+  OtherEvent out;
+  simdjson::dom::element root;
+  if (parser.parse(data.data(), data.size(), true).get(root) != simdjson::SUCCESS) return out;
+  std::string_view type;
+  if (root["type"].get_string().get(type) != simdjson::SUCCESS) return out;
+  if (type == "response.output_text.delta" || type == "response.reasoning_text.delta" ||
+      type == "content_block_delta") {
+    out.token = true;
+    return out;
+  }
+  simdjson::dom::element response;
+  if (root["response"].get(response) == simdjson::SUCCESS) {
+    std::string_view id;
+    if (response["id"].get_string().get(id) == simdjson::SUCCESS) out.response_id = id;
+    int64_t n = 0;
+    if (response["usage"]["output_tokens"].get_int64().get(n) == simdjson::SUCCESS)
+      out.output_tokens = n;
+    return out;
+  }
+  int64_t n = 0;
+  if (root["usage"]["output_tokens"].get_int64().get(n) == simdjson::SUCCESS) out.output_tokens = n;
+  return out;
 }
 
 }  // namespace
@@ -20,6 +57,7 @@ void StreamTokenCounter::reset() {
   saw_error_ = false;
   usage_completion_tokens_.reset();
   usage_prompt_tokens_.reset();
+  response_id_.clear();
 }
 
 int StreamTokenCounter::feed(std::string_view bytes) {
@@ -27,11 +65,19 @@ int StreamTokenCounter::feed(std::string_view bytes) {
   scanner_.feed(bytes, [&](std::string_view data) {
     ++events_;
     const openai::EventInfo info = parser_.parse(data);
-    if (info.completion_tokens >= 0) usage_completion_tokens_ = usage_count(info.completion_tokens);
+    std::optional<int> usage;
+    if (info.completion_tokens >= 0) usage = usage_count(info.completion_tokens);
     if (info.prompt_tokens >= 0) usage_prompt_tokens_ = usage_count(info.prompt_tokens);
     switch (info.kind) {
       case openai::EventKind::kToken:
-        ++counted;
+      case openai::EventKind::kRole:
+        if (usage) {
+          // Cumulative usage on the chunk (continuous_usage_stats): the exact growth.
+          const int so_far = tokens_ + counted;
+          if (*usage > so_far) counted += *usage - so_far;
+        } else if (info.kind == openai::EventKind::kToken) {
+          ++counted;
+        }
         break;
       case openai::EventKind::kDone:
         done_ = true;
@@ -42,9 +88,18 @@ int StreamTokenCounter::feed(std::string_view bytes) {
       case openai::EventKind::kMalformed:
         ++malformed_;
         break;
+      case openai::EventKind::kOther: {
+        static thread_local simdjson::dom::parser parser;
+        const OtherEvent o = parse_other(parser, data);
+        if (o.token) ++counted;
+        if (o.output_tokens >= 0) usage = usage_count(o.output_tokens);
+        if (response_id_.empty() && !o.response_id.empty()) response_id_ = o.response_id;
+        break;
+      }
       default:
         break;
     }
+    if (usage) usage_completion_tokens_ = usage;
   });
   tokens_ += counted;
   return counted;
@@ -54,7 +109,123 @@ BodyUsage parse_body_usage(std::string_view body) {
   // One parser per thread, reused: a fresh simdjson parser would allocate for every response.
   static thread_local openai::EventParser parser;
   const openai::EventInfo info = parser.parse(body);
-  return BodyUsage{usage_count(info.completion_tokens), usage_count(info.prompt_tokens)};
+  BodyUsage out{usage_count(info.completion_tokens), usage_count(info.prompt_tokens)};
+  if (!out.completion_tokens && info.kind == openai::EventKind::kOther) {
+    // Responses and Anthropic-style bodies: usage.output_tokens.
+    static thread_local simdjson::dom::parser other;
+    simdjson::dom::element root;
+    int64_t n = 0;
+    if (other.parse(body.data(), body.size(), true).get(root) == simdjson::SUCCESS &&
+        root["usage"]["output_tokens"].get_int64().get(n) == simdjson::SUCCESS) {
+      out.completion_tokens = usage_count(n);
+    }
+  }
+  return out;
+}
+
+std::string response_id_of(std::string_view body) {
+  static thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  std::string_view id;
+  if (parser.parse(body.data(), body.size(), true).get(root) != simdjson::SUCCESS) return {};
+  if (root["id"].get_string().get(id) != simdjson::SUCCESS) return {};
+  return std::string(id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// UsageStreamRewriter
+
+namespace {
+
+// The end of the first event in `s` (just past its blank line), or npos.
+size_t event_end(std::string_view s, size_t from) {
+  for (size_t i = from; i < s.size(); ++i) {
+    if (s[i] != '\n' && s[i] != '\r') continue;
+    // a line end: is the next line empty?
+    size_t j = i + 1;
+    if (s[i] == '\r' && j < s.size() && s[j] == '\n') ++j;
+    if (j >= s.size()) return std::string_view::npos;
+    if (s[j] == '\n') return j + 1;
+    if (s[j] == '\r') {
+      if (j + 1 < s.size() && s[j + 1] == '\n') return j + 2;
+      if (j + 1 >= s.size()) return std::string_view::npos;  // "\r" then maybe "\n"
+      return j + 1;
+    }
+    i = j - 1;
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
+void UsageStreamRewriter::feed(std::string_view bytes, std::string& out) {
+  partial_.append(bytes);
+  size_t start = 0;
+  while (true) {
+    const size_t end = event_end(partial_, start);
+    if (end == std::string_view::npos) break;
+    event(std::string_view(partial_).substr(start, end - start), out);
+    start = end;
+  }
+  partial_.erase(0, start);
+}
+
+void UsageStreamRewriter::event(std::string_view block, std::string& out) {
+  // vLLM's events are one "data: " line each; anything else is relayed as it came.
+  if (block.substr(0, 6) != "data: " || block.find('\n') < block.find_last_not_of("\r\n")) {
+    out.append(block);
+    return;
+  }
+  const size_t data_end = block.find_first_of("\r\n");
+  const std::string_view data = block.substr(6, data_end - 6);
+  const std::string_view tail = block.substr(data_end);
+  if (data.empty() || data.front() != '{') {
+    out.append(block);
+    return;
+  }
+  const std::optional<openai::MemberSpan> usage = openai::find_member(data, "usage");
+  if (!usage) {
+    out.append(block);
+    return;
+  }
+  const std::optional<openai::MemberSpan> choices = openai::find_member(data, "choices");
+  const bool usage_only =
+      choices && data.substr(choices->value_begin, choices->value_end - choices->value_begin)
+                         .find_first_not_of("[ \t\r\n]") == std::string_view::npos;
+  if (usage_only) {
+    if (include_usage_) out.append(block);
+    return;
+  }
+  if (continuous_) {
+    out.append(block);
+    return;
+  }
+  out.append("data: ");
+  out.append(data.substr(0, usage->member_begin));
+  out.append(data.substr(usage->member_end));
+  out.append(tail);
+}
+
+std::string with_continuous_usage(std::string_view body) {
+  constexpr std::string_view kOptions = "{\"include_usage\":true,\"continuous_usage_stats\":true}";
+  const size_t open = body.find_first_not_of(" \t\r\n");
+  if (open == std::string_view::npos || body[open] != '{') return {};
+  std::string out;
+  out.reserve(body.size() + 80);
+  if (const std::optional<openai::MemberSpan> m = openai::find_member(body, "stream_options")) {
+    out.append(body.substr(0, m->value_begin));
+    out.append(kOptions);
+    out.append(body.substr(m->value_end));
+    return out;
+  }
+  const size_t first = body.find_first_not_of(" \t\r\n", open + 1);
+  if (first == std::string_view::npos) return {};
+  out.append(body.substr(0, open + 1));
+  out.append("\"stream_options\":");
+  out.append(kOptions);
+  if (body[first] != '}') out.push_back(',');
+  out.append(body.substr(open + 1));
+  return out;
 }
 
 }  // namespace eta::router
