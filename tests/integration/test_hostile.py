@@ -157,11 +157,16 @@ class StubReplica:
       endless      SSE head, then events as fast as the socket takes them, forever
       slow_head    nothing at all (the response head never comes)
     metrics_mode: ok | huge (8 MiB of samples) | garbage (binary noise)
+    api_key: as vLLM's --api-key, every /v1 path (GET /v1/models included) without
+    "Authorization: Bearer <api_key>" gets vLLM's 401 ({"error": "Unauthorized"}); the
+    Authorization header of each /v1/models poll is kept in `polls`.
     """
 
-    def __init__(self, mode="ok", metrics_mode="ok"):
+    def __init__(self, mode="ok", metrics_mode="ok", api_key=None):
         self.mode = mode
         self.metrics_mode = metrics_mode
+        self.api_key = api_key
+        self.polls = []  # the Authorization header of every GET /v1/models ("" if none)
         self.log = []  # (method, path) of every non-probe request
         self.lock = threading.Lock()
         self.disconnects = 0  # generation connections the router closed before we finished
@@ -240,6 +245,16 @@ class StubReplica:
     def _answer(self, sock, method, path, headers, body):
         if method == "GET" and path == "/health":
             self._send(sock, 200, b"")
+            return True
+        if method == "GET" and path == "/v1/models":
+            with self.lock:
+                self.polls.append(headers.get("authorization", ""))
+        if self.api_key and path.startswith("/v1") and \
+                headers.get("authorization") != "Bearer " + self.api_key:
+            if path != "/v1/models":
+                with self.lock:
+                    self.log.append((method, path, dict(headers)))
+            self._send(sock, 401, json.dumps({"error": "Unauthorized"}))
             return True
         if method == "GET" and path == "/v1/models":
             self._send(sock, 200, json.dumps({"object": "list", "data": [
