@@ -111,16 +111,19 @@ await check("chat_abort", async () => {
     },
     { signal: controller.signal },
   );
+  // The SDK ends the iteration quietly once aborted (or raises APIUserAbortError).
   let seen = 0;
+  let raisedAbort = false;
   try {
     for await (const chunk of stream) {
       seen += chunk.choices.length;
       if (seen >= 3) controller.abort();
     }
-    return { aborted: false, seen };
   } catch (e) {
-    return { aborted: e instanceof OpenAI.APIUserAbortError || e.name === "AbortError", seen };
+    raisedAbort = e instanceof OpenAI.APIUserAbortError || e.name === "AbortError";
+    if (!raisedAbort) throw e;
   }
+  return { aborted: controller.signal.aborted, raisedAbort, seen };
 });
 
 await check("responses", async () => {
