@@ -159,6 +159,10 @@ size_t event_end(std::string_view s, size_t from) {
 }  // namespace
 
 void UsageStreamRewriter::feed(std::string_view bytes, std::string& out) {
+  if (passthrough_) {
+    out.append(bytes);
+    return;
+  }
   partial_.append(bytes);
   size_t start = 0;
   while (true) {
@@ -168,6 +172,11 @@ void UsageStreamRewriter::feed(std::string_view bytes, std::string& out) {
     start = end;
   }
   partial_.erase(0, start);
+  if (partial_.size() > kMaxEventBytes) {
+    out.append(partial_);
+    partial_.clear();
+    passthrough_ = true;
+  }
 }
 
 void UsageStreamRewriter::event(std::string_view block, std::string& out) {

@@ -73,7 +73,8 @@ class StreamTokenCounter {
 // chunks with choices when the client did not ask for continuous_usage_stats, and the final
 // usage-only chunk (`"choices": []`) is dropped when it did not ask for include_usage. The
 // complete events of each piece are appended to `out`; an unfinished one is held until its end
-// arrives (pending_bytes()).
+// arrives (pending_bytes()), up to kMaxEventBytes: a longer one (a replica's stream is not
+// trusted) is relayed as it came, and so is the rest of the stream.
 class UsageStreamRewriter {
  public:
   UsageStreamRewriter() = default;
@@ -83,12 +84,17 @@ class UsageStreamRewriter {
   size_t pending_bytes() const { return partial_.size(); }
   // What is held back, as it came (the stream ended inside an event).
   const std::string& pending() const { return partial_; }
-  void reset() { partial_.clear(); }
+  void reset() {
+    partial_.clear();
+    passthrough_ = false;
+  }
+  static constexpr size_t kMaxEventBytes = StreamTokenCounter::kDefaultMaxEventBytes;
 
  private:
   void event(std::string_view block, std::string& out);
   bool include_usage_ = false;
   bool continuous_ = false;
+  bool passthrough_ = false;  // an event outgrew the bound: relay the rest unchanged
   std::string partial_;
 };
 

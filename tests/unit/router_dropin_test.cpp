@@ -202,6 +202,27 @@ TEST(RouterSse, TheClientGetsExactlyItsStream) {
   EXPECT_EQ(out, ": keep-alive\n\nevent: x\ndata: {\"usage\":1}\n\n");
 }
 
+TEST(RouterSse, RewriterIsBoundedAndSurvivesGarbage) {
+  // An event that never ends is relayed as it came once over the bound, and so is the rest.
+  UsageStreamRewriter r(false, false);
+  std::string out;
+  const std::string big(UsageStreamRewriter::kMaxEventBytes + 10, 'x');
+  r.feed("data: " + big, out);
+  EXPECT_EQ(r.pending_bytes(), 0u);
+  EXPECT_EQ(out, "data: " + big);
+  r.feed("\n\n" + chunk(" a", 1), out);
+  EXPECT_EQ(out, "data: " + big + "\n\n" + chunk(" a", 1));
+  // Truncated or hostile JSON: no crash, bytes relayed.
+  const std::string s = four_token_stream();
+  for (size_t cut = 0; cut < s.size(); cut += 3) {
+    UsageStreamRewriter g(false, false);
+    std::string o;
+    std::string bad = s.substr(0, cut) + "\n\n" + "data: {\"usage\":{\"a\":\"\\\n\n";
+    g.feed(bad, o);
+    EXPECT_LE(o.size(), bad.size());
+  }
+}
+
 TEST(RouterSse, ContinuousUsageBody) {
   EXPECT_EQ(
       with_continuous_usage(R"({"model":"m","stream":true})"),
