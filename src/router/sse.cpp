@@ -137,23 +137,45 @@ std::string response_id_of(std::string_view body) {
 
 namespace {
 
-// The end of the first event in `s` (just past its blank line), or npos.
+// The end of the first event in `s` at or after `from` (just past its blank line), or npos.
+// Lines end in "\n" or "\r\n" (vLLM writes "\n").
 size_t event_end(std::string_view s, size_t from) {
-  for (size_t i = from; i < s.size(); ++i) {
-    if (s[i] != '\n' && s[i] != '\r') continue;
-    // a line end: is the next line empty?
-    size_t j = i + 1;
-    if (s[i] == '\r' && j < s.size() && s[j] == '\n') ++j;
-    if (j >= s.size()) return std::string_view::npos;
-    if (s[j] == '\n') return j + 1;
-    if (s[j] == '\r') {
-      if (j + 1 < s.size() && s[j + 1] == '\n') return j + 2;
-      if (j + 1 >= s.size()) return std::string_view::npos;  // "\r" then maybe "\n"
-      return j + 1;
-    }
-    i = j - 1;
+  for (size_t i = s.find('\n', from); i != std::string_view::npos; i = s.find('\n', i + 1)) {
+    if (i + 1 < s.size() && s[i + 1] == '\n') return i + 2;
+    if (i + 2 < s.size() && s[i + 1] == '\r' && s[i + 2] == '\n') return i + 3;
   }
   return std::string_view::npos;
+}
+
+// The span of vLLM's usage member, which it writes last: `,"usage":{...}` right before the
+// object's closing brace. nullopt when the text is not shaped so (find_member then decides).
+std::optional<openai::MemberSpan> trailing_usage(std::string_view data) {
+  constexpr std::string_view kKey = ",\"usage\":{";
+  const size_t p = data.rfind(kKey);
+  if (p == std::string_view::npos || data.back() != '}') return std::nullopt;
+  const size_t value_begin = p + kKey.size() - 1;
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = value_begin; i + 1 < data.size(); ++i) {
+    const char c = data[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{') {
+      ++depth;
+    } else if (c == '}' && --depth == 0) {
+      if (i + 2 != data.size()) return std::nullopt;  // not the last member
+      return openai::MemberSpan{value_begin, i + 1, p, i + 1};
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -163,15 +185,24 @@ void UsageStreamRewriter::feed(std::string_view bytes, std::string& out) {
     out.append(bytes);
     return;
   }
-  partial_.append(bytes);
+  // Whole events straight from the piece; only an unfinished one is copied.
+  std::string_view buf = bytes;
+  if (!partial_.empty()) {
+    partial_.append(bytes);
+    buf = partial_;
+  }
   size_t start = 0;
   while (true) {
-    const size_t end = event_end(partial_, start);
+    const size_t end = event_end(buf, start);
     if (end == std::string_view::npos) break;
-    event(std::string_view(partial_).substr(start, end - start), out);
+    event(buf.substr(start, end - start), out);
     start = end;
   }
-  partial_.erase(0, start);
+  if (partial_.empty()) {
+    partial_.assign(buf.substr(start));
+  } else {
+    partial_.erase(0, start);
+  }
   if (partial_.size() > kMaxEventBytes) {
     out.append(partial_);
     partial_.clear();
@@ -181,27 +212,27 @@ void UsageStreamRewriter::feed(std::string_view bytes, std::string& out) {
 
 void UsageStreamRewriter::event(std::string_view block, std::string& out) {
   // vLLM's events are one "data: " line each; anything else is relayed as it came.
-  if (block.substr(0, 6) != "data: " || block.find('\n') < block.find_last_not_of("\r\n")) {
+  const size_t data_end = block.find_first_of("\r\n");
+  if (block.substr(0, 6) != "data: " || data_end < block.find_last_not_of("\r\n")) {
     out.append(block);
     return;
   }
-  const size_t data_end = block.find_first_of("\r\n");
   const std::string_view data = block.substr(6, data_end - 6);
   const std::string_view tail = block.substr(data_end);
   if (data.empty() || data.front() != '{') {
     out.append(block);
     return;
   }
-  const std::optional<openai::MemberSpan> usage = openai::find_member(data, "usage");
+  std::optional<openai::MemberSpan> usage = trailing_usage(data);
+  if (!usage) usage = openai::find_member(data, "usage");
   if (!usage) {
     out.append(block);
     return;
   }
-  const std::optional<openai::MemberSpan> choices = openai::find_member(data, "choices");
-  const bool usage_only =
-      choices && data.substr(choices->value_begin, choices->value_end - choices->value_begin)
-                         .find_first_not_of("[ \t\r\n]") == std::string_view::npos;
-  if (usage_only) {
+  // The final usage-only chunk ("choices":[]; a quote before ':' cannot be inside a string).
+  const size_t choices = data.find("\"choices\":[");
+  if (choices != std::string_view::npos && choices + 11 < data.size() &&
+      data[choices + 11] == ']') {
     if (include_usage_) out.append(block);
     return;
   }
