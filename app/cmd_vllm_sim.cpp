@@ -1,9 +1,11 @@
 // `eta vllm-sim`: a simulated vLLM OpenAI-compatible server (src/vllm_sim/).
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "commands.hpp"
 #include "engine/engine.hpp"
@@ -33,6 +35,12 @@ struct VllmSimOptions {
   double fail_rate = 0;
   std::string metrics_fault = "none";
   std::string request_log;
+  // iface: --api-key (vLLM's auth for every /v1 path), --stream-interval,
+  // --max-num-queued-reqs, --media-part-tokens.
+  std::vector<std::string> api_keys;
+  int stream_interval = 1;
+  int max_num_queued_reqs = 0;
+  int media_part_tokens = 576;
 };
 
 int fail(const std::string& message) {
@@ -89,6 +97,14 @@ int run_vllm_sim(const VllmSimOptions& o) {
                       : o.metrics_fault == "garbage" ? vllm_sim::MetricsFault::kGarbage
                                                      : vllm_sim::MetricsFault::kNone;
   sim.request_log = o.request_log;
+  // --api-key (iface): the flag wins over VLLM_API_KEY, as in vLLM.
+  sim.api_keys = o.api_keys;
+  sim.stream_interval = o.stream_interval;
+  sim.max_num_queued_reqs = o.max_num_queued_reqs;
+  sim.media_part_tokens = o.media_part_tokens;
+  if (sim.api_keys.empty()) {
+    if (const char* env = std::getenv("VLLM_API_KEY"); env && *env) sim.api_keys.emplace_back(env);
+  }
   return vllm_sim::run_until_signal(sim);
 }
 
@@ -144,6 +160,27 @@ void add_vllm_sim_command(CLI::App& root, Action& action) {
   cmd->add_option("--request-log", opts->request_log,
                   "append '<unix time> <recv|ok|abort|fail> <X-Request-Id>' per generation "
                   "request to this file (flushed at once)");
+  // --api-key (iface): vLLM's API server auth.
+  cmd->add_option("--api-key", opts->api_keys,
+                  "require 'Authorization: Bearer KEY' on every /v1 path (repeat for several "
+                  "keys; default: env VLLM_API_KEY)")
+      ->check(
+          [](const std::string& k) { return k.empty() ? std::string("empty key") : std::string(); })
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--stream-interval", opts->stream_interval,
+                  "tokens per streamed event after the first (a request's stream_interval may "
+                  "raise it)")
+      ->check(positive_number())
+      ->capture_default_str();
+  cmd->add_option("--max-num-queued-reqs", opts->max_num_queued_reqs,
+                  "answer 503 when this many sequences are in flight (waiting + running; "
+                  "default: no limit)")
+      ->check(positive_number());
+  cmd->add_option("--media-part-tokens", opts->media_part_tokens,
+                  "prompt tokens counted per image/audio/video content part of a chat message")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->callback([opts, &action] { action = [opts] { return run_vllm_sim(*opts); }; });
 }
 

@@ -38,7 +38,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     eta::openai::Error error;
     if (!eta::openai::parse_request(endpoint, body, fields, error)) {
       check_error(error);
-    } else if (fields.max_tokens && *fields.max_tokens < 1) {
+    } else if (fields.max_tokens && *fields.max_tokens < (fields.echo ? 0 : 1)) {
+      std::abort();  // 0 only with echo (the prompt alone, as vLLM allows)
+    } else if (fields.n < 1 ||
+               (endpoint == eta::openai::Endpoint::kCompletions && fields.prompts.empty())) {
       std::abort();
     }
   }

@@ -214,9 +214,9 @@ class Extractor {
   }
 
   void sequences(const object& root) {
+    // `best_of` is gone from vLLM 2026 (ignored there, so here too).
     int64_t n = 1;
     if (auto v = field(root, "n")) n = std::max<int64_t>(n, lax_int(*v).value_or(1));
-    if (auto v = field(root, "best_of")) n = std::max<int64_t>(n, lax_int(*v).value_or(1));
     out_.n = std::clamp<int64_t>(n, 1, 1 << 16);
   }
 

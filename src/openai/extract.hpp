@@ -12,7 +12,7 @@
 //  - completions: `max_tokens` absent or null -> 16; `max_tokens: 0` (echo) -> prefill only.
 //    chat: `max_completion_tokens` wins over `max_tokens`; absent or null -> no limit (the
 //    context). responses: `max_output_tokens`; messages: `max_tokens`.
-//  - `n` and `best_of`: max(n, best_of) sequences share one prefill.
+//  - `n`: n sequences share one prefill (`best_of` is gone from vLLM 2026 and ignored).
 //  - batch prompts (a list of strings or of token-id lists) in completions, embeddings and the
 //    other pooling routes: as many prefills; the first prompt is hashed, the others are counted.
 //  - chat content parts: text parts are joined with "\n" (as the simulator's template does);
@@ -72,7 +72,7 @@ struct ExtractedRequest {
   // Per sequence; empty: up to the context.
   std::optional<int64_t> max_tokens;
   bool ignore_eos = false;
-  int64_t n = 1;        // sequences per prompt (max(n, best_of))
+  int64_t n = 1;        // sequences per prompt
   int64_t prompts = 1;  // prompts in a batch (each one a prefill)
   // The first prompt: its text (a chat's rendered messages) or token ids, hashed for the prefix
   // index.

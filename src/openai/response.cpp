@@ -86,45 +86,66 @@ std::string make_response_id(Endpoint endpoint, uint64_t random_hi, uint64_t ran
   return id;
 }
 
-std::string completion_body(const ResponseMeta& meta, std::string_view text, const Finish& finish,
+std::string completion_body(const ResponseMeta& meta, std::span<const Choice> choices,
                             const Usage& usage) {
   Arena arena;
   const auto sp = arena.sp();
-  json::object choice(sp);
-  choice.reserve(5);
-  choice.emplace("index", 0);
-  choice.emplace("text", js(text));
-  choice.emplace("logprobs", nullptr);
-  add_finish(choice, &finish, sp);
+  json::array list(sp);
+  list.reserve(choices.size());
+  for (const Choice& c : choices) {
+    json::object choice(sp);
+    choice.reserve(5);
+    choice.emplace("index", c.index);
+    choice.emplace("text", js(c.text));
+    choice.emplace("logprobs", nullptr);
+    add_finish(choice, &c.finish, sp);
+    list.emplace_back(std::move(choice));
+  }
   json::object o(sp);
   o.reserve(6);
   add_meta(o, "text_completion", meta);
-  o.emplace("choices", one(std::move(choice), sp));
+  o.emplace("choices", std::move(list));
+  o.emplace("usage", usage_object(usage, false, sp));
+  return json::serialize(o);
+}
+
+std::string completion_body(const ResponseMeta& meta, std::string_view text, const Finish& finish,
+                            const Usage& usage) {
+  const Choice c{0, std::string(text), finish};
+  return completion_body(meta, std::span<const Choice>(&c, 1), usage);
+}
+
+std::string chat_completion_body(const ResponseMeta& meta, std::span<const Choice> choices,
+                                 const Usage& usage) {
+  Arena arena;
+  const auto sp = arena.sp();
+  json::array list(sp);
+  list.reserve(choices.size());
+  for (const Choice& c : choices) {
+    json::object message(sp);
+    message.reserve(2);
+    message.emplace("role", "assistant");
+    message.emplace("content", js(c.text));
+    json::object choice(sp);
+    choice.reserve(5);
+    choice.emplace("index", c.index);
+    choice.emplace("message", std::move(message));
+    choice.emplace("logprobs", nullptr);
+    add_finish(choice, &c.finish, sp);
+    list.emplace_back(std::move(choice));
+  }
+  json::object o(sp);
+  o.reserve(6);
+  add_meta(o, "chat.completion", meta);
+  o.emplace("choices", std::move(list));
   o.emplace("usage", usage_object(usage, false, sp));
   return json::serialize(o);
 }
 
 std::string chat_completion_body(const ResponseMeta& meta, std::string_view content,
                                  const Finish& finish, const Usage& usage) {
-  Arena arena;
-  const auto sp = arena.sp();
-  json::object message(sp);
-  message.reserve(3);
-  message.emplace("role", "assistant");
-  message.emplace("content", js(content));
-  message.emplace("tool_calls", json::array(sp));
-  json::object choice(sp);
-  choice.reserve(5);
-  choice.emplace("index", 0);
-  choice.emplace("message", std::move(message));
-  choice.emplace("logprobs", nullptr);
-  add_finish(choice, &finish, sp);
-  json::object o(sp);
-  o.reserve(6);
-  add_meta(o, "chat.completion", meta);
-  o.emplace("choices", one(std::move(choice), sp));
-  o.emplace("usage", usage_object(usage, false, sp));
-  return json::serialize(o);
+  const Choice c{0, std::string(content), finish};
+  return chat_completion_body(meta, std::span<const Choice>(&c, 1), usage);
 }
 
 std::string completion_chunk(const ResponseMeta& meta, std::string_view text, const Finish* finish,
@@ -133,7 +154,7 @@ std::string completion_chunk(const ResponseMeta& meta, std::string_view text, co
   const auto sp = arena.sp();
   json::object choice(sp);
   choice.reserve(5);
-  choice.emplace("index", 0);
+  choice.emplace("index", meta.index);
   choice.emplace("text", js(text));
   choice.emplace("logprobs", nullptr);
   add_finish(choice, finish, sp);
@@ -153,7 +174,7 @@ std::string chat_role_chunk(const ResponseMeta& meta, const Usage* usage) {
   delta.emplace("content", "");
   json::object choice(sp);
   choice.reserve(4);
-  choice.emplace("index", 0);
+  choice.emplace("index", meta.index);
   choice.emplace("delta", std::move(delta));
   choice.emplace("logprobs", nullptr);
   choice.emplace("finish_reason", nullptr);
@@ -173,7 +194,7 @@ std::string chat_chunk(const ResponseMeta& meta, std::string_view content, const
   delta.emplace("content", js(content));
   json::object choice(sp);
   choice.reserve(5);
-  choice.emplace("index", 0);
+  choice.emplace("index", meta.index);
   choice.emplace("delta", std::move(delta));
   choice.emplace("logprobs", nullptr);
   if (finish) {

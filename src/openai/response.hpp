@@ -25,6 +25,7 @@ struct ResponseMeta {
   std::string_view id;     // make_response_id(): "cmpl-<32 hex>" or "chatcmpl-<32 hex>"
   int64_t created = 0;     // Unix time in seconds, fixed for the whole response
   std::string_view model;  // the model name the request asked for
+  int64_t index = 0;       // streaming chunks: the choice's `index` (prompt_index * n + i)
 };
 
 // The `usage` object: {"prompt_tokens","total_tokens","completion_tokens"
@@ -47,6 +48,19 @@ struct Finish {
 // (random_hi, random_lo): the caller supplies the randomness.
 std::string make_response_id(Endpoint endpoint, uint64_t random_hi, uint64_t random_lo);
 
+// One choice of a non-streaming body with several (n > 1, batch prompts).
+struct Choice {
+  int64_t index = 0;
+  std::string text;
+  Finish finish;
+};
+
+// The bodies below with every choice, in the order given.
+std::string completion_body(const ResponseMeta& meta, std::span<const Choice> choices,
+                            const Usage& usage);
+std::string chat_completion_body(const ResponseMeta& meta, std::span<const Choice> choices,
+                                 const Usage& usage);
+
 // POST /v1/completions, stream=false:
 // {"id","object":"text_completion","created","model","choices":[{"index":0,"text",
 //  "logprobs":null,"finish_reason","stop_reason"}],"usage":{...}}
@@ -55,8 +69,8 @@ std::string completion_body(const ResponseMeta& meta, std::string_view text, con
 
 // POST /v1/chat/completions, stream=false:
 // {"id","object":"chat.completion","created","model","choices":[{"index":0,"message":{
-//  "role":"assistant","content","tool_calls":[]},"logprobs":null,"finish_reason",
-//  "stop_reason"}],"usage":{...}}
+//  "role":"assistant","content"},"logprobs":null,"finish_reason","stop_reason"}],
+//  "usage":{...}} (vLLM 2026 drops an empty tool_calls)
 std::string chat_completion_body(const ResponseMeta& meta, std::string_view content,
                                  const Finish& finish, const Usage& usage);
 

@@ -1035,9 +1035,23 @@ void Router::Impl::handle_proxy(const http::ExchangePtr& e, const RouteSpec& rou
   } else if (model.empty()) {
     model = default_model();
     if (model.empty()) {
-      // Several models (or none known yet): vLLM cannot pick one either.
+      // Several models (or none known yet): no replica to ask. A completions or chat body vLLM
+      // would refuse gets vLLM's own answer (the simulator's rules, openai::parse_request);
+      // a valid one without a model, the router's 400 on `model`.
       note_error(*c, "bad_request");
-      openai::Error err = openai::bad_request(
+      openai::RequestFields strict;
+      openai::Error err;
+      const bool chat = route.api == openai::Api::kChat;
+      if ((chat || route.api == openai::Api::kCompletions) &&
+          !openai::parse_request(chat ? openai::Endpoint::kChat : openai::Endpoint::kCompletions,
+                                 request.body, strict, err)) {
+        http::Response r = http::error_response(err);
+        add_eta_headers(*c, r.headers);
+        e->respond(std::move(r));
+        finish_call(c, err.status);
+        return;
+      }
+      err = openai::bad_request(
           "The request names no model and this router serves several (or none is known yet): "
           "send `model` (GET /v1/models lists them).",
           "model");
@@ -1612,7 +1626,7 @@ void Router::Impl::refuse(const CallPtr& c, RouteResult result) {
       note_error(*c, "unknown_model");
       // The simulator's body (openai::model_not_found), so the two stay the same.
       const openai::Error e = openai::model_not_found(c->info.model);
-      http::Response r = http::error_response(e);
+      http::Response r = http::error_response(e);  // with vLLM 2026's param "model" (iface)
       add_eta_headers(*c, r.headers);
       c->exchange->respond(std::move(r));
       finish_call(c, e.status);

@@ -58,18 +58,22 @@ Registry& register_cache_config(Registry& r, const SimMetricsConfig& c) {
   std::vector<std::pair<std::string, std::string>> info = {
       {"block_size", std::to_string(e.block_size)},
       {"gpu_memory_utilization", format_double(e.gpu_memory_utilization)},
-      {"swap_space", "4"},
       {"cache_dtype", "auto"},
       {"is_attention_free", "False"},
       {"num_gpu_blocks_override",
        c.num_gpu_blocks_override ? std::to_string(e.num_gpu_blocks) : "None"},
       {"sliding_window", "None"},
       {"enable_prefix_caching", e.enable_prefix_caching ? "True" : "False"},
-      {"prefix_caching_hash_algo", "builtin"},
-      {"cpu_offload_gb", "0"},
-      {"calculate_kv_scales", "False"},
+      {"prefix_caching_hash_algo", "sha256"},
       {"num_gpu_blocks", std::to_string(e.num_gpu_blocks)},
       {"num_cpu_blocks", "0"},
+      // 2026 (PR #42206): the token capacity, and how many max_model_len requests fit in it.
+      {"kv_cache_size_tokens",
+       std::to_string(static_cast<int64_t>(e.num_gpu_blocks) * e.block_size)},
+      {"kv_cache_max_concurrency",
+       format_double(e.max_model_len > 0
+                         ? static_cast<double>(e.num_gpu_blocks) * e.block_size / e.max_model_len
+                         : 0.0)},
       {"engine", "0"},
   };
   std::vector<std::string> names, values;
@@ -122,6 +126,17 @@ SimMetrics::SimMetrics(Registry& registry, const SimMetricsConfig& config)
       success_stop_(success_.with({config.model_name, "0", "stop"})),
       success_length_(success_.with({config.model_name, "0", "length"})),
       success_abort_(success_.with({config.model_name, "0", "abort"})),
+      success_error_(success_.with({config.model_name, "0", "error"})),
+      success_repetition_(success_.with({config.model_name, "0", "repetition"})),
+      waiting_capacity_(registry
+                            .gauge("vllm:num_requests_waiting_by_reason",
+                                   "Number of requests waiting, by the reason they wait.",
+                                   {"model_name", "engine", "reason"})
+                            .with({config.model_name, "0", "capacity"})),
+      waiting_deferred_(
+          registry
+              .gauge("vllm:num_requests_waiting_by_reason", "", {"model_name", "engine", "reason"})
+              .with({config.model_name, "0", "deferred"})),
       request_prompt_tokens_(
           histogram(registry, "vllm:request_prompt_tokens", "Number of prefill tokens processed.",
                     buckets_1_2_5(config.engine.max_model_len), {config.model_name, "0"})),
@@ -145,10 +160,9 @@ SimMetrics::SimMetrics(Registry& registry, const SimMetricsConfig& config)
       ttft_(histogram(registry, "vllm:time_to_first_token_seconds",
                       "Histogram of time to first token in seconds.", kTtftBuckets,
                       {config.model_name, "0"})),
-      tpot_(histogram(registry, "vllm:time_per_output_token_seconds",
-                      "Histogram of time per output token in seconds.DEPRECATED: Use "
-                      "vllm:inter_token_latency_seconds instead.",
-                      kItlBuckets, {config.model_name, "0"})),
+      request_tpot_(histogram(registry, "vllm:request_time_per_output_token_seconds",
+                              "Histogram of time_per_output_token_seconds per request.",
+                              kItlBuckets, {config.model_name, "0"})),
       itl_(histogram(registry, "vllm:inter_token_latency_seconds",
                      "Histogram of inter-token latency in seconds.", kItlBuckets,
                      {config.model_name, "0"})),
@@ -171,6 +185,8 @@ SimMetrics::SimMetrics(Registry& registry, const SimMetricsConfig& config)
 void SimMetrics::sync_gauges(const engine::Engine& engine) {
   running_.set(engine.num_running());
   waiting_.set(engine.num_waiting());
+  waiting_capacity_.set(engine.num_waiting());
+  waiting_deferred_.set(0);
   kv_usage_.set(engine.kv_cache_usage());
 }
 
@@ -198,7 +214,6 @@ void SimMetrics::observe_first_token(double ttft) {
 void SimMetrics::observe_inter_token(double seconds) {
   seconds = std::max(seconds, 0.0);
   itl_.observe(seconds);
-  tpot_.observe(seconds);
 }
 
 void SimMetrics::observe_finished(const engine::FinishedRequest& r, int max_tokens_param) {
@@ -212,7 +227,6 @@ void SimMetrics::observe_finished(const engine::FinishedRequest& r, int max_toke
   request_prompt_tokens_.observe(r.prompt_tokens);
   request_generation_tokens_.observe(r.output_tokens);
   request_max_num_generation_tokens_.observe(max_tokens_param);
-  request_params_n_.observe(1);
   request_params_max_tokens_.observe(max_tokens_param);
   auto nonneg = [](double v) { return std::max(v, 0.0); };
   e2e_.observe(nonneg(r.finish_time - r.arrival_time));
@@ -220,6 +234,14 @@ void SimMetrics::observe_finished(const engine::FinishedRequest& r, int max_toke
   inference_time_.observe(nonneg(r.finish_time - r.first_scheduled_time));
   prefill_time_.observe(nonneg(r.first_token_time - r.first_scheduled_time));
   decode_time_.observe(nonneg(r.finish_time - r.first_token_time));
+  // vLLM: the decode time over the tokens after the first, for requests with more than one.
+  if (r.output_tokens > 1) {
+    request_tpot_.observe(nonneg(r.finish_time - r.first_token_time) / (r.output_tokens - 1));
+  }
+}
+
+void SimMetrics::observe_params_n(int n) {
+  request_params_n_.observe(n);
 }
 
 void SimMetrics::count_abort() {

@@ -1,6 +1,10 @@
 // The `vllm:` metrics of one simulated engine, with vLLM V1's names, types, labels, help texts
-// and buckets (../shared/vllm-interface.md §5). Every time is in simulated seconds, so a load
-// generator sees the same figures whatever the time scale. Pure: no networking.
+// and buckets (../shared/vllm-interface.md §5, and the 2026 set of §9: no
+// time_per_output_token_seconds; request_time_per_output_token_seconds,
+// num_requests_waiting_by_reason, cache_config_info with kv_cache_size_tokens and
+// kv_cache_max_concurrency; finished_reason error and repetition declared). Every time is in
+// simulated seconds, so a load generator sees the same figures whatever the time scale. Pure: no
+// networking.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +39,8 @@ class SimMetrics {
   void observe_inter_token(double seconds);
   // A request that finished in the engine (stop or length).
   void observe_finished(const engine::FinishedRequest& r, int max_tokens_param);
+  // The n of a request (once per request, at arrival).
+  void observe_params_n(int n);
   // A request aborted by its client.
   void count_abort();
 
@@ -51,6 +57,10 @@ class SimMetrics {
   metrics::Counter& success_stop_;
   metrics::Counter& success_length_;
   metrics::Counter& success_abort_;
+  metrics::Counter& success_error_;       // declared (2026): the sim never errors mid-request
+  metrics::Counter& success_repetition_;  // declared (2026): no repetition detection in the sim
+  metrics::Gauge& waiting_capacity_;      // num_requests_waiting_by_reason{reason="capacity"}
+  metrics::Gauge& waiting_deferred_;      // {reason="deferred"}: always 0 (nothing defers)
   metrics::Histogram& request_prompt_tokens_;
   metrics::Histogram& request_generation_tokens_;
   metrics::Histogram& iteration_tokens_;
@@ -58,7 +68,7 @@ class SimMetrics {
   metrics::Histogram& request_params_n_;
   metrics::Histogram& request_params_max_tokens_;
   metrics::Histogram& ttft_;
-  metrics::Histogram& tpot_;
+  metrics::Histogram& request_tpot_;  // vllm:request_time_per_output_token_seconds
   metrics::Histogram& itl_;
   metrics::Histogram& e2e_;
   metrics::Histogram& queue_time_;

@@ -392,8 +392,15 @@ def body_inputs():
         ("body is null", post_bytes("/v1/completions", b"null"), 400),
         ("model is a number", post_bytes("/v1/completions",
                                          b'{"model": 5, "prompt": "x"}'), 400),
+        # vLLM's lax types accept "16" and "yes"; these strings it refuses (iface).
+        ("max_tokens is a string", post_bytes("/v1/completions", json.dumps(
+            completion(max_tokens="many")).encode()), 400),
+        ("stream is a string", post_bytes("/v1/completions", json.dumps(
+            completion(stream="maybe")).encode()), 400),
         ("messages not a list", post_bytes("/v1/chat/completions",
                                            b'{"model": "sim-model", "messages": "hi"}'), 400),
+        # `model` is optional in vLLM 2026 (iface); a list is refused.
+        ("model is a list", post_bytes("/v1/completions", b'{"model": ["x"], "prompt": "x"}'), 400),
         ("missing prompt", post_bytes("/v1/completions", b'{"model": "sim-model"}'), 400),
         ("deep nesting", post_bytes("/v1/completions", b'{"model": "sim-model", "prompt": ' +
                                     b"[" * 20000 + b"]" * 20000 + b"}"), 400),

@@ -32,7 +32,7 @@ HISTOGRAMS = {
     "vllm:iteration_tokens_total": ITERATION_BUCKETS,
     "vllm:time_to_first_token_seconds": TTFT_BUCKETS,
     "vllm:inter_token_latency_seconds": ITL_BUCKETS,
-    "vllm:time_per_output_token_seconds": ITL_BUCKETS,
+    "vllm:request_time_per_output_token_seconds": ITL_BUCKETS,
     "vllm:e2e_request_latency_seconds": REQUEST_LATENCY_BUCKETS,
     "vllm:request_queue_time_seconds": REQUEST_LATENCY_BUCKETS,
     "vllm:request_inference_time_seconds": REQUEST_LATENCY_BUCKETS,
@@ -183,7 +183,7 @@ class SimTest(unittest.TestCase):
         self.assertEqual(choice["index"], 0)
         self.assertEqual(choice["message"]["role"], "assistant")
         self.assertRegex(choice["message"]["content"], TOKEN_TEXT)
-        self.assertEqual(choice["message"]["tool_calls"], [])
+        self.assertNotIn("tool_calls", choice["message"])  # vLLM 2026 drops an empty list
         self.assertIsNone(choice["logprobs"])
         self.assertEqual(choice["finish_reason"], "length")
         self.assertIn("stop_reason", choice)
@@ -311,24 +311,27 @@ class SimTest(unittest.TestCase):
     # ---- errors -------------------------------------------------------------------------------
 
     def test_malformed_json(self):
+        # vLLM 2026: pydantic/FastAPI validation errors carry the HTTP phrase as their type.
         r = self.client.post("/v1/completions", "{not json")
-        assert_error(self, r, 400, "BadRequestError")
+        assert_error(self, r, 400, "Bad Request")
         r = self.client.post("/v1/chat/completions", "[1, 2")
-        assert_error(self, r, 400, "BadRequestError")
+        assert_error(self, r, 400, "Bad Request")
 
     def test_bad_field_types(self):
         for body in [{"model": MODEL, "prompt": "x", "max_tokens": "many"},
                      {"model": MODEL, "prompt": 5},
-                     {"model": MODEL, "prompt": "x", "stream": "yes"},
-                     {"model": MODEL}]:
+                     {"model": MODEL, "prompt": "x", "stream": "maybe"}]:
             r = self.client.post("/v1/completions", body)
-            assert_error(self, r, 400, "BadRequestError")
+            self.assertIsNone(assert_error(self, r, 400, "Bad Request")["param"])
+        r = self.client.post("/v1/completions", {"model": MODEL})
+        self.assertEqual(assert_error(self, r, 400, "Bad Request")["param"], "prompt")
         r = self.client.post("/v1/chat/completions", {"model": MODEL, "messages": "hello"})
-        assert_error(self, r, 400, "BadRequestError")
+        assert_error(self, r, 400, "Bad Request")
 
     def test_unknown_model(self):
         r = self.client.post("/v1/completions", {"model": "gpt-17", "prompt": "x"})
-        assert_error(self, r, 404, "NotFoundError", "The model `gpt-17` does not exist.")
+        err = assert_error(self, r, 404, "NotFoundError", "The model `gpt-17` does not exist.")
+        self.assertEqual(err["param"], "model")
         r = self.client.post("/v1/chat/completions",
                              {"model": "gpt-17", "messages": [{"role": "user", "content": "x"}]})
         assert_error(self, r, 404, "NotFoundError", "The model `gpt-17` does not exist.")
@@ -339,9 +342,13 @@ class SimTest(unittest.TestCase):
         p = tok["count"]
         self.assertGreaterEqual(p, 4096)
         r = self.client.post("/v1/completions", {"model": MODEL, "prompt": prompt})
-        assert_error(self, r, 400, "BadRequestError",
-                     "This model's maximum context length is 4096 tokens. However, your request "
-                     "has %d input tokens. Please reduce the length of the input messages." % p)
+        err = assert_error(
+            self, r, 400, "BadRequestError",
+            "You passed %d input tokens and requested 16 output tokens. However, the model's "
+            "context length is only 4096 tokens, resulting in a maximum input length of 4080 "
+            "tokens. Please reduce the length of the input prompt. (parameter=input_tokens, "
+            "value=%d)" % (p, p))
+        self.assertEqual(err["param"], "input_tokens")
 
     def test_max_tokens_too_large(self):
         prompt = long_prompt(100)
@@ -349,20 +356,29 @@ class SimTest(unittest.TestCase):
         p = tok["count"]
         m = 4096 - p + 1
         r = self.client.post("/v1/completions", {"model": MODEL, "prompt": prompt, "max_tokens": m})
-        assert_error(self, r, 400, "BadRequestError",
-                     "'max_tokens' or 'max_completion_tokens' is too large: %d. This model's "
-                     "maximum context length is 4096 tokens and your request has %d input tokens "
-                     "(%d > 4096 - %d)." % (m, p, m, p))
+        err = assert_error(
+            self, r, 400, "BadRequestError",
+            "You passed %d input tokens and requested %d output tokens. However, the model's "
+            "context length is only 4096 tokens, resulting in a maximum input length of %d "
+            "tokens. Please reduce the length of the input prompt. (parameter=input_tokens, "
+            "value=%d)" % (p, m, 4096 - m, p))
+        self.assertEqual(err["param"], "input_tokens")
+        r = self.client.post("/v1/completions", {"model": MODEL, "prompt": "x", "max_tokens": 5000})
+        err = assert_error(self, r, 400, "BadRequestError",
+                           "max_tokens=5000 cannot be greater than "
+                           "max_model_len=max_total_tokens=4096.")
+        self.assertEqual(err["param"], "max_tokens")
         # Exactly at the limit is fine.
         status, body = self.client.post_json("/v1/completions", {
             "model": MODEL, "prompt": prompt, "max_tokens": m - 1, "eta_sim": {"output_tokens": 1}})
         self.assertEqual(status, 200, body)
 
     def test_unknown_path_and_method(self):
+        # vLLM 2026's HTTPException handler: the type is the HTTP phrase.
         r = self.client.get("/v1/nothing")
-        assert_error(self, r, 404, "NotFoundError")
+        assert_error(self, r, 404, "Not Found", "Not Found")
         r = self.client.get("/v1/completions")
-        assert_error(self, r, 405, "BadRequestError")
+        assert_error(self, r, 405, "Method Not Allowed")
 
     def test_body_over_limit(self):
         body = json.dumps({"model": MODEL, "prompt": "x" * 70000})
@@ -406,9 +422,17 @@ class SimTest(unittest.TestCase):
         for name in COUNTERS:
             self.assertEqual(m.types.get(name + "_total", m.types.get(name)), "counter", name)
             self.assertTrue(m.find(name + "_total", model_name=MODEL, engine="0"), name)
-        for reason in ["stop", "length", "abort"]:
+        for reason in ["stop", "length", "abort", "error", "repetition"]:
             m.value("vllm:request_success_total", model_name=MODEL, engine="0",
                     finished_reason=reason)
+        # 2026: removed in favour of request_time_per_output_token_seconds and ITL.
+        self.assertNotIn("vllm:time_per_output_token_seconds", m.types)
+        self.assertEqual(m.types.get("vllm:num_requests_waiting_by_reason"), "gauge")
+        by_reason = {labels["reason"]: v for labels, v in
+                     m.find("vllm:num_requests_waiting_by_reason")}
+        self.assertEqual(set(by_reason), {"capacity", "deferred"})
+        self.assertEqual(sum(by_reason.values()),
+                         m.value("vllm:num_requests_waiting", model_name=MODEL, engine="0"))
         for name, bounds in HISTOGRAMS.items():
             self.assertEqual(m.types.get(name), "histogram", name)
             self.assertEqual(m.buckets(name, model_name=MODEL, engine="0"), bounds, name)
@@ -425,7 +449,10 @@ class SimTest(unittest.TestCase):
         self.assertEqual(labels["cache_dtype"], "auto")
         self.assertEqual(labels["enable_prefix_caching"], "True")
         self.assertEqual(labels["num_cpu_blocks"], "0")
-        self.assertEqual(labels["swap_space"], "4")
+        self.assertNotIn("swap_space", labels)  # gone in 2026
+        self.assertEqual(labels["kv_cache_size_tokens"], str(int(labels["num_gpu_blocks"]) * 16))
+        self.assertAlmostEqual(float(labels["kv_cache_max_concurrency"]),
+                               int(labels["kv_cache_size_tokens"]) / 4096, places=6)
         self.assertEqual(labels["engine"], "0")
 
     def test_metrics_move(self):

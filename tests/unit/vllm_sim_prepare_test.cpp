@@ -37,13 +37,18 @@ std::string words(int n) {
 }
 
 TEST(PrepareTest, Messages) {
-  EXPECT_EQ(prompt_too_long_message(4096, 5000),
-            "This model's maximum context length is 4096 tokens. However, your request has 5000 "
-            "input tokens. Please reduce the length of the input messages.");
-  EXPECT_EQ(max_tokens_too_large_message(200, 4096, 4000),
-            "'max_tokens' or 'max_completion_tokens' is too large: 200. This model's maximum "
-            "context length is 4096 tokens and your request has 4000 input tokens (200 > 4096 - "
-            "4000).");
+  const openai::Error e = prompt_too_long_error(4096, 5000, 16);
+  EXPECT_EQ(e.message,
+            "You passed 5000 input tokens and requested 16 output tokens. However, the model's "
+            "context length is only 4096 tokens, resulting in a maximum input length of 4080 "
+            "tokens. Please reduce the length of the input prompt. (parameter=input_tokens, "
+            "value=5000)");
+  EXPECT_EQ(e.param, "input_tokens");
+  EXPECT_EQ(e.type, "BadRequestError");
+  const openai::Error m = max_tokens_too_large_error(5000, 4096);
+  EXPECT_EQ(m.message,
+            "max_tokens=5000 cannot be greater than max_model_len=max_total_tokens=4096.");
+  EXPECT_EQ(m.param, "max_tokens");
 }
 
 TEST(PrepareTest, ValidatesAgainstContext) {
@@ -52,10 +57,12 @@ TEST(PrepareTest, ValidatesAgainstContext) {
   ASSERT_EQ(engine::count_tokens(words(100)), 100);
   EXPECT_FALSE(prepare_request(completion(words(100), 16), context(), out, err));
   EXPECT_EQ(err.status, 400);
-  EXPECT_EQ(err.message, prompt_too_long_message(100, 100));
+  EXPECT_EQ(err.message, prompt_too_long_error(100, 100, 16).message);
 
   EXPECT_FALSE(prepare_request(completion(words(90), 11), context(), out, err));
-  EXPECT_EQ(err.message, max_tokens_too_large_message(11, 100, 90));
+  EXPECT_EQ(err.message, prompt_too_long_error(100, 90, 11).message);
+  EXPECT_FALSE(prepare_request(completion(words(9), 101), context(), out, err));
+  EXPECT_EQ(err.param, "max_tokens");
 
   ASSERT_TRUE(prepare_request(completion(words(90), 10), context(), out, err));
   EXPECT_EQ(out.prompt_tokens, 90);
@@ -67,7 +74,47 @@ TEST(PrepareTest, ValidatesAgainstContext) {
   EXPECT_FALSE(prepare_request(f, context(), out, err));
   EXPECT_EQ(err.status, 404);
   EXPECT_EQ(err.type, "NotFoundError");
+  EXPECT_EQ(err.param, "model");
   EXPECT_EQ(err.message, "The model `other` does not exist.");
+  f.model.clear();  // absent: the served model
+  EXPECT_TRUE(prepare_request(f, context(), out, err));
+}
+
+TEST(PrepareTest, SamplesShareBlocksNotOutput) {
+  PreparedRequest a, b;
+  openai::Error err;
+  const auto f = completion(words(40), 50);
+  const auto tokens = prompt_token_ids(f, context());
+  ASSERT_TRUE(prepare_tokens(f, tokens, context(), 0, a, err));
+  ASSERT_TRUE(prepare_tokens(f, tokens, context(), 1, b, err));
+  EXPECT_EQ(a.block_hashes, b.block_hashes);
+  EXPECT_NE(a.output_seed, b.output_seed);
+  PreparedRequest c;
+  ASSERT_TRUE(prepare_request(f, context(), c, err));
+  EXPECT_EQ(c.output_seed, a.output_seed);  // sample 0 is the n=1 request
+}
+
+TEST(PrepareTest, MediaPartsAddTokens) {
+  auto f = completion("look", std::nullopt);
+  f.endpoint = openai::Endpoint::kChat;
+  f.media_parts = 2;
+  PrepareContext ctx = context();
+  ctx.media_part_tokens = 7;
+  EXPECT_EQ(prompt_token_ids(f, ctx).size(), engine::tokenize("look").size() + 14);
+}
+
+TEST(PrepareTest, EchoWithZeroMaxTokensRunsOneStep) {
+  auto f = completion(words(5), 0);
+  f.echo = true;
+  PreparedRequest out;
+  openai::Error err;
+  ASSERT_TRUE(prepare_request(f, context(), out, err));
+  EXPECT_EQ(out.output.tokens, 1);
+}
+
+TEST(PrepareTest, Detokenize) {
+  EXPECT_EQ(detokenize({1, 2}), engine::output_token_text(1, 0) + engine::output_token_text(2, 0));
+  EXPECT_EQ(engine::count_tokens(detokenize({5, 6, 7})), 3);
 }
 
 TEST(PrepareTest, MaxTokensNoneRunsToContext) {
