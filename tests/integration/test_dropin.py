@@ -177,7 +177,10 @@ class RoutesTest(unittest.TestCase):
                 # simulator logs every request it serves; generation ones at least).
                 other = [u for u in self.logs if u != replica][0]
                 self.assertNotIn(rid, request_log_ids(self.logs[other]), path)
-                if via.status == 200 and path in ("/v1/completions", "/v1/chat/completions"):
+                # Every route the engine serves is in the simulator's request log.
+                if path not in ("/tokenize", "/detokenize", "/v1/messages/count_tokens",
+                                "/v1/completions/render", "/v1/chat/completions/render"):
+                    self.assertEqual(via.status, 200, (path, via.body))
                     self.assertIn(rid, request_log_ids(self.logs[replica]), path)
 
     def test_audio_multipart_is_relayed_byte_for_byte(self):
@@ -187,10 +190,14 @@ class RoutesTest(unittest.TestCase):
                  "Content-Type: audio/wav\r\n\r\n" % boundary).encode() + audio +
                 ("\r\n--%s\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n%s\r\n--%s--"
                  "\r\n" % (boundary, MODEL, boundary)).encode())
+        rid = uuid.uuid4().hex
         headers = {"Content-Type": "multipart/form-data; boundary=" + boundary}
-        via = self.client.request("POST", "/v1/audio/transcriptions", body, headers=headers)
+        via = self.client.request("POST", "/v1/audio/transcriptions", body,
+                                  headers=dict(headers, **{"X-Request-Id": rid}))
         replica = via.headers.get("x-eta-replica")
         self.assertIn(replica, self.by_url, via.body)
+        self.assertEqual(via.status, 200, via.body)
+        self.assertIn(rid, request_log_ids(self.logs[replica]))
         c = self.by_url[replica].client()
         direct = c.request("POST", "/v1/audio/transcriptions", body, headers=headers)
         c.close()
