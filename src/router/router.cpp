@@ -1136,7 +1136,20 @@ RouteResult Router::Impl::route(const CallPtr& c) {
   bool any_serving = false;  // some replica (even unroutable) serves the model
   int eligible = 0;          // routable and serving the model
   int candidates = 0;        // ... and with room, and not tried yet
-  // A stored response's retrieval goes to its replica, whatever the model (none is sent).
+  // A stored response's retrieval or cancel goes to its replica, whatever the model (none is
+  // sent), draining or not: the response lives there alone (drain stops new work only).
+  if (c->pinned >= 0 && !retry) {
+    const Replica& p = *replicas[static_cast<size_t>(c->pinned)];
+    if (!p.removed && !p.removing && p.health.healthy() && p.models_known) {
+      decision.replica = c->pinned;
+      decision.candidates.clear();
+      decision.reason = "stored response: its replica";
+      c->attempt += 1;
+      log_decision(*c, decision, c->pinned);
+      start_attempt(c, c->pinned);
+      return RouteResult::kDispatched;
+    }
+  }
   const bool any_model = c->route && c->route->cls == RouteClass::kStored;
   for (const auto& r : replicas) {
     bool ok = false;

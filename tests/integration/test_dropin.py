@@ -447,6 +447,16 @@ class StoredResponsesTest(unittest.TestCase):
         self.assertEqual(got.json()["id"], rid)
         cancel = c.post("/v1/responses/%s/cancel" % rid, {})
         self.assertEqual(cancel.headers["x-eta-replica"], creator)
+        # A drained replica takes no new work but still answers for what it holds.
+        admin = router.admin()
+        status, _ = admin.post_json("/admin/replicas/drain", {"url": creator})
+        self.assertEqual(status, 200)
+        got = c.get("/v1/responses/" + rid)
+        self.assertEqual((got.status, got.headers["x-eta-replica"]), (200, creator))
+        self.assertNotEqual(c.post("/v1/completions", completion("new")).headers["x-eta-replica"],
+                            creator)
+        admin.post_json("/admin/replicas/undrain", {"url": creator})
+        admin.close()
         # A streamed one: its id is learned from the stream's response.created event.
         s = c.stream("/v1/responses", {"model": MODEL, "input": "stream me", "stream": True,
                                        "max_output_tokens": 8})
