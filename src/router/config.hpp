@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "openai/extract.hpp"
 #include "policy/registry.hpp"
 #include "router/rate_limit.hpp"
 
@@ -31,6 +32,9 @@ struct ReplicaConfig {
   std::string gpu;      // GPU profile seeding the speed model ("" = h100)
   std::string arch;     // model shape for that profile ("" = llama-2-7b)
   KvEventsEndpoints kv_events;  // KV-cache events (issue 15); empty: the router's own index
+  // Upstream auth (dropin): the replica's own key (vLLM --api-key), sent as "Authorization:
+  // Bearer"; empty: RouterConfig::upstream_api_key. Never logged or shown.
+  std::string api_key;
 };
 
 struct AdmissionConfig {
@@ -104,6 +108,17 @@ struct RouterConfig {
   // KV-cache events (issue 15): a pattern for replicas without kv_events of their own; "{host}"
   // stands for the replica URL's host (e.g. tcp://{host}:5557). Empty: none.
   KvEventsEndpoints kv_events_pattern;
+
+  // Upstream auth (dropin): the key sent to every replica without its own api_key (forwarded
+  // requests and /v1/models polls). upstream_api_key_file: its first non-comment line, read by
+  // validate_config into upstream_api_key.
+  std::string upstream_api_key;
+  std::string upstream_api_key_file;
+  // Request reading (dropin): token estimates of multimodal parts, and whether completions and
+  // chat streams are counted exactly by asking replicas for continuous usage stats (the client
+  // still sees exactly the stream it asked for).
+  openai::ExtractOptions request_estimates;
+  bool stream_usage = true;
 };
 
 // Parses YAML text into `out` (starting from `out`'s values: keys absent from the file keep
@@ -141,6 +156,7 @@ struct RouteFlags {
   std::optional<std::string> log_format;
   std::optional<std::string> access_log;
   std::optional<double> shutdown_grace_s;
+  std::optional<std::string> upstream_api_key_file;  // dropin: --upstream-api-key-file
 };
 
 // Applies flags over `config`. Returns false with one line if a --replica or --policy-params

@@ -713,6 +713,11 @@ class ConfigErrorTest(unittest.TestCase):
                            "objective must be one of")
         self.expect_exit_2([], "replicas[0].gpu must be a string",
                            config="replicas: [{url: 'http://a:1', gpu: [1]}]\n")
+        # upstream auth (issue 11): a key file that cannot be read; an unknown replica key
+        self.expect_exit_2(["--upstream-api-key-file", "/nonexistent/eta-key"],
+                           "cannot read upstream_api_key_file /nonexistent/eta-key")
+        self.expect_exit_2([], "unknown key 'apikey' in replicas[0]",
+                           config="replicas: [{url: 'http://a:1', apikey: x}]\n")
 
 
 if __name__ == "__main__":
