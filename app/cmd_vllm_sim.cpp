@@ -33,6 +33,9 @@ struct VllmSimOptions {
   double fail_rate = 0;
   std::string metrics_fault = "none";
   std::string request_log;
+  // HTTPS (vLLM's --ssl-keyfile / --ssl-certfile; both or neither).
+  std::string ssl_keyfile;
+  std::string ssl_certfile;
 };
 
 int fail(const std::string& message) {
@@ -89,6 +92,12 @@ int run_vllm_sim(const VllmSimOptions& o) {
                       : o.metrics_fault == "garbage" ? vllm_sim::MetricsFault::kGarbage
                                                      : vllm_sim::MetricsFault::kNone;
   sim.request_log = o.request_log;
+  // HTTPS: the server's TLS front (src/http/server.cpp), as vLLM's uvicorn with these flags.
+  if (o.ssl_keyfile.empty() != o.ssl_certfile.empty()) {
+    return fail("--ssl-keyfile and --ssl-certfile go together");
+  }
+  sim.http.tls_key_file = o.ssl_keyfile;
+  sim.http.tls_cert_file = o.ssl_certfile;
   return vllm_sim::run_until_signal(sim);
 }
 
@@ -101,6 +110,11 @@ void add_vllm_sim_command(CLI::App& root, Action& action) {
       "a simulated vLLM OpenAI-compatible server: same API and /metrics, continuous batching in "
       "scaled real time, no GPU");
   cmd->add_option("--host", opts->host, "address to listen on")->capture_default_str();
+  // HTTPS replicas (alias): vLLM's flags.
+  cmd->add_option("--ssl-keyfile", opts->ssl_keyfile, "serve HTTPS: PEM private key")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--ssl-certfile", opts->ssl_certfile, "serve HTTPS: PEM certificate chain")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--port", opts->port, "port to listen on (0: any free port)")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();

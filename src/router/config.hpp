@@ -12,7 +12,9 @@
 #include <string_view>
 #include <vector>
 
+#include "http/client.hpp"  // TlsClientOptions (Beast-free)
 #include "policy/registry.hpp"
+#include "router/aliases.hpp"
 #include "router/rate_limit.hpp"
 
 namespace eta::router {
@@ -22,6 +24,8 @@ struct ReplicaConfig {
   double weight = 1.0;  // relative capacity hint (random, session)
   std::string gpu;      // GPU profile seeding the speed model ("" = h100)
   std::string arch;     // model shape for that profile ("" = llama-2-7b)
+  // https:// replicas: this replica's TLS settings (unset: RouterConfig::upstream_tls).
+  std::optional<http::TlsClientOptions> tls;
 };
 
 struct AdmissionConfig {
@@ -65,6 +69,8 @@ struct RouterConfig {
   int health_success_threshold = 1;  // consecutive successes that make it routable again
 
   double models_interval_s = 5.0;  // /v1/models refresh
+  // Model aliases: a public name served by replicas under other names (router/aliases.hpp).
+  std::vector<ModelAlias> model_aliases;
 
   double connect_timeout_s = 2.0;
   double first_byte_timeout_s = 300;  // request sent -> response head; 0 = none
@@ -92,6 +98,9 @@ struct RouterConfig {
   // TLS for clients (both or neither): PEM certificate chain and private key.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // TLS to https:// replicas without their own `tls` (CA file or the system store, optional
+  // client certificate, verification on by default).
+  http::TlsClientOptions upstream_tls;
 };
 
 // Parses YAML text into `out` (starting from `out`'s values: keys absent from the file keep
@@ -152,5 +161,9 @@ bool is_loopback_host(std::string_view host);
 // Checks one replica as validate_config does (URL canonicalised, profile names known); used by
 // the admin API to add replicas at run time.
 bool validate_replica(ReplicaConfig& replica, std::string& error);
+
+// The TLS settings of an https:// replica: its own, else the router's upstream_tls.
+const http::TlsClientOptions& tls_options_for(const RouterConfig& config,
+                                              const ReplicaConfig& replica);
 
 }  // namespace eta::router
