@@ -6,11 +6,13 @@ replica unhealthy with the reason in /admin/replicas and a log line, and request
 it; verify: false accepts it; a CA file that cannot be read is one line and exit code 2."""
 
 import os
+import ssl
 import subprocess
 import tempfile
 import unittest
 
 import etatest
+from test_hostile import MODEL as STUB_MODEL, StubReplica
 from test_route import RouterProcess, _cleanup
 
 MODEL = "sim-model"
@@ -162,6 +164,61 @@ class UpstreamTlsTest(unittest.TestCase):
              write("replicas:\n  - {url: 'http://127.0.0.1:1', tls: {ca_file: %s}}\n" % self.ca)])
         self.assertEqual(code, 2, err)
         self.assertIn("tls applies to https:// replicas only", err)
+
+
+class ClientCertReplica(StubReplica):
+    """StubReplica behind TLS that requires a client certificate signed by `ca`."""
+
+    def __init__(self, cert, key, ca):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        self.ctx.load_verify_locations(ca)
+        self.ctx.verify_mode = ssl.CERT_REQUIRED
+        self.peers = []  # the client certificates' subjects
+        super().__init__()
+        self.url = self.url.replace("http://", "https://")
+
+    def _serve(self, sock):
+        try:
+            tls = self.ctx.wrap_socket(sock, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        with self.lock:
+            self.peers.append(dict(x[0] for x in tls.getpeercert()["subject"])["commonName"])
+        try:
+            super()._serve(tls)
+        finally:
+            tls.close()
+
+
+class ClientCertificateTest(unittest.TestCase):
+    def test_a_client_certificate_is_presented_when_configured(self):
+        d = tempfile.mkdtemp(prefix="eta-upstream-tls-")
+        ca_key, ca = make_ca(d, "eta-test-ca")
+        key, cert = make_server_cert(d, "replica", ca_key, ca, "IP:127.0.0.1")
+        client_key, client_cert = make_server_cert(d, "eta-router", ca_key, ca, "DNS:eta-router")
+        replica = ClientCertReplica(cert, key, ca)
+        self.addCleanup(replica.stop)
+
+        def router(yaml):
+            r = RouterProcess(["--port", "0", "--admin-port", "0", "--config", write(yaml),
+                               "--replica", replica.url])
+            _cleanup(self, r, check_exit=True)
+            return r
+
+        r = router("upstream_tls: {ca_file: %s, cert_file: %s, key_file: %s}\n"
+                   % (ca, client_cert, client_key))
+        resp = r.client().post("/v1/completions", {"model": STUB_MODEL, "prompt": "x"})
+        self.assertEqual(resp.status, 200, resp.body)
+        self.assertIn("eta-router", replica.peers)
+        # Without the certificate the replica refuses the connections: unhealthy, no requests.
+        r = router("upstream_tls: {ca_file: %s}\n" % ca)
+        status, body = r.admin().get_json("/admin/replicas")
+        rep = body["replicas"][0]
+        self.assertFalse(rep["healthy"], rep)
+        self.assertIn("certificate required", rep["last_error"])
+        resp = r.client().post("/v1/completions", {"model": STUB_MODEL, "prompt": "x"})
+        self.assertEqual(resp.status, 503, resp.body)
 
 
 class SimTlsFlagsTest(unittest.TestCase):
