@@ -216,143 +216,170 @@ void FieldRewriter::flush(std::string& out) {
   held_.clear();
 }
 
+namespace {
+
+// Bytes that end a run of pass-through bytes outside strings, and inside a string.
+struct ByteClasses {
+  bool out[256] = {};
+  bool in_string[256] = {};
+  constexpr ByteClasses() {
+    for (const char c : {'"', '{', '[', '}', ']'}) out[static_cast<unsigned char>(c)] = true;
+    for (const char c : {'"', '\\', '\n'}) in_string[static_cast<unsigned char>(c)] = true;
+  }
+};
+constexpr ByteClasses kClasses;
+
+}  // namespace
+
+// Bytes not being matched are passed on in runs: data[pass, i) is appended when a run ends
+// (a candidate string starts being held, or the input ends). While a candidate is held, every
+// byte before i is in `out` or in held_, and pass == i.
 void FieldRewriter::feed(std::string_view data, std::string& out) {
   if (!active_) {
     out.append(data);
     return;
   }
+  const char* p = data.data();
+  const size_t n = data.size();
+  size_t pass = 0;
   size_t i = 0;
-  while (i < data.size()) {
-    // Fast path: outside strings or inside an ordinary string, copy runs of bytes that change
-    // nothing.
-    if (state_ == State::kOut) {
-      size_t j = i;
-      while (j < data.size() && data[j] != '"' && data[j] != '{' && data[j] != '[' &&
-             data[j] != '}' && data[j] != ']')
-        ++j;
-      out.append(data.substr(i, j - i));
-      i = j;
-      if (i == data.size()) break;
-    } else if (state_ == State::kString && !escape_) {
-      size_t j = i;
-      while (j < data.size() && data[j] != '"' && data[j] != '\\' && data[j] != '\n') ++j;
-      out.append(data.substr(i, j - i));
-      i = j;
-      if (i == data.size()) break;
+  auto uc = [](char c) { return static_cast<unsigned char>(c); };
+  while (i < n) {
+    switch (state_) {
+      case State::kOut: {
+        while (i < n && !kClasses.out[uc(p[i])]) ++i;
+        if (i == n) break;
+        const char ch = p[i];
+        if (ch == '"') {
+          escape_ = false;
+          if (!top_level_only_ || depth_ == 1) {
+            out.append(p + pass, i - pass);
+            held_.assign(1, '"');
+            raw_start_ = 1;
+            plain_ = true;
+            state_ = State::kKey;
+            pass = ++i;
+          } else {
+            state_ = State::kString;
+            ++i;
+          }
+          continue;
+        }
+        if (ch == '{' || ch == '[') {
+          ++depth_;
+        } else if (depth_ > 0) {
+          --depth_;
+        }
+        ++i;
+        continue;
+      }
+      case State::kString: {
+        if (escape_) {
+          escape_ = false;
+          if (p[i] == '\n') state_ = State::kOut;
+          ++i;
+          continue;
+        }
+        while (i < n && !kClasses.in_string[uc(p[i])]) ++i;
+        if (i == n) break;
+        if (p[i] == '\\') {
+          escape_ = true;
+        } else {  // the closing quote, or a newline (not JSON: the string ends there)
+          state_ = State::kOut;
+        }
+        ++i;
+        continue;
+      }
+      case State::kKey:
+      case State::kValue: {
+        const char ch = p[i];
+        if (ch == '\n') {  // not JSON: give up on this string; the newline passes
+          flush(out);
+          state_ = State::kOut;
+          escape_ = false;
+          continue;
+        }
+        const std::string& target = state_ == State::kKey ? key_ : from_;
+        if (plain_ && !escape_ && ch != '\\' && ch != '"') {
+          // No escape so far: the raw bytes must spell the target; stop holding at the first one
+          // that does not (most strings are decided by their first byte).
+          const size_t at = held_.size() - raw_start_;
+          if (at >= target.size() || target[at] != ch) {
+            flush(out);
+            state_ = State::kString;  // ch passes from there
+            continue;
+          }
+        }
+        held_.push_back(ch);
+        pass = ++i;
+        if (escape_) {
+          escape_ = false;
+        } else if (ch == '\\') {
+          escape_ = true;
+          plain_ = false;
+        } else if (ch == '"') {
+          const std::string_view raw(held_.data() + raw_start_, held_.size() - raw_start_ - 1);
+          bool match = false;
+          if (plain_) {
+            match = raw == target;
+          } else {
+            std::string decoded;
+            match = decode_json_string(raw, decoded) && decoded == target;
+          }
+          if (match && state_ == State::kKey) {
+            state_ = State::kAfterKey;
+            continue;
+          }
+          if (match) {
+            out.append(held_, 0, value_quote_);
+            out += to_literal_;
+            held_.clear();
+            ++rewritten_;
+          } else {
+            flush(out);
+          }
+          state_ = State::kOut;
+          continue;
+        }
+        const size_t limit = state_ == State::kKey ? max_key_raw_ : max_value_raw_;
+        if (held_.size() - raw_start_ > limit) {  // too long to match: an ordinary string
+          flush(out);
+          state_ = State::kString;
+        }
+        continue;
+      }
+      case State::kAfterKey:
+      case State::kAfterColon: {
+        const char ch = p[i];
+        if (is_ws(ch)) {
+          held_.push_back(ch);
+        } else if (ch == ':' && state_ == State::kAfterKey) {
+          held_.push_back(ch);
+          state_ = State::kAfterColon;
+        } else if (ch == '"' && state_ == State::kAfterColon) {
+          value_quote_ = held_.size();
+          held_.push_back(ch);
+          raw_start_ = held_.size();
+          escape_ = false;
+          plain_ = true;
+          state_ = State::kValue;
+        } else {  // the string was a value, or the member's value is not a string
+          flush(out);
+          state_ = State::kOut;  // ch is looked at again from there
+          continue;
+        }
+        pass = ++i;
+        continue;
+      }
     }
-    step(data[i], out);
-    ++i;
   }
+  if (state_ == State::kOut || state_ == State::kString) out.append(p + pass, n - pass);
 }
 
 void FieldRewriter::finish(std::string& out) {
   flush(out);
   state_ = State::kOut;
   escape_ = false;
-}
-
-void FieldRewriter::step(char ch, std::string& out) {
-  switch (state_) {
-    case State::kOut:
-      if (ch == '"') {
-        escape_ = false;
-        if (!top_level_only_ || depth_ == 1) {
-          state_ = State::kKey;
-          held_.assign(1, '"');
-          raw_start_ = 1;
-        } else {
-          state_ = State::kString;
-          out.push_back(ch);
-        }
-        return;
-      }
-      if (ch == '{' || ch == '[') ++depth_;
-      if ((ch == '}' || ch == ']') && depth_ > 0) --depth_;
-      out.push_back(ch);
-      return;
-    case State::kString:
-      out.push_back(ch);
-      if (ch == '\n') {
-        state_ = State::kOut;
-        escape_ = false;
-      } else if (escape_) {
-        escape_ = false;
-      } else if (ch == '\\') {
-        escape_ = true;
-      } else if (ch == '"') {
-        state_ = State::kOut;
-      }
-      return;
-    case State::kKey:
-    case State::kValue: {
-      if (ch == '\n') {  // not JSON: give up on this string
-        flush(out);
-        out.push_back(ch);
-        state_ = State::kOut;
-        escape_ = false;
-        return;
-      }
-      held_.push_back(ch);
-      if (escape_) {
-        escape_ = false;
-      } else if (ch == '\\') {
-        escape_ = true;
-      } else if (ch == '"') {
-        const std::string_view raw(held_.data() + raw_start_, held_.size() - raw_start_ - 1);
-        std::string decoded;
-        const bool ok = decode_json_string(raw, decoded);
-        if (state_ == State::kKey) {
-          if (ok && decoded == key_) {
-            state_ = State::kAfterKey;
-            return;
-          }
-        } else if (ok && decoded == from_) {
-          out.append(held_, 0, value_quote_);
-          out += to_literal_;
-          held_.clear();
-          ++rewritten_;
-          state_ = State::kOut;
-          return;
-        }
-        flush(out);
-        state_ = State::kOut;
-        return;
-      }
-      const size_t limit = state_ == State::kKey ? max_key_raw_ : max_value_raw_;
-      if (held_.size() - raw_start_ > limit) {  // too long to match: an ordinary string
-        flush(out);
-        state_ = State::kString;
-      }
-      return;
-    }
-    case State::kAfterKey:
-      if (is_ws(ch)) {
-        held_.push_back(ch);
-      } else if (ch == ':') {
-        held_.push_back(ch);
-        state_ = State::kAfterColon;
-      } else {  // the string was a value, not a key
-        flush(out);
-        state_ = State::kOut;
-        step(ch, out);
-      }
-      return;
-    case State::kAfterColon:
-      if (is_ws(ch)) {
-        held_.push_back(ch);
-      } else if (ch == '"') {
-        value_quote_ = held_.size();
-        held_.push_back(ch);
-        raw_start_ = held_.size();
-        escape_ = false;
-        state_ = State::kValue;
-      } else {  // not a string value
-        flush(out);
-        state_ = State::kOut;
-        step(ch, out);
-      }
-      return;
-  }
 }
 
 std::string rewrite_field(std::string_view json, std::string_view key, std::string_view from,

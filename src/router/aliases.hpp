@@ -71,7 +71,6 @@ class FieldRewriter {
 
  private:
   enum class State { kOut, kString, kKey, kAfterKey, kAfterColon, kValue };
-  void step(char ch, std::string& out);
   void flush(std::string& out);
 
   bool active_ = false;
@@ -82,6 +81,7 @@ class FieldRewriter {
   size_t max_key_raw_ = 0;
   size_t max_value_raw_ = 0;
   State state_ = State::kOut;
+  bool plain_ = true;       // the string held now has no backslash so far
   bool escape_ = false;     // inside a string: the previous byte was an unescaped backslash
   int depth_ = 0;           // nesting of objects/arrays outside strings
   std::string held_;        // bytes held back (from the candidate key's opening quote)

@@ -30,7 +30,7 @@ TEST(RouterAliases, RewritesTheModelMemberOfABody) {
 }
 
 TEST(RouterAliases, LeavesEverythingElseByteForByte) {
-  for (const std::string body : {
+  for (const std::string& body : {
            std::string(R"({"model":"other","x":1})"),             // another value
            std::string(R"({"object":"model","model2":"a"})"),     // "model" as a value
            std::string(R"({"text":"\"model\":\"a\" is text"})"),  // inside a string
