@@ -32,11 +32,14 @@ models:
 
 
 def sdk_dir():
-    """The npm folder (tests/*/package.json) that depends on `openai`, or None."""
+    """The npm folder that depends on `openai`: $ETA_OPENAI_SDK_DIR, else the tests/*/ folder
+    whose package.json lists it; None if there is none."""
+    if os.environ.get("ETA_OPENAI_SDK_DIR"):
+        return os.environ["ETA_OPENAI_SDK_DIR"]
     for pkg in sorted(glob.glob(os.path.join(TESTS, "*", "package.json"))):
         with open(pkg) as f:
-            deps = json.load(f).get("dependencies", {})
-        if "openai" in deps:
+            meta = json.load(f)
+        if "openai" in {**meta.get("dependencies", {}), **meta.get("devDependencies", {})}:
             return os.path.dirname(pkg)
     return None
 
