@@ -3,9 +3,11 @@
 // trace. Prints markdown.
 //
 //   eta_engine_fidelity [--calibration CSV] [--trace azure_llm_2023_conv.csv]
+//   eta_engine_fidelity --tp ARCH [--trace CSV]    tensor parallelism 1/2/4/8 of one shape
 //
 // Defaults are the files under ../shared/data next to the source tree. Everything runs in
-// simulated time; the whole run takes a few seconds of CPU.
+// simulated time; the whole run takes a few seconds of CPU. Without --tp the output is what it
+// was before tensor parallelism existed (TP 1 throughout).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -241,24 +243,116 @@ Throughput saturate(const EngineConfig& c, const std::vector<TraceRow>& trace, i
   return t;
 }
 
+// vLLM's benchmark_latency: `batch` requests of `prompt` tokens arrive together and each
+// generates exactly `output` tokens; the time until the last one finishes.
+double batch_latency_s(const EngineConfig& c, int batch, int prompt, int output) {
+  Engine e(c);
+  for (int i = 0; i < batch; ++i) {
+    EngineRequest r;
+    r.id = static_cast<RequestId>(i + 1);
+    r.prompt_tokens = prompt;
+    r.output_tokens = output;
+    r.output_seed = static_cast<uint64_t>(i);
+    if (!e.add_request(r)) return -1;
+  }
+  double now = 0;
+  while (e.has_unfinished()) now = e.step(now).end;
+  return now;
+}
+
+// Tensor parallelism of one shape on both GPU profiles: KV capacity, decode ITL, prefill,
+// the all-reduce share of a step, vLLM's published benchmark_latency figure, and saturation
+// throughput on the trace (max_model_len 4096 for every TP size so that the rows compare).
+int tp_study(const std::string& arch, const std::string& trace_path) {
+  const std::vector<TraceRow> trace = read_trace(trace_path);
+  std::printf("# Tensor parallelism: %s (block 16, util 0.9, max_model_len 4096)\n\n",
+              arch.c_str());
+  std::printf(
+      "| GPU | TP | KV blocks per GPU | KV tokens | ITL batch 1 ms | ITL batch 64 ms | "
+      "all-reduce share of a batch-1 step | prefill 4096 alone ms | output tok/s (trace) | "
+      "tok/s per GPU | preemptions |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const std::string g : {"h100", "a100"}) {
+    for (int tp : {1, 2, 4, 8}) {
+      EngineConfig c = config_for(arch, g);
+      c.tensor_parallel_size = tp;
+      c.max_model_len = 4096;
+      std::string error;
+      if (!eta::engine::check_config(c, error)) {
+        std::printf("| %s | %d | %s |\n", g.c_str(), tp, error.c_str());
+        continue;
+      }
+      const EngineConfig r = c.resolved();
+      if (r.num_gpu_blocks * static_cast<int64_t>(r.block_size) < r.max_model_len) {
+        std::printf(
+            "| %s | %d | %d (does not fit: weights %.0f GB per GPU) | - | - | - | - | - "
+            "| - | - | - |\n",
+            g.c_str(), tp, r.num_gpu_blocks, r.arch.weight_bytes() / tp / 1e9);
+        continue;
+      }
+      const DecodeResult d1 = steady_decode(r, 1, 496, 32);
+      const DecodeResult d64 = steady_decode(r, 64, 496, 32);
+      const eta::engine::StepTimeModel m(r);
+      eta::engine::BatchShape one;
+      one.num_tokens = 1;
+      one.num_sampled = 1;
+      one.decode_kv_tokens = 497;
+      int steps = 0;
+      const double prefill = prefill_ms(r, 4096, &steps);
+      std::string tput = "-", per_gpu = "-", pre = "-";
+      if (!trace.empty()) {
+        const Throughput t = saturate(r, trace, 64);
+        const double tok_s = t.window_s > 0 ? static_cast<double>(t.window_tokens) / t.window_s : 0;
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.0f", tok_s);
+        tput = buf;
+        std::snprintf(buf, sizeof buf, "%.0f", tok_s / tp);
+        per_gpu = buf;
+        pre = std::to_string(t.preemptions);
+      }
+      std::printf("| %s | %d | %d | %lld | %.2f | %.2f | %.0f%% | %.1f | %s | %s | %s |%s\n",
+                  g.c_str(), tp, r.num_gpu_blocks,
+                  static_cast<long long>(r.num_gpu_blocks) * r.block_size, d1.itl_ms, d64.itl_ms,
+                  100.0 * m.allreduce_ms(1) / m.step_ms(one), prefill, tput.c_str(),
+                  per_gpu.c_str(), pre.c_str(), d64.preemptions ? " (batch 64 preempted)" : "");
+    }
+  }
+  // vLLM PR #2192 (custom all-reduce, Dec 2023): benchmark_latency.py, Llama 70B on A100-80G,
+  // -tp 4, batch 64, input 256, output 256: 14.57 s (16.37 s with NCCL before it). An older
+  // vLLM (V0 scheduler and kernels) than the one the profiles describe.
+  std::printf(
+      "\n## vLLM benchmark_latency, published (vLLM PR #2192): Llama 70B, A100-80G, TP 4, "
+      "batch 64, 256 in, 256 out\n\n| shape | model s | published s | deviation |\n"
+      "|---|---|---|---|\n");
+  EngineConfig c = config_for(arch, "a100");
+  c.tensor_parallel_size = 4;
+  c.max_model_len = 4096;
+  const double s = batch_latency_s(c.resolved(), 64, 256, 256);
+  std::printf("| %s | %.2f | 14.57 | %s |\n", arch.c_str(), s, pct(s, 14.57).c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string calibration =
       std::string(ETA_SHARED_DIR) + "/data/calibration/llama-2-7b-linear-ops.csv";
   std::string trace_path = std::string(ETA_SHARED_DIR) + "/data/azure_llm_2023_conv.csv";
+  std::string tp_arch;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if ((a == "--calibration" || a == "--trace") && i + 1 < argc) {
       (a == "--calibration" ? calibration : trace_path) = argv[++i];
+    } else if (a == "--tp" && i + 1 < argc) {
+      tp_arch = argv[++i];
     } else if (a == "-h" || a == "--help") {
-      std::printf("usage: eta_engine_fidelity [--calibration CSV] [--trace CSV]\n");
+      std::printf("usage: eta_engine_fidelity [--calibration CSV] [--trace CSV] [--tp ARCH]\n");
       return 0;
     } else {
       std::fprintf(stderr, "eta_engine_fidelity: unknown argument '%s'\n", a.c_str());
       return 2;
     }
   }
+  if (!tp_arch.empty()) return tp_study(tp_arch, trace_path);
   const auto csv = read_calibration(calibration);
   if (csv.empty()) {
     std::fprintf(stderr, "eta_engine_fidelity: cannot read %s\n", calibration.c_str());

@@ -1,4 +1,5 @@
 // EngineConfig defaults, make_config, block hashing.
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -23,15 +24,64 @@ const char* to_string(FinishReason r) {
   return "none";
 }
 
+int EngineConfig::kv_heads_per_gpu() const {
+  const int tp = tensor_parallel_size > 0 ? tensor_parallel_size : 1;
+  return std::max(1, arch.kv_heads / tp);
+}
+
+int EngineConfig::kv_cache_dtype_bytes() const {
+  return kv_cache_dtype.rfind("fp8", 0) == 0 ? 1 : arch.dtype_bytes;
+}
+
+double EngineConfig::kv_bytes_per_token_per_gpu() const {
+  // The same expression as ModelArch::kv_bytes_per_token(), so TP 1 "auto" is bit-identical.
+  return 2.0 * arch.layers * kv_heads_per_gpu() * static_cast<double>(arch.head_dim) *
+         kv_cache_dtype_bytes();
+}
+
 int EngineConfig::derived_num_gpu_blocks() const {
   constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
   const int bs = block_size > 0 ? block_size : 16;
-  const double kv_per_token = arch.kv_bytes_per_token();
+  const double kv_per_token = kv_bytes_per_token_per_gpu();
   if (kv_per_token <= 0) return 0;
-  const double usable = gpu.mem_gib * kGiB * gpu_memory_utilization - arch.weight_bytes() -
+  const double tp = tensor_parallel_size > 0 ? tensor_parallel_size : 1;
+  const double usable = gpu.mem_gib * kGiB * gpu_memory_utilization - arch.weight_bytes() / tp -
                         arch.activation_reserve_gib * kGiB;
   if (usable <= 0) return 0;
   return static_cast<int>(std::floor(usable / (bs * kv_per_token)));
+}
+
+bool check_config(const EngineConfig& c, std::string& error) {
+  if (c.tensor_parallel_size < 1) {
+    error = fmt::format("tensor_parallel_size must be at least 1 (got {})", c.tensor_parallel_size);
+    return false;
+  }
+  // vLLM's message (ModelConfig.verify_with_parallel_config).
+  if (c.arch.q_heads % c.tensor_parallel_size != 0) {
+    error = fmt::format(
+        "Total number of attention heads ({}) must be divisible by tensor parallel size ({}).",
+        c.arch.q_heads, c.tensor_parallel_size);
+    return false;
+  }
+  static constexpr const char* kDtypes[] = {"auto", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2"};
+  bool known = false;
+  for (const char* d : kDtypes) known = known || c.kv_cache_dtype == d;
+  if (!known) {
+    error = fmt::format(
+        "unknown kv_cache_dtype '{}' (known: auto, bfloat16, fp8, fp8_e4m3, "
+        "fp8_e5m2)",
+        c.kv_cache_dtype);
+    return false;
+  }
+  if (c.tensor_parallel_size > 1 &&
+      (c.gpu.allreduce_busbw_gbps <= 0 || c.gpu.allreduce_latency_us <= 0)) {
+    error = fmt::format(
+        "GPU profile '{}' has no allreduce_busbw_gbps / allreduce_latency_us: tensor parallel "
+        "size {} needs the interconnect",
+        c.gpu.name, c.tensor_parallel_size);
+    return false;
+  }
+  return true;
 }
 
 EngineConfig EngineConfig::resolved() const {
@@ -46,6 +96,7 @@ EngineConfig EngineConfig::resolved() const {
   if (c.max_model_len <= 0) c.max_model_len = c.arch.max_model_len;
   if (c.num_gpu_blocks <= 0) c.num_gpu_blocks = c.derived_num_gpu_blocks();
   if (c.long_prefill_token_threshold < 0) c.long_prefill_token_threshold = 0;
+  if (c.tensor_parallel_size <= 0) c.tensor_parallel_size = 1;
   return c;
 }
 

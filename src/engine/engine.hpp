@@ -33,12 +33,32 @@ struct EngineConfig {
   double gpu_memory_utilization = 0.9;
   bool enable_prefix_caching = true;
   int long_prefill_token_threshold = 0;  // 0: off (vLLM's default for a single-request prefill)
+  // Tensor parallelism (vLLM's --tensor-parallel-size): the replica spans this many GPUs of the
+  // profile; weights, KV heads, attention heads and the vocabulary are split over them and
+  // every layer adds two all-reduces over the GPUs' interconnect (docs/architecture.md, engine).
+  int tensor_parallel_size = 1;
+  // vLLM's --kv-cache-dtype: "auto" (the model's dtype), "bfloat16", or fp8 ("fp8",
+  // "fp8_e4m3", "fp8_e5m2": one byte per element, half the KV bytes of a 16-bit model).
+  std::string kv_cache_dtype = "auto";
 
   // Returns a copy with every 0 default filled in.
   EngineConfig resolved() const;
-  // Blocks that fit in gpu memory: floor((mem*util - weights - activations) / (block*kv/token)).
+  // Blocks that fit in one GPU's memory, as vLLM sizes them on every worker:
+  // floor((mem*util - weights/TP - activations) / (block * KV bytes per token per GPU)).
   int derived_num_gpu_blocks() const;
+  // KV heads on one GPU: max(1, kv_heads / TP) (vLLM replicates a KV head when TP > kv_heads).
+  int kv_heads_per_gpu() const;
+  // Bytes of one KV element: 1 for an fp8 kv_cache_dtype, else the model's dtype_bytes.
+  int kv_cache_dtype_bytes() const;
+  // 2 (K,V) x layers x kv_heads_per_gpu x head_dim x kv_cache_dtype_bytes: what one GPU stores
+  // (and reads in attention) per token. Equals arch.kv_bytes_per_token() at TP 1, "auto".
+  double kv_bytes_per_token_per_gpu() const;
 };
+
+// Checks what vLLM checks at start-up about parallelism and the KV dtype: TP >= 1, attention
+// heads divisible by TP, a known kv_cache_dtype, an interconnect in the GPU profile when TP > 1.
+// Returns false with one line in `error`.
+bool check_config(const EngineConfig& config, std::string& error);
 
 // Builds an EngineConfig from profile names; returns false with a one-line error if unknown.
 bool make_config(const ProfileSet& profiles, const std::string& arch, const std::string& gpu,
@@ -122,6 +142,9 @@ class StepTimeModel {
   double lm_head_ms(int num_sampled) const;
   double decode_attention_ms(int64_t kv_tokens) const;
   double prefill_attention_ms(double attn_pairs, int64_t kv_tokens) const;
+  // Tensor parallelism's two all-reduces per layer of num_tokens x hidden activations (0 at
+  // TP 1): 2 x layers x (latency + 2(N-1)/N x bytes / bus bandwidth), NCCL's ring cost.
+  double allreduce_ms(int num_tokens) const;
   double overhead_ms() const;
   // The sum of the components, in milliseconds, before the speed factor (0 for an empty batch).
   double step_ms(const BatchShape& b) const;

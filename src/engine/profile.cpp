@@ -4,6 +4,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -111,11 +112,24 @@ bool parse_arch(const std::string& name, const YAML::Node& n, ModelArch& a, std:
   }
   if (!check_keys(n, path,
                   {"layers", "hidden", "q_heads", "kv_heads", "head_dim", "intermediate", "vocab",
-                   "params", "dtype_bytes", "max_model_len", "activation_reserve_gib"},
+                   "params", "dtype_bytes", "max_model_len", "activation_reserve_gib", "models"},
                   error)) {
     return false;
   }
   a.name = name;
+  if (const YAML::Node models = n["models"]; models) {
+    if (!models.IsSequence()) {
+      error = fmt::format("{}.models: expected a list of model names{}", path, where(models));
+      return false;
+    }
+    for (const auto& m : models) {
+      if (!m.IsScalar() || m.Scalar().empty()) {
+        error = fmt::format("{}.models: expected a list of model names{}", path, where(m));
+        return false;
+      }
+      a.models.push_back(m.Scalar());
+    }
+  }
   return read_number(n, path, "layers", true, false, a.layers, error) &&
          read_number(n, path, "hidden", true, false, a.hidden, error) &&
          read_number(n, path, "q_heads", true, false, a.q_heads, error) &&
@@ -167,11 +181,12 @@ bool parse_gpu(const std::string& name, const YAML::Node& n, GpuProfile& g, std:
     error = fmt::format("{}: expected a map of fields{}", path, where(n));
     return false;
   }
-  if (!check_keys(n, path,
-                  {"description", "peak_tflops", "mem_bw_tbps", "mem_gib", "bw_efficiency",
-                   "flops_efficiency", "step_overhead_ms", "max_num_seqs", "max_num_batched_tokens",
-                   "linear_ops_arch", "linear_ops_ms"},
-                  error)) {
+  if (!check_keys(
+          n, path,
+          {"description", "peak_tflops", "mem_bw_tbps", "mem_gib", "bw_efficiency",
+           "flops_efficiency", "step_overhead_ms", "max_num_seqs", "max_num_batched_tokens",
+           "allreduce_busbw_gbps", "allreduce_latency_us", "linear_ops_arch", "linear_ops_ms"},
+          error)) {
     return false;
   }
   g.name = name;
@@ -185,6 +200,8 @@ bool parse_gpu(const std::string& name, const YAML::Node& n, GpuProfile& g, std:
         read_number(n, path, "max_num_seqs", true, false, g.max_num_seqs, error) &&
         read_number(n, path, "max_num_batched_tokens", true, false, g.max_num_batched_tokens,
                     error) &&
+        read_number(n, path, "allreduce_busbw_gbps", false, false, g.allreduce_busbw_gbps, error) &&
+        read_number(n, path, "allreduce_latency_us", false, false, g.allreduce_latency_us, error) &&
         read_string(n, path, "linear_ops_arch", true, g.linear_ops_arch, error))) {
     return false;
   }
@@ -269,6 +286,42 @@ const ProfileSet& ProfileSet::builtin() {
 void ProfileSet::merge(const ProfileSet& other) {
   for (const auto& [name, g] : other.gpus) gpus[name] = g;
   for (const auto& [name, a] : other.archs) archs[name] = a;
+}
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A Hugging Face id's or a path's last component ("meta-llama/Llama-2-7b-hf" -> "Llama-2-7b-hf",
+// "/models/llama/" -> "llama").
+std::string_view last_component(std::string_view s) {
+  while (!s.empty() && s.back() == '/') s.remove_suffix(1);
+  const auto slash = s.rfind('/');
+  return slash == std::string_view::npos ? s : s.substr(slash + 1);
+}
+
+}  // namespace
+
+const ModelArch* ProfileSet::arch_for_model(const std::string& model) const {
+  for (const std::string_view candidate : {std::string_view(model), last_component(model)}) {
+    if (candidate.empty()) continue;
+    for (const auto& [name, a] : archs) {
+      if (iequals(candidate, name)) return &a;
+      for (const std::string& m : a.models) {
+        if (iequals(candidate, m) || iequals(candidate, last_component(m))) return &a;
+      }
+    }
+  }
+  return nullptr;
 }
 
 }  // namespace eta::engine

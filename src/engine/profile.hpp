@@ -22,6 +22,9 @@ struct ModelArch {
   int dtype_bytes = 2;
   int max_model_len = 0;
   double activation_reserve_gib = 0;
+  // Model names (Hugging Face ids or their last path component) that `eta vllm-sim --model`
+  // resolves to this shape, compared case-insensitively.
+  std::vector<std::string> models;
 
   // 2 (K,V) x layers x kv_heads x head_dim x dtype_bytes.
   double kv_bytes_per_token() const;
@@ -43,6 +46,11 @@ struct GpuProfile {
   double step_overhead_ms = 0;
   int max_num_seqs = 0;
   int max_num_batched_tokens = 0;
+  // Tensor parallelism over the GPUs' interconnect (NVLink): the bus bandwidth NCCL's
+  // all-reduce reaches per GPU (nccl-tests' busbw, GB/s) and the latency of one small
+  // all-reduce (microseconds). 0: not given; TP > 1 needs both.
+  double allreduce_busbw_gbps = 0;
+  double allreduce_latency_us = 0;
   std::string linear_ops_arch;
   std::vector<std::pair<int, double>> linear_ops_ms;  // (tokens in step, ms), ascending
   // Linear parameters (per layer x layers) of linear_ops_arch, which scale the table to another
@@ -61,6 +69,10 @@ struct ProfileSet {
   static bool from_yaml(const std::string& text, ProfileSet& out, std::string& error);
   // Adds/overrides entries from another set.
   void merge(const ProfileSet& other);
+  // The arch whose name or one of whose `models` equals `model` (a Hugging Face id such as
+  // meta-llama/Llama-2-7b-chat-hf, or a local path), case-insensitively; a path's last
+  // component is tried too. nullptr if none.
+  const ModelArch* arch_for_model(const std::string& model) const;
 };
 
 }  // namespace eta::engine

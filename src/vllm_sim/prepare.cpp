@@ -41,7 +41,7 @@ std::vector<uint32_t> prompt_token_ids(const openai::RequestFields& fields) {
 
 bool prepare_request(const openai::RequestFields& fields, const PrepareContext& ctx,
                      PreparedRequest& out, openai::Error& error) {
-  if (!fields.model.empty() && fields.model != ctx.model) {
+  if (!ctx.serves(fields.model)) {
     error = openai::model_not_found(fields.model);
     return false;
   }

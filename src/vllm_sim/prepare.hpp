@@ -19,6 +19,16 @@ struct PrepareContext {
   int block_size = 16;
   bool enable_prefix_caching = true;
   uint64_t seed = 0;  // the server's --seed
+  // Further --served-model-name values, accepted like `model`.
+  std::vector<std::string> model_aliases;
+  // Whether a request naming `name` is for this server ("" names none: the default model).
+  bool serves(const std::string& name) const {
+    if (name.empty() || name == model) return true;
+    for (const auto& a : model_aliases) {
+      if (name == a) return true;
+    }
+    return false;
+  }
 };
 
 struct PreparedRequest {

@@ -59,7 +59,7 @@ Registry& register_cache_config(Registry& r, const SimMetricsConfig& c) {
       {"block_size", std::to_string(e.block_size)},
       {"gpu_memory_utilization", format_double(e.gpu_memory_utilization)},
       {"swap_space", "4"},
-      {"cache_dtype", "auto"},
+      {"cache_dtype", e.kv_cache_dtype},
       {"is_attention_free", "False"},
       {"num_gpu_blocks_override",
        c.num_gpu_blocks_override ? std::to_string(e.num_gpu_blocks) : "None"},

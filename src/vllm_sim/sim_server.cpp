@@ -127,6 +127,7 @@ struct SimServer::Impl {
         id_state(config.seed ^ static_cast<uint64_t>(created)),
         fault_state(config.seed * 0x2545f4914f6cdd1dull + 1) {
     prepare_ctx.model = config.model;
+    prepare_ctx.model_aliases = config.served_model_aliases;
     prepare_ctx.max_model_len = config.engine.max_model_len;
     prepare_ctx.block_size = config.engine.block_size;
     prepare_ctx.enable_prefix_caching = config.engine.enable_prefix_caching;
@@ -211,14 +212,22 @@ void SimServer::Impl::add_routes() {
     e->respond(std::move(r));
   });
   routes.add("GET", "/v1/models", [this](http::ExchangePtr e) {
-    openai::ModelCard card;
-    card.id = config.model;
-    card.root = config.model;
-    card.created = created;
-    card.max_model_len = config.engine.max_model_len;
-    card.eta_time_scale = config.time_scale;
+    // One card per served name (vLLM's base_model_paths), each rooted at the --model path.
+    std::vector<openai::ModelCard> cards;
+    std::vector<std::string> names = {config.model};
+    names.insert(names.end(), config.served_model_aliases.begin(),
+                 config.served_model_aliases.end());
+    for (const std::string& name : names) {
+      openai::ModelCard card;
+      card.id = name;
+      card.root = config.model_root.empty() ? config.model : config.model_root;
+      card.created = created;
+      card.max_model_len = config.engine.max_model_len;
+      card.eta_time_scale = config.time_scale;
+      cards.push_back(std::move(card));
+    }
     http::Response r;
-    r.body = openai::models_body(std::span<const openai::ModelCard>(&card, 1));
+    r.body = openai::models_body(cards);
     e->respond(std::move(r));
   });
   routes.add("GET", "/metrics", [this](http::ExchangePtr e) {
@@ -232,7 +241,8 @@ void SimServer::Impl::add_routes() {
     r.content_type = std::string(kMetricsContentType);
     r.body = config.metrics_fault == MetricsFault::kGarbage
                  ? std::string("vllm:num_requests_running{ 12 garbage\n\x01\x02 not prometheus\n")
-                 : registry.render();
+             : config.disable_log_stats ? std::string()  // --disable-log-stats: no vllm: series
+                                        : registry.render();
     e->respond(std::move(r));
   });
   routes.add("POST", "/v1/completions",
@@ -271,7 +281,7 @@ void SimServer::Impl::handle_tokenize(const http::ExchangePtr& exchange) {
     exchange->respond(http::error_response(error));
     return;
   }
-  if (!req.model.empty() && req.model != config.model) {
+  if (!prepare_ctx.serves(req.model)) {
     exchange->respond(http::error_response(openai::model_not_found(req.model)));
     return;
   }

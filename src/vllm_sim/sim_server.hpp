@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/engine.hpp"
 #include "http/server.hpp"
@@ -45,6 +46,12 @@ struct SimConfig {
   double fail_rate = 0;  // fraction of generation requests answered 500
   MetricsFault metrics_fault = MetricsFault::kNone;
   std::string request_log;  // file path; empty: none
+  // vLLM's serve flags (issue 16 item 1): the further --served-model-name values (accepted in
+  // requests and listed in /v1/models; responses and metrics carry `model`, the first), the
+  // --model path (/v1/models' root; empty: `model`), and --disable-log-stats (no vllm: series).
+  std::vector<std::string> served_model_aliases;
+  std::string model_root;
+  bool disable_log_stats = false;
 };
 
 class SimServer {
