@@ -177,13 +177,13 @@ struct Call {
   // members are rewritten back to the name the client asked for (the stream, the body, a held
   // error). `rewrite` returns what the client gets for `data`; `end` releases what was held.
   FieldRewriter model_rewriter;
-  std::string rewritten;
+  std::string model_rewritten;
   std::string_view rewrite(std::string_view data, bool end) {
     if (!model_rewriter.active()) return data;
-    rewritten.clear();
-    model_rewriter.feed(data, rewritten);
-    if (end) model_rewriter.finish(rewritten);
-    return rewritten;
+    model_rewritten.clear();
+    model_rewriter.feed(data, model_rewritten);
+    if (end) model_rewriter.finish(model_rewritten);
+    return model_rewritten;
   }
 };
 
