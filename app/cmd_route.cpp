@@ -38,6 +38,7 @@ struct RouteOptions {
   std::string log_format;
   std::string access_log;
   double shutdown_grace_s = 0;
+  std::string upstream_api_key_file;  // dropin
 };
 
 int fail(const std::string& message) {
@@ -76,6 +77,7 @@ int run_route(const RouteOptions& o, const CLI::App& cmd) {
   if (given("--log-format")) f.log_format = o.log_format;
   if (given("--access-log")) f.access_log = o.access_log;
   if (given("--shutdown-grace-s")) f.shutdown_grace_s = o.shutdown_grace_s;
+  if (given("--upstream-api-key-file")) f.upstream_api_key_file = o.upstream_api_key_file;
   if (!router::apply_flags(f, config, error)) return fail(error);
   if (!router::validate_config(config, error)) return fail(error);
   // SIGHUP: the file again, with the same flags over it; the running router keeps its
@@ -157,6 +159,10 @@ void add_route_command(CLI::App& root, Action& action) {
                   "on SIGTERM, seconds in-flight requests may take to finish before they are "
                   "ended (default 30)")
       ->check(CLI::Range(0.0, 1e9));
+  // Upstream auth (dropin).
+  cmd->add_option("--upstream-api-key-file", opts->upstream_api_key_file,
+                  "file holding the key sent to the replicas (vLLM --api-key) as 'Authorization: "
+                  "Bearer' on forwarded requests and /v1/models polls; first non-comment line");
   cmd->callback([opts, cmd, &action] { action = [opts, cmd] { return run_route(*opts, *cmd); }; });
 }
 

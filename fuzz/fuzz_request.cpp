@@ -1,5 +1,6 @@
 // libFuzzer harness: the OpenAI request-field extractor (openai::parse_request,
-// parse_tokenize_request) and the error body it produces.
+// parse_tokenize_request) and the error body it produces; the router's lenient extractor
+// (openai::extract_request, find_member) on every route's body shape.
 // Properties: never crashes or throws; a failure is a 4xx with a message; every error body is
 // valid JSON in valid UTF-8 with the nested {"error":{message,type,param,code}} shape, even when
 // the message quotes bytes of the (hostile) request.
@@ -10,6 +11,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "openai/extract.hpp"
 #include "openai/request.hpp"
 
 namespace {
@@ -43,5 +45,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   eta::openai::RequestFields fields;
   eta::openai::Error error;
   if (!eta::openai::parse_tokenize_request(body, fields, error)) check_error(error);
+  // Never refuses, never crashes; counts stay in range.
+  for (int api = 0; api <= static_cast<int>(eta::openai::Api::kAudio); ++api) {
+    eta::openai::ExtractedRequest r;
+    eta::openai::extract_request(static_cast<eta::openai::Api>(api), body,
+                                 "multipart/form-data; boundary=b", {}, r);
+    if (r.n < 1 || r.prompts < 1 || r.extra_prompt_tokens < 0) std::abort();
+  }
+  if (const auto m = eta::openai::find_member(body, "usage")) {
+    if (m->value_begin > m->value_end || m->value_end > body.size() ||
+        m->member_begin > m->member_end || m->member_end > body.size())
+      std::abort();
+  }
   return 0;
 }

@@ -105,6 +105,26 @@ bool single_content_length(const Message& m) {
   return true;
 }
 
+// RFC 9112 6.1: a request whose Transfer-Encoding does not end in chunked has no reliable length
+// (400). The router once caught these by failing to parse the body; it reads bodies leniently
+// now (issue 11), so the framing is checked here.
+template <class Message>
+bool transfer_encoding_ok(const Message& m) {
+  beast::string_view last;
+  bool any = false;
+  for (const auto& f : m) {
+    if (f.name() != bhttp::field::transfer_encoding) continue;
+    any = true;
+    last = f.value();
+  }
+  if (!any) return true;
+  const size_t comma = last.rfind(',');
+  if (comma != beast::string_view::npos) last = last.substr(comma + 1);
+  while (!last.empty() && (last.front() == ' ' || last.front() == '\t')) last.remove_prefix(1);
+  while (!last.empty() && (last.back() == ' ' || last.back() == '\t')) last.remove_suffix(1);
+  return beast::iequals(last, "chunked");
+}
+
 void append_hex(std::string& out, size_t n) {
   char buf[24];
   int len = std::snprintf(buf, sizeof buf, "%zx\r\n", n);
@@ -605,6 +625,7 @@ asio::awaitable<void> Connection::run() {
       // must not, or a front end that reads a different one smuggles a request past it.
       ec = bhttp::error::bad_content_length;
     }
+    if (!ec && !transfer_encoding_ok(parser.get())) ec = bhttp::error::bad_transfer_encoding;
     if (!ec && !parser.is_done()) {
       const auto& h = parser.get();
       auto expect = h[bhttp::field::expect];

@@ -78,6 +78,8 @@ json::object report_object(const ReplicaReport& r) {
       {"removing", r.removing},
       {"consecutive_failures", r.consecutive_failures},
       {"last_error", r.last_error.empty() ? json::value(nullptr) : json::value(r.last_error)},
+      {"unroutable_reason",
+       r.unroutable_reason.empty() ? json::value(nullptr) : json::value(r.unroutable_reason)},
       {"models_known", r.models_known},
       {"models", std::move(models)},
       {"time_scale", r.time_scale ? json::value(*r.time_scale) : json::value(nullptr)},

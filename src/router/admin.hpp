@@ -25,7 +25,8 @@ struct ReplicaReport {
   bool draining = false;
   bool removing = false;  // removal requested; goes once in-flight requests finish
   int consecutive_failures = 0;
-  std::string last_error;  // last failed check or proxied request, "" if none
+  std::string last_error;         // last failed check or proxied request, "" if none
+  std::string unroutable_reason;  // why it is not routable ("" when it is), e.g. unauthorized
   bool models_known = false;
   std::vector<std::string> models;
   std::optional<double> time_scale;  // eta vllm-sim's eta_time_scale, if it reports one

@@ -141,12 +141,13 @@ void read_replica(Reader& r, const YAML::Node& node, size_t i, ReplicaConfig& ou
     out.url = node.Scalar();
     return;
   }
-  if (!r.keys(node, where, {"url", "weight", "gpu", "arch", "tls"})) return;
+  if (!r.keys(node, where, {"url", "weight", "gpu", "arch", "api_key", "tls"})) return;
   if (!node["url"]) return r.fail(node, where + " needs a url");
   r.text(node["url"], where + ".url", out.url);
   r.number(node["weight"], where + ".weight", out.weight, 0, 1e6);
   r.text(node["gpu"], where + ".gpu", out.gpu);
   r.text(node["arch"], where + ".arch", out.arch);
+  r.text(node["api_key"], where + ".api_key", out.api_key);
   if (const YAML::Node t = node["tls"]) {
     out.tls.emplace();
     read_upstream_tls(r, t, where + ".tls", *out.tls);
@@ -208,7 +209,9 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
               {"listen", "admin", "replicas", "policy", "scrape", "health", "models", "timeouts",
                "retries", "admission", "api_keys", "api_keys_file", "rate_limit",
                "decision_log_size", "log_level", "log_format", "access_log", "max_body_bytes",
-               "shutdown_grace_s", "client", "tls", "upstream_tls"})) {
+               "shutdown_grace_s", "client", "tls", "upstream_tls",
+               // dropin: upstream auth, request reading
+               "upstream_api_key", "upstream_api_key_file", "request_estimates", "stream_usage"})) {
     // clang-format on
     return;
   }
@@ -345,6 +348,21 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
   if (const YAML::Node n = root["upstream_tls"]) {
     read_upstream_tls(r, n, "upstream_tls", out.upstream_tls);
     if (r.failed()) return;
+  }
+  // Upstream auth and request reading (dropin).
+  r.text(root["upstream_api_key"], "upstream_api_key", out.upstream_api_key);
+  r.text(root["upstream_api_key_file"], "upstream_api_key_file", out.upstream_api_key_file);
+  r.boolean(root["stream_usage"], "stream_usage", out.stream_usage);
+  if (const YAML::Node n = root["request_estimates"]) {
+    if (!r.keys(n, "request_estimates",
+                {"image_tokens", "audio_tokens", "video_tokens", "file_tokens"})) {
+      return;
+    }
+    openai::ExtractOptions& e = out.request_estimates;
+    r.integer(n["image_tokens"], "request_estimates.image_tokens", e.image_tokens, 0, 1e7);
+    r.integer(n["audio_tokens"], "request_estimates.audio_tokens", e.audio_tokens, 0, 1e7);
+    r.integer(n["video_tokens"], "request_estimates.video_tokens", e.video_tokens, 0, 1e7);
+    r.integer(n["file_tokens"], "request_estimates.file_tokens", e.file_tokens, 0, 1e7);
   }
   if (const YAML::Node n = root["client"]) {
     if (!r.keys(n, "client",
@@ -492,6 +510,7 @@ bool apply_flags(const RouteFlags& f, RouterConfig& c, std::string& error) {
   if (f.log_format) c.log_format = *f.log_format;
   if (f.access_log) c.access_log = *f.access_log;
   if (f.shutdown_grace_s) c.shutdown_grace_s = *f.shutdown_grace_s;
+  if (f.upstream_api_key_file) c.upstream_api_key_file = *f.upstream_api_key_file;
   return true;
 }
 
@@ -578,9 +597,35 @@ bool validate_config(RouterConfig& c, std::string& error) {
   return false;
 }
 
+// The upstream key file's first line that is neither blank nor a '#' comment (dropin).
+static bool read_upstream_key_file(RouterConfig& c, std::string& error) {
+  std::ifstream in(c.upstream_api_key_file);
+  if (!in) {
+    error = "cannot read upstream_api_key_file " + c.upstream_api_key_file;
+    return false;
+  }
+  std::string line;
+  while (std::getline(in, line)) {
+    const size_t b = line.find_first_not_of(" \t\r");
+    if (b == std::string::npos || line[b] == '#') continue;
+    const size_t e = line.find_last_not_of(" \t\r");
+    c.upstream_api_key = line.substr(b, e - b + 1);
+    if (c.upstream_api_key.find_first_of(" \t") != std::string::npos) {
+      error =
+          "upstream_api_key_file " + c.upstream_api_key_file + ": the key must not contain blanks";
+      return false;
+    }
+    return true;
+  }
+  error = "upstream_api_key_file " + c.upstream_api_key_file + " holds no key";
+  return false;
+}
+
 static bool validate_config_impl(RouterConfig& c, std::string& error) {
   if (!c.api_keys_file.empty() && !read_api_keys_file(c, error)) return false;
-  c.api_keys_file.clear();  // read once (validate may run again on the same config)
+  if (!c.upstream_api_key_file.empty() && !read_upstream_key_file(c, error)) return false;
+  c.upstream_api_key_file.clear();  // read once, like api_keys_file
+  c.api_keys_file.clear();          // read once (validate may run again on the same config)
   if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
     error = "tls needs both cert_file and key_file";
     return false;

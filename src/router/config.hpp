@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "http/client.hpp"  // TlsClientOptions (Beast-free)
+#include "openai/extract.hpp"
 #include "policy/registry.hpp"
 #include "router/aliases.hpp"
 #include "router/rate_limit.hpp"
@@ -26,6 +27,9 @@ struct ReplicaConfig {
   std::string arch;     // model shape for that profile ("" = llama-2-7b)
   // https:// replicas: this replica's TLS settings (unset: RouterConfig::upstream_tls).
   std::optional<http::TlsClientOptions> tls;
+  // Upstream auth (dropin): the replica's own key (vLLM --api-key), sent as "Authorization:
+  // Bearer"; empty: RouterConfig::upstream_api_key. Never logged or shown.
+  std::string api_key;
 };
 
 struct AdmissionConfig {
@@ -101,6 +105,17 @@ struct RouterConfig {
   // TLS to https:// replicas without their own `tls` (CA file or the system store, optional
   // client certificate, verification on by default).
   http::TlsClientOptions upstream_tls;
+
+  // Upstream auth (dropin): the key sent to every replica without its own api_key (forwarded
+  // requests and /v1/models polls). upstream_api_key_file: its first non-comment line, read by
+  // validate_config into upstream_api_key.
+  std::string upstream_api_key;
+  std::string upstream_api_key_file;
+  // Request reading (dropin): token estimates of multimodal parts, and whether completions and
+  // chat streams are counted exactly by asking replicas for continuous usage stats (the client
+  // still sees exactly the stream it asked for).
+  openai::ExtractOptions request_estimates;
+  bool stream_usage = true;
 };
 
 // Parses YAML text into `out` (starting from `out`'s values: keys absent from the file keep
@@ -138,6 +153,7 @@ struct RouteFlags {
   std::optional<std::string> log_format;
   std::optional<std::string> access_log;
   std::optional<double> shutdown_grace_s;
+  std::optional<std::string> upstream_api_key_file;  // dropin: --upstream-api-key-file
 };
 
 // Applies flags over `config`. Returns false with one line if a --replica or --policy-params

@@ -1,8 +1,9 @@
 // What the router derives from a client's request to route it: the model, the prompt's token
-// estimate and block hashes (toy tokenizer, predict::estimate_prompt), max_tokens, ignore_eos and
-// the session key. Pure. It reads only fields a real client request carries: never the
-// simulator's `eta_sim` vendor field (RequestFields::sim_output_tokens), so output lengths are
-// predicted, not told (tested in router_features_test.cpp).
+// estimate and block hashes (toy tokenizer, predict::estimate_prompt), max_tokens, ignore_eos,
+// how many sequences it generates, whether it decodes at all, and the session key. Pure. It
+// reads what openai::extract_request read (lenient, never refusing), and never the simulator's
+// `eta_sim` vendor field, so output lengths are predicted, not told (tested in
+// router_features_test.cpp).
 #pragma once
 
 #include <cstdint>
@@ -12,7 +13,7 @@
 #include <vector>
 
 #include "cluster/state.hpp"
-#include "openai/request.hpp"
+#include "openai/extract.hpp"
 
 namespace eta::router {
 
@@ -23,21 +24,26 @@ inline constexpr int kHashBlockSize = 16;
 struct RequestInfo {
   std::string model;
   bool stream = false;
-  int prompt_tokens = 0;
-  std::vector<uint64_t> block_hashes;
-  std::optional<int> max_tokens;
+  int prompt_tokens = 0;               // every prompt of a batch, multimodal estimates included
+  std::vector<uint64_t> block_hashes;  // of the first prompt
+  std::optional<int> max_tokens;       // per sequence
   bool ignore_eos = false;
+  bool decode = true;  // false: prefill only (pooling, render, ...): one "output" token
+  int sequences = 1;   // n (or best_of) x prompts: each generates its own output
   std::optional<uint64_t> session_hash;
 };
 
 // `session_header` is the value of the request's x-session-id header (empty if none); the body's
-// `user` is the fallback session key.
-void extract_request_info(const openai::RequestFields& fields, std::string_view session_header,
-                          int block_size, RequestInfo& out);
+// `session_id`, then `user`, are the fallback session keys. `model` is the request's, or the
+// router's default when it sent none.
+void extract_request_info(const openai::ExtractedRequest& request, std::string_view model,
+                          std::string_view session_header, int block_size, RequestInfo& out);
 
-// extract_request_info + ClusterState::prepare.
-void prepare_request(const cluster::ClusterState& state, const openai::RequestFields& fields,
-                     std::string_view session_header, RequestInfo& info,
+// extract_request_info + ClusterState::prepare. A request that does not decode is prepared as
+// exactly one output token (the prefill's result: no decode step); n sequences or a batch of
+// prompts predict (and may generate) that many times one sequence's output.
+void prepare_request(const cluster::ClusterState& state, const openai::ExtractedRequest& request,
+                     std::string_view model, std::string_view session_header, RequestInfo& info,
                      cluster::PreparedRequest& out);
 
 }  // namespace eta::router

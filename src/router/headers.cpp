@@ -74,6 +74,14 @@ void forward_request_headers(const http::Headers& in, http::Headers& out) {
   }
 }
 
+void set_upstream_authorization(http::Headers& headers, bool router_has_keys,
+                                std::string_view upstream_key) {
+  if (!router_has_keys && upstream_key.empty()) return;  // the client's own goes through
+  std::erase_if(headers, [](const auto& h) { return iequals(h.first, "authorization"); });
+  if (!upstream_key.empty())
+    headers.emplace_back("Authorization", "Bearer " + std::string(upstream_key));
+}
+
 void relay_response_headers(const http::ResponseHead& head, http::Headers& out,
                             std::string& content_type) {
   const std::string_view connection = connection_value(head.headers);

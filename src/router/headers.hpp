@@ -23,6 +23,12 @@ bool is_eta_header(std::string_view name);  // x-eta-*
 // The client's headers to send upstream (appended to `out`).
 void forward_request_headers(const http::Headers& in, http::Headers& out);
 
+// Upstream auth (dropin), on headers already forwarded: when the router checks its own client
+// keys (`router_has_keys`) the client's Authorization is never sent on; with an `upstream_key`
+// it is replaced by "Authorization: Bearer <upstream_key>"; otherwise it goes through unchanged.
+void set_upstream_authorization(http::Headers& headers, bool router_has_keys,
+                                std::string_view upstream_key);
+
 // The upstream response's headers to relay (appended to `out`), with Content-Type returned
 // separately in `content_type` (the server writes it itself); Content-Length is dropped too.
 void relay_response_headers(const http::ResponseHead& head, http::Headers& out,

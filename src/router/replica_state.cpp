@@ -62,7 +62,9 @@ int to_int(const std::string* text) {
 bool snapshot_from_metrics(const metrics::ParsedMetrics& m, double now, ScrapeCounters& counters,
                            cluster::ScrapeSnapshot& out, std::string& error) {
   const std::optional<double> running = sum_of(m, "vllm:num_requests_running");
-  const std::optional<double> waiting = sum_of(m, "vllm:num_requests_waiting");
+  std::optional<double> waiting = sum_of(m, "vllm:num_requests_waiting");
+  // 2026: the waiting requests by reason (capacity, deferred) sum to num_requests_waiting.
+  if (!waiting) waiting = sum_of(m, "vllm:num_requests_waiting_by_reason");
   if (!running || !waiting) {
     error = "no vllm:num_requests_running / vllm:num_requests_waiting in /metrics";
     return false;
@@ -77,10 +79,18 @@ bool snapshot_from_metrics(const metrics::ParsedMetrics& m, double now, ScrapeCo
   s.kv_usage = std::clamp(kv.value_or(0.0), 0.0, 1.0);
   int blocks = 0;
   int block_size = 0;
+  int64_t kv_tokens = 0;  // 2026: kv_cache_size_tokens, the capacity that holds on hybrid models
   for (const metrics::Sample& sample : m.samples) {
     if (sample.name != "vllm:cache_config_info") continue;
     blocks += to_int(sample.label("num_gpu_blocks"));
+    kv_tokens += to_int(sample.label("kv_cache_size_tokens"));
     if (block_size == 0) block_size = to_int(sample.label("block_size"));
+  }
+  if (kv_tokens > 0) {
+    // num_gpu_blocks x block_size is wrong on hybrid models (block_size is the minimum over the
+    // KV-cache groups): the token capacity, in blocks of the reported size.
+    if (block_size <= 0) block_size = 16;
+    blocks = static_cast<int>(std::min<int64_t>(kv_tokens / block_size, 2000000000));
   }
   s.num_gpu_blocks = blocks;
   s.block_size = block_size;

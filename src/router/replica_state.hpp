@@ -48,7 +48,10 @@ struct ScrapeCounters {
 
 // Builds a snapshot from a parsed vLLM /metrics page: running/waiting summed over engines,
 // kv usage averaged (vllm:kv_cache_usage_perc, else the deprecated vllm:gpu_cache_usage_perc),
-// num_gpu_blocks summed and block_size from vllm:cache_config_info, preemptions (cumulative), and
+// num_gpu_blocks summed and block_size from vllm:cache_config_info (when it carries 2026's
+// kv_cache_size_tokens, num_gpu_blocks is that capacity in blocks of block_size: on hybrid models
+// the product of the other two is wrong), waiting from vllm:num_requests_waiting_by_reason when
+// the plain gauge is absent, preemptions (cumulative), and
 // the prefix-cache hit rate over the interval since the previous scrape (hits / queries deltas
 // of vllm:prefix_cache_*, else vllm:gpu_prefix_cache_*; 0 without queries). Returns false with
 // a reason when the page has no vllm:num_requests_running / _waiting (not a vLLM replica).

@@ -25,6 +25,7 @@
 #include "http/client.hpp"
 #include "http/server.hpp"
 #include "metrics/parse.hpp"
+#include "openai/extract.hpp"
 #include "openai/request.hpp"
 #include "policy/registry.hpp"
 #include "predict/completion_model.hpp"
@@ -38,6 +39,7 @@
 #include "router/rate_limit.hpp"
 #include "router/replica_state.hpp"
 #include "router/router_metrics.hpp"
+#include "router/routes.hpp"
 #include "router/sse.hpp"
 #include "router/window_stats.hpp"
 
@@ -115,6 +117,9 @@ struct Replica {
   uint64_t failures = 0;
   int in_flight = 0;
   std::string last_error;
+  // Upstream auth (dropin): its polls were answered 401/403 (logged once; unroutable until a
+  // poll succeeds).
+  bool unauthorized = false;
   metrics::Gauge* in_flight_gauge = nullptr;
   mutable ReplicaWindow window;  // the last minute's completions (dashboard, /admin/replicas)
 
@@ -131,11 +136,20 @@ struct Replica {
 struct Call {
   uint64_t id = 0;
   http::ExchangePtr exchange;
-  openai::Endpoint endpoint = openai::Endpoint::kCompletions;
+  const RouteSpec* route = nullptr;  // routes.hpp: how it is read and routed
+  std::string stored_id;             // kStored: the response id in the path
+  int pinned = -1;                   // kStored: the replica that created it (-1: unknown)
+  bool use_ledger = true;            // false: utility routes (no policy, no ledger)
   Clock::time_point arrival_wall;
   double arrival = 0;
-  openai::RequestFields fields;
+  openai::ExtractedRequest req;
   RequestInfo info;
+  // The body sent upstream when it is not the client's (a stream the router counts exactly:
+  // stream_options with continuous usage), and the rewriter giving the client its own stream.
+  std::string forward_body;
+  bool rewrite_stream = false;
+  UsageStreamRewriter rewriter;
+  std::string rewritten;
   cluster::PreparedRequest prepared;
   double decision_s = 0;
 
@@ -223,7 +237,23 @@ struct Router::Impl {
   // key (empty when no keys are configured).
   bool authorized(const http::ExchangePtr& e, std::string_view* key = nullptr);
   bool admin_authorized(const http::ExchangePtr& e);
-  void handle_generate(const http::ExchangePtr& e, openai::Endpoint endpoint);
+  // The client listener: every path goes through the routes table (routes.hpp).
+  void dispatch_client(const http::ExchangePtr& e);
+  void handle_proxy(const http::ExchangePtr& e, const RouteSpec& route, std::string_view id);
+  void handle_version(const http::ExchangePtr& e);
+  // The one model every replica that reported its models serves, or empty.
+  std::string default_model() const;
+  // The key sent to this replica (its api_key, else upstream_api_key; empty: none).
+  const std::string& upstream_key(const Replica& r) const;
+  // GET to a replica with its upstream key (polls).
+  void poll_get(Replica& r, std::string target, size_t max_bytes, double timeout_s,
+                http::UpstreamPool::GetCallback cb);
+  // A poll answered 401/403: the replica is unroutable with the reason (logged once).
+  void note_unauthorized(Replica& r, std::string_view what, int status);
+  std::string unroutable_reason(const Replica& r) const;
+  // Stored responses: which replica created each response id (bounded, with expiry).
+  void remember_response(std::string id, int replica);
+  int response_owner(const std::string& id);
   void handle_models(const http::ExchangePtr& e);
   void handle_health(const http::ExchangePtr& e);
   void handle_metrics(const http::ExchangePtr& e);
@@ -315,6 +345,13 @@ struct Router::Impl {
   bool ready = false;
   std::function<void()> on_ready;
   cluster::Decision decision;  // reused
+  // Response id -> (replica URL, expiry), oldest first for eviction (dropin).
+  struct StoredResponse {
+    std::string replica;
+    double expires = 0;
+  };
+  std::unordered_map<std::string, StoredResponse> responses;
+  std::deque<std::pair<std::string, double>> response_order;
 };
 
 Router::Impl::Impl(asio::io_context& io_in, RouterConfig config_in)
@@ -347,7 +384,7 @@ Router::Impl::Impl(asio::io_context& io_in, RouterConfig config_in)
             o.tls_key_file = config.tls_key_file;
             return o;
           }(),
-          [this](http::ExchangePtr e) { routes.dispatch(e); }),
+          [this](http::ExchangePtr e) { dispatch_client(e); }),
       scrape_timer(io_in),
       health_timer(io_in),
       models_timer(io_in),
@@ -517,6 +554,7 @@ ReplicaReport Router::Impl::report(const Replica& r, const cluster::ClusterView&
   out.removing = r.removing;
   out.consecutive_failures = r.health.consecutive_failures();
   out.last_error = r.last_error;
+  out.unroutable_reason = unroutable_reason(r);
   out.models_known = r.models_known;
   out.models = r.models.ids;
   out.time_scale = r.models.time_scale;
@@ -604,97 +642,167 @@ void Router::Impl::scrape(Replica& r) {
   if (r.scrape_busy || !r.pool) return;
   r.scrape_busy = true;
   const int index = r.index;
-  r.pool->get("/metrics", config.scrape_max_bytes, ms(config.scrape_timeout_s),
-              [this, index](int status, std::string body, const http::ClientResult& result) {
-                Replica& r = *replicas[static_cast<size_t>(index)];
-                r.scrape_busy = false;
-                if (r.removed) return;
-                const double t = now();
-                std::string error;
-                cluster::ScrapeSnapshot snap;
-                bool ok = result.ok() && status == 200;
-                if (!ok) {
-                  error = result.ok() ? "status " + std::to_string(status) : result.detail;
-                } else if (!metrics::parse_text(body, r.parsed, error) ||
-                           !snapshot_from_metrics(r.parsed, t, r.counters, snap, error)) {
-                  ok = false;
-                }
-                if (ok) {
-                  ++r.scrapes;
-                  r.last_scrape_ok = t;
-                  metrics.scrapes.with({r.url()}).inc();
-                  state.update_scrape(r.index, snap);
-                  return;
-                }
-                ++r.scrape_failures;
-                metrics.scrape_failures.with({r.url()}).inc();
-                state.update_scrape(r.index, cluster::ScrapeSnapshot{});
-                // Nothing listens there any more: that is a failed health check too.
-                if (result.error == http::ClientError::kConnectRefused ||
-                    result.error == http::ClientError::kConnectFailed) {
-                  set_health(r, false, "scrape: " + error);
-                }
-                spdlog::debug("scrape {} failed: {}", r.url(), error);
-              });
+  poll_get(r, "/metrics", config.scrape_max_bytes, config.scrape_timeout_s,
+           [this, index](int status, std::string body, const http::ClientResult& result) {
+             Replica& r = *replicas[static_cast<size_t>(index)];
+             r.scrape_busy = false;
+             if (r.removed) return;
+             const double t = now();
+             std::string error;
+             cluster::ScrapeSnapshot snap;
+             bool ok = result.ok() && status == 200;
+             std::string_view reason = "status";
+             if (!ok) {
+               error = result.ok() ? "status " + std::to_string(status) : result.detail;
+               if (result.ok() && (status == 401 || status == 403)) {
+                 reason = "unauthorized";
+                 note_unauthorized(r, "/metrics", status);
+               } else if (!result.ok()) {
+                 reason = result.error == http::ClientError::kTimeout ? "timeout" : "connect";
+               }
+             } else if (!metrics::parse_text(body, r.parsed, error)) {
+               ok = false;
+               reason = "parse";
+             } else if (!snapshot_from_metrics(r.parsed, t, r.counters, snap, error)) {
+               // No vllm: series: a replica run with --disable-log-stats. It is routed on
+               // the ledger alone (an invalid snapshot, as policies expect of a failed one).
+               ok = false;
+               reason = "no_vllm_metrics";
+             }
+             if (ok) {
+               ++r.scrapes;
+               r.last_scrape_ok = t;
+               metrics.scrapes.with({r.url()}).inc();
+               state.update_scrape(r.index, snap);
+               return;
+             }
+             ++r.scrape_failures;
+             metrics.scrape_failures.with({r.url(), std::string(reason)}).inc();
+             state.update_scrape(r.index, cluster::ScrapeSnapshot{});
+             // Nothing listens there any more: that is a failed health check too.
+             if (result.error == http::ClientError::kConnectRefused ||
+                 result.error == http::ClientError::kConnectFailed) {
+               set_health(r, false, "scrape: " + error);
+             }
+             spdlog::debug("scrape {} failed: {}", r.url(), error);
+           });
 }
 
 void Router::Impl::check_health(Replica& r) {
   if (r.health_busy || !r.pool) return;
   r.health_busy = true;
   const int index = r.index;
-  r.pool->get("/health", 64 * 1024, ms(config.health_timeout_s),
-              [this, index](int status, std::string, const http::ClientResult& result) {
-                Replica& r = *replicas[static_cast<size_t>(index)];
-                r.health_busy = false;
-                if (r.removed) return;
-                const bool ok = result.ok() && status == 200;
-                set_health(r, ok,
-                           ok            ? ""
-                           : result.ok() ? "health: status " + std::to_string(status)
-                                         : "health: " + result.detail);
-                check_ready();
-              });
+  poll_get(r, "/health", 64 * 1024, config.health_timeout_s,
+           [this, index](int status, std::string, const http::ClientResult& result) {
+             Replica& r = *replicas[static_cast<size_t>(index)];
+             r.health_busy = false;
+             if (r.removed) return;
+             const bool ok = result.ok() && status == 200;
+             set_health(r, ok,
+                        ok            ? ""
+                        : result.ok() ? "health: status " + std::to_string(status)
+                                      : "health: " + result.detail);
+             check_ready();
+           });
 }
 
 void Router::Impl::fetch_models(Replica& r) {
   if (r.models_busy || !r.pool) return;
   r.models_busy = true;
   const int index = r.index;
-  r.pool->get("/v1/models", kMaxModelsBody, ms(std::max(config.health_timeout_s, 1.0)),
-              [this, index](int status, std::string body, const http::ClientResult& result) {
-                Replica& r = *replicas[static_cast<size_t>(index)];
-                r.models_busy = false;
-                if (r.removed) return;
-                ModelList list;
-                std::string error;
-                if (result.ok() && status == 200 && parse_models_body(body, list, error)) {
-                  if (!r.models_known || list.ids != r.models.ids) {
-                    std::string names;
-                    for (const std::string& m : list.ids) names += (names.empty() ? "" : ", ") + m;
-                    spdlog::info("replica {} serves: {}", r.url(), names);
-                  }
-                  r.models = std::move(list);
-                  r.models_known = true;
-                  // eta vllm-sim runs `time_scale` simulated seconds per wall second: start the
-                  // speed model there (the profile is in simulated time) instead of learning it
-                  // from scratch.
-                  predict::SpeedModel& speed = state.speed(r.index);
-                  if (!r.speed_seeded && r.models.time_scale && speed.decode_observations() == 0 &&
-                      speed.prefill_observations() == 0) {
-                    speed.set_factors(*r.models.time_scale, *r.models.time_scale, 0);
-                    r.speed_seeded = true;
-                  }
-                  metrics.routable.with({r.url()}).set(r.routable() ? 1 : 0);
-                  state.set_routable(r.index, r.routable());
-                  if (r.routable()) pump_queue();
-                } else {
-                  spdlog::debug("models {} failed: {}", r.url(),
-                                !error.empty() ? error
-                                : result.ok()  ? "status " + std::to_string(status)
-                                               : result.detail);
-                }
-                check_ready();
-              });
+  poll_get(r, "/v1/models", kMaxModelsBody, std::max(config.health_timeout_s, 1.0),
+           [this, index](int status, std::string body, const http::ClientResult& result) {
+             Replica& r = *replicas[static_cast<size_t>(index)];
+             r.models_busy = false;
+             if (r.removed) return;
+             ModelList list;
+             std::string error;
+             if (result.ok() && (status == 401 || status == 403)) {
+               metrics.scrape_failures.with({r.url(), "unauthorized"}).inc();
+               ++r.scrape_failures;
+               note_unauthorized(r, "/v1/models", status);
+               r.models_known = false;  // what it serves cannot be known: unroutable
+               metrics.routable.with({r.url()}).set(0);
+               state.set_routable(r.index, false);
+             } else if (result.ok() && status == 200 && parse_models_body(body, list, error)) {
+               if (r.unauthorized) {
+                 r.unauthorized = false;
+                 spdlog::info("replica {}: /v1/models answers with the upstream key now", r.url());
+               }
+               if (!r.models_known || list.ids != r.models.ids) {
+                 std::string names;
+                 for (const std::string& m : list.ids) names += (names.empty() ? "" : ", ") + m;
+                 spdlog::info("replica {} serves: {}", r.url(), names);
+               }
+               r.models = std::move(list);
+               r.models_known = true;
+               // eta vllm-sim runs `time_scale` simulated seconds per wall second: start the
+               // speed model there (the profile is in simulated time) instead of learning it
+               // from scratch.
+               predict::SpeedModel& speed = state.speed(r.index);
+               if (!r.speed_seeded && r.models.time_scale && speed.decode_observations() == 0 &&
+                   speed.prefill_observations() == 0) {
+                 speed.set_factors(*r.models.time_scale, *r.models.time_scale, 0);
+                 r.speed_seeded = true;
+               }
+               metrics.routable.with({r.url()}).set(r.routable() ? 1 : 0);
+               state.set_routable(r.index, r.routable());
+               if (r.routable()) pump_queue();
+             } else {
+               spdlog::debug("models {} failed: {}", r.url(),
+                             !error.empty() ? error
+                             : result.ok()  ? "status " + std::to_string(status)
+                                            : result.detail);
+             }
+             check_ready();
+           });
+}
+
+void Router::Impl::poll_get(Replica& r, std::string target, size_t max_bytes, double timeout_s,
+                            http::UpstreamPool::GetCallback cb) {
+  struct State {
+    std::string body;
+    http::UpstreamPool::GetCallback cb;
+  };
+  auto st = std::make_shared<State>();
+  st->cb = std::move(cb);
+  http::ClientRequest req;
+  req.method = "GET";
+  req.target = std::move(target);
+  req.total_timeout = ms(timeout_s);
+  req.max_body_bytes = max_bytes;
+  set_upstream_authorization(req.headers, false, upstream_key(r));
+  http::ResponseHandlers h;
+  h.on_body = [st](std::string_view data) { st->body.append(data); };
+  h.on_complete = [st](const http::ClientResult& result) {
+    auto f = std::move(st->cb);
+    if (f) f(result.status, std::move(st->body), result);
+  };
+  r.pool->request(std::move(req), std::move(h));
+}
+
+const std::string& Router::Impl::upstream_key(const Replica& r) const {
+  return r.config.api_key.empty() ? config.upstream_api_key : r.config.api_key;
+}
+
+void Router::Impl::note_unauthorized(Replica& r, std::string_view what, int status) {
+  r.last_error =
+      fmt::format("unauthorized: {} answered {}{}", what, status,
+                  upstream_key(r).empty() ? " (set the replica's api_key or upstream_api_key)"
+                                          : " (the upstream key was refused)");
+  if (r.unauthorized) return;
+  r.unauthorized = true;
+  spdlog::warn("replica {}: {}", r.url(), r.last_error);  // once, until a poll succeeds
+}
+
+std::string Router::Impl::unroutable_reason(const Replica& r) const {
+  if (r.routable()) return "";
+  if (r.removing || r.removed) return "removing";
+  if (r.draining) return "draining";
+  if (!r.health.known()) return "not probed yet";
+  if (!r.health.healthy()) return "unhealthy: " + r.last_error;
+  if (r.unauthorized) return r.last_error;
+  return "models not known yet";
 }
 
 void Router::Impl::check_ready() {
@@ -702,7 +810,7 @@ void Router::Impl::check_ready() {
   for (const auto& r : replicas) {
     if (r->removed) continue;
     // Probed: its health is known and, if healthy, its models too.
-    if (!r->health.known() || (r->health.healthy() && !r->models_known)) return;
+    if (!r->health.known() || (r->health.healthy() && !r->models_known && !r->unauthorized)) return;
   }
   ready = true;
   ready_timer.cancel();
@@ -717,13 +825,91 @@ void Router::Impl::check_ready() {
 // Client API
 
 void Router::Impl::add_routes() {
-  routes.add("POST", "/v1/completions",
-             [this](http::ExchangePtr e) { handle_generate(e, openai::Endpoint::kCompletions); });
-  routes.add("POST", "/v1/chat/completions",
-             [this](http::ExchangePtr e) { handle_generate(e, openai::Endpoint::kChat); });
-  routes.add("GET", "/v1/models", [this](http::ExchangePtr e) { handle_models(e); });
-  routes.add("GET", "/health", [this](http::ExchangePtr e) { handle_health(e); });
-  routes.add("GET", "/metrics", [this](http::ExchangePtr e) { handle_metrics(e); });
+  // The client listener's routes are the table in routes.cpp (dispatch_client).
+}
+
+void Router::Impl::dispatch_client(const http::ExchangePtr& e) {
+  const http::Request& req = e->request();
+  const RouteMatch m = match_route(req.method, req.path());
+  if (!m.spec) {
+    // vLLM's (FastAPI's) answers, with its error body: the type is the HTTP phrase.
+    if (!m.allow.empty()) {
+      http::Response r = http::error_response(405, "Method Not Allowed", "Method Not Allowed");
+      r.headers.emplace_back("Allow", m.allow);
+      e->respond(std::move(r));
+      return;
+    }
+    e->respond(http::error_response(404, "Not Found", "Not Found"));
+    return;
+  }
+  switch (m.spec->own) {
+    case OwnRoute::kModels:
+      return handle_models(e);
+    case OwnRoute::kHealth:
+      return handle_health(e);
+    case OwnRoute::kMetrics:
+      return handle_metrics(e);
+    case OwnRoute::kVersion:
+      return handle_version(e);
+    case OwnRoute::kPing: {
+      // vLLM's /ping (SageMaker) is its /health.
+      return handle_health(e);
+    }
+    case OwnRoute::kNone:
+      break;
+  }
+  handle_proxy(e, *m.spec, m.id);
+}
+
+void Router::Impl::handle_version(const http::ExchangePtr& e) {
+  http::Response r;
+  r.body = "{\"version\":\"" ETA_VERSION "\",\"server\":\"eta route\"}";
+  e->respond(std::move(r));
+}
+
+std::string Router::Impl::default_model() const {
+  std::string only;
+  for (const auto& r : replicas) {
+    if (r->removed || !r->models_known) continue;
+    for (const std::string& m : r->models.ids) {
+      if (only.empty()) {
+        only = m;
+      } else if (m != only) {
+        return "";
+      }
+    }
+  }
+  return only;
+}
+
+void Router::Impl::remember_response(std::string id, int replica) {
+  constexpr size_t kMaxStored = 100000;
+  constexpr double kStoredTtlS = 3600;
+  if (id.empty() || id.size() > 256) return;
+  const double t = now();
+  while (!response_order.empty() &&
+         (response_order.size() >= kMaxStored || response_order.front().second <= t)) {
+    auto it = responses.find(response_order.front().first);
+    // Not an entry remembered again since (it has a later expiry).
+    if (it != responses.end() && it->second.expires == response_order.front().second) {
+      responses.erase(it);
+    }
+    response_order.pop_front();
+  }
+  const double expires = t + kStoredTtlS;
+  responses[id] = StoredResponse{replicas[static_cast<size_t>(replica)]->url(), expires};
+  response_order.emplace_back(std::move(id), expires);
+}
+
+int Router::Impl::response_owner(const std::string& id) {
+  auto it = responses.find(id);
+  if (it == responses.end()) return -1;
+  if (it->second.expires <= now()) {
+    responses.erase(it);
+    return -1;
+  }
+  const Replica* r = find_replica(it->second.replica);
+  return r ? r->index : -1;
 }
 
 namespace {
@@ -849,13 +1035,14 @@ void Router::Impl::handle_metrics(const http::ExchangePtr& e) {
   e->respond(std::move(resp));
 }
 
-void Router::Impl::handle_generate(const http::ExchangePtr& e, openai::Endpoint endpoint) {
+void Router::Impl::handle_proxy(const http::ExchangePtr& e, const RouteSpec& route,
+                                std::string_view id) {
   std::string_view key;
   if (!authorized(e, &key)) return;
   auto c = std::make_shared<Call>();
   c->id = next_id++;
   c->exchange = e;
-  c->endpoint = endpoint;
+  c->route = &route;
   c->arrival_wall = Clock::now();
   c->arrival = now();
   if (shutting_down) {
@@ -864,22 +1051,51 @@ void Router::Impl::handle_generate(const http::ExchangePtr& e, openai::Endpoint 
     respond_error(c, 503, "ServiceUnavailableError", "The router is shutting down.");
     return;
   }
-  openai::Error error;
-  if (!openai::parse_request(endpoint, e->request().body, c->fields, error)) {
-    note_error(*c, "bad_request");
-    metrics.count_request(std::string(kNone), error.status);
-    write_access_log(*c, error.status);
-    http::Response r = http::error_response(error);
-    r.headers.emplace_back(std::string(kRequestIdHeader), std::to_string(c->id));
-    e->respond(std::move(r));
-    return;
+  // Best effort: nothing here refuses a request (openai/extract.hpp).
+  const http::Request& request = e->request();
+  openai::extract_request(route.api, request.body, request.header("content-type"),
+                          config.request_estimates, c->req);
+  std::string model = c->req.model;
+  if (route.cls == RouteClass::kStored) {
+    c->stored_id = std::string(id);
+    c->pinned = response_owner(c->stored_id);
+    c->use_ledger = false;
+  } else if (model.empty()) {
+    model = default_model();
+    if (model.empty()) {
+      // Several models (or none known yet): vLLM cannot pick one either.
+      note_error(*c, "bad_request");
+      openai::Error err = openai::bad_request(
+          "The request names no model and this router serves several (or none is known yet): "
+          "send `model` (GET /v1/models lists them).",
+          "model");
+      http::Response r = http::error_response(err);
+      add_eta_headers(*c, r.headers);
+      e->respond(std::move(r));
+      finish_call(c, err.status);
+      return;
+    }
   }
+  if (route.cls == RouteClass::kUtility) c->use_ledger = false;
   const auto t0 = Clock::now();
-  prepare_request(state, c->fields, e->request().header(kSessionHeader), c->info, c->prepared);
+  prepare_request(state, c->req, model, request.header(kSessionHeader), c->info, c->prepared);
   c->decision_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  // A completions or chat stream is counted exactly: the replica is asked for usage on every
+  // event, and the client gets back exactly the stream it asked for (sse.hpp).
+  if (config.stream_usage && c->req.stream && c->req.n == 1 &&
+      (route.api == openai::Api::kCompletions || route.api == openai::Api::kChat) &&
+      !c->req.continuous_usage_stats) {
+    c->forward_body = with_continuous_usage(request.body);
+    if (!c->forward_body.empty()) {
+      c->rewrite_stream = true;
+      c->rewriter = UsageStreamRewriter(c->req.include_usage, false);
+    }
+  }
   if (const RateLimit& limit = rate_limit_for(config, key); limit.any()) {
     // Charged at admission: the prompt and the most it may generate.
-    const double tokens = c->info.prompt_tokens + c->info.max_tokens.value_or(0);
+    const double tokens =
+        c->info.prompt_tokens + static_cast<double>(c->info.max_tokens.value_or(0)) *
+                                    (c->info.decode ? c->info.sequences : 0);
     const RateLimiter::Verdict v = rate_limiter.charge(key, limit, tokens, c->arrival);
     if (!v.allowed) {
       note_error(*c, "rate_limited");
@@ -934,11 +1150,13 @@ RouteResult Router::Impl::route(const CallPtr& c) {
   bool any_serving = false;  // some replica (even unroutable) serves the model
   int eligible = 0;          // routable and serving the model
   int candidates = 0;        // ... and with room, and not tried yet
+  // A stored response's retrieval goes to its replica, whatever the model (none is sent).
+  const bool any_model = c->route && c->route->cls == RouteClass::kStored;
   for (const auto& r : replicas) {
     bool ok = false;
     if (!r->removed) {
       any_known = any_known || r->models_known;
-      const bool serves = r->serves(model, config.model_aliases);
+      const bool serves = any_model || r->serves(model, config.model_aliases);
       any_serving = any_serving || serves;
       if (r->routable() && serves) {
         ++eligible;
@@ -955,6 +1173,33 @@ RouteResult Router::Impl::route(const CallPtr& c) {
     return any_known && !any_serving ? RouteResult::kUnknownModel : RouteResult::kNoReplica;
   }
   if (candidates == 0) return retry ? RouteResult::kNoReplica : RouteResult::kAtCapacity;
+
+  if (!c->use_ledger) {
+    // Stored responses: the replica that created it. Utilities (and a stored response whose
+    // replica is gone, which any replica answers with vLLM's 404): the least busy candidate.
+    int chosen = -1;
+    if (c->pinned >= 0 && state.replica(c->pinned).routable) chosen = c->pinned;
+    if (chosen < 0) {
+      for (const auto& r : replicas) {
+        if (!state.replica(r->index).routable) continue;
+        if (chosen < 0 || r->in_flight < replicas[static_cast<size_t>(chosen)]->in_flight)
+          chosen = r->index;
+      }
+    }
+    if (chosen < 0) return RouteResult::kNoReplica;
+    decision.replica = chosen;
+    decision.candidates.clear();
+    decision.reason = c->pinned >= 0 && chosen == c->pinned ? "stored response: its replica"
+                      : c->route->cls == RouteClass::kStored
+                          ? "stored response of unknown replica: least in flight"
+                          : "utility route: least in flight";
+    c->predicted_ttft_s = cluster::kNotPredicted;
+    c->predicted_e2e_s = cluster::kNotPredicted;
+    c->attempt += 1;
+    log_decision(*c, decision, chosen);
+    start_attempt(c, chosen);
+    return RouteResult::kDispatched;
+  }
 
   const auto t0 = Clock::now();
   const double t = now();
@@ -1041,7 +1286,7 @@ void Router::Impl::write_access_log(const Call& c, int status) {
   r.request_id = c.id;
   if (c.replica >= 0) r.replica = replicas[static_cast<size_t>(c.replica)]->url();
   r.policy = config.policy;
-  r.model = c.info.model.empty() ? std::string_view(c.fields.model) : c.info.model;
+  r.model = c.info.model.empty() ? std::string_view(c.req.model) : c.info.model;
   r.prompt_tokens = c.prepared.features.prompt_tokens;
   r.output_tokens = c.output_tokens;
   r.predicted_ttft_ms = opt_ms(c.predicted_ttft_s);
@@ -1051,7 +1296,7 @@ void Router::Impl::write_access_log(const Call& c, int status) {
   if (c.replica >= 0) r.dispatch_ms = ms_since(c.arrival_wall, c.dispatch_wall);
   r.status = status;
   r.retries = std::max(0, c.attempt - 1);  // attempts after the first (not failed attempts)
-  r.stream = c.fields.stream;
+  r.stream = c.req.stream;
   r.error = c.error;  // cleared when a retry succeeded: the client saw no error
   access_log->write(r);
 }
@@ -1074,13 +1319,16 @@ void Router::Impl::start_attempt(const CallPtr& c, int index) {
   ++r.requests;
   ++total_in_flight;
   r.in_flight_gauge->set(r.in_flight);
-  state.on_dispatch(c->id, index, c->prepared.features, now());
+  if (c->use_ledger) state.on_dispatch(c->id, index, c->prepared.features, now());
+  c->rewriter.reset();
 
   http::ClientRequest req;
-  req.method = "POST";
+  req.method = c->exchange->request().method;
   req.target = c->exchange->request().target;
   forward_request_headers(c->exchange->request().headers, req.headers);
-  req.body = c->exchange->request().body;
+  set_upstream_authorization(req.headers, !config.api_keys.empty(), upstream_key(r));
+  req.body = c->forward_body.empty() ? std::string_view(c->exchange->request().body)
+                                     : std::string_view(c->forward_body);
   // Model aliases: the replica is asked for the model under the name it serves (each attempt
   // from the client's body), and answers are rewritten back.
   const std::string* served = served_name_for(config.model_aliases, c->info.model, r.models.ids);
@@ -1110,8 +1358,12 @@ void Router::Impl::start_attempt(const CallPtr& c, int index) {
 
 bool Router::Impl::has_retry_target(const Call& c) const {
   if (c.attempt > config.retries) return false;
+  // A stored response lives on its replica alone: another one could only say it does not exist.
+  if (c.pinned >= 0) return false;
+  const bool any_model = c.route && c.route->cls == RouteClass::kStored;
   for (const auto& r : replicas) {
-    if (r->index == c.replica || !r->routable() || !r->serves(c.info.model, config.model_aliases))
+    if (r->index == c.replica || !r->routable() ||
+        (!any_model && !r->serves(c.info.model, config.model_aliases)))
       continue;
     if (std::find(c.tried.begin(), c.tried.end(), r->index) != c.tried.end()) continue;
     return true;
@@ -1156,11 +1408,24 @@ void Router::Impl::on_body(const CallPtr& c, std::string_view data) {
   if (c->finished) return;
   switch (c->mode) {
     case Call::Mode::kStreaming: {
-      if (const std::string_view out = c->rewrite(data, false); !out.empty()) {
+      std::string_view out = data;
+      if (c->rewrite_stream && c->sse) {
+        // The client's own stream back from the one the router asked for (whole events).
+        c->rewritten.clear();
+        c->rewriter.feed(data, c->rewritten);
+        out = c->rewritten;
+      }
+      out = c->rewrite(out, false);  // model aliases: the public name back
+      if (!out.empty()) {
         c->exchange->write(out);  // first: relaying adds no latency
       }
       if (!c->sse) return;
       const int n = c->scanner.feed(data);
+      if (c->route->api == openai::Api::kResponses && c->pinned < 0 &&
+          !c->scanner.response_id().empty() && c->status < 300) {
+        c->pinned = c->replica;  // learned: a retrieval may come while it streams
+        remember_response(c->scanner.response_id(), c->replica);
+      }
       if (n <= 0) return;
       const double t = now();
       if (!c->first_token) {
@@ -1209,7 +1474,9 @@ void Router::Impl::on_complete(const CallPtr& c, const http::ClientResult& resul
   Replica& r = *replicas[static_cast<size_t>(c->replica)];
   if (result.ok()) {
     if (c->mode == Call::Mode::kHeld) {
-      retry_or_fail(c, "upstream_5xx", "status " + std::to_string(c->status), false);
+      // vLLM's 503 is its full queue (--max-num-queued-reqs): a load signal, not a failure.
+      retry_or_fail(c, c->status == 503 ? "upstream_overloaded" : "upstream_5xx",
+                    "status " + std::to_string(c->status), false);
       return;
     }
     complete(c);
@@ -1305,6 +1572,9 @@ void Router::Impl::complete(const CallPtr& c) {
   std::optional<int> tokens;
   if (c->mode == Call::Mode::kBuffered) {
     if (c->status < 300) tokens = parse_body_usage(c->body).completion_tokens;
+    if (c->status >= 200 && c->status < 300 && c->route->api == openai::Api::kResponses) {
+      remember_response(response_id_of(c->body), c->replica);
+    }
     http::Response resp;
     resp.status = c->status;
     resp.content_type = std::move(c->content_type);
@@ -1314,15 +1584,22 @@ void Router::Impl::complete(const CallPtr& c) {
     c->exchange->respond(std::move(resp));
   } else {
     tokens = c->scanner.usage_completion_tokens();
-    if (const std::string_view rest = c->rewrite({}, true); !rest.empty()) {
+    // A last event without its blank line: relayed as it came (through the model rewriter).
+    const std::string_view pending = c->rewrite_stream && c->rewriter.pending_bytes() > 0
+                                         ? std::string_view(c->rewriter.pending())
+                                         : std::string_view{};
+    if (const std::string_view rest = c->rewrite(pending, true); !rest.empty()) {
       c->exchange->write(rest);
     }
     c->exchange->end_stream();
   }
   release_attempt(*c);
+  if (!c->info.decode) tokens.reset();  // prefill only: its usage counts no output
   if (c->status >= 200 && c->status < 300) {
-    state.on_finish(c->id, t, tokens);
     const int n = tokens.value_or(c->relayed_tokens);
+    // n sequences (or a batch) produced n outputs: the predictor learns one sequence's length.
+    const int per_sequence = c->info.sequences > 1 ? n / c->info.sequences : n;
+    state.on_finish(c->id, t, c->info.sequences > 1 ? std::optional<int>(per_sequence) : tokens);
     c->output_tokens = n;
     if (n > 0) metrics.output_tokens.with({r.url()}).inc(n);
     record_completion(*c, t, n);
@@ -1345,8 +1622,14 @@ void Router::Impl::complete(const CallPtr& c) {
 
 void Router::Impl::fail_stream(const CallPtr& c, std::string_view message, int status,
                                std::string_view type) {
-  if (const std::string_view rest = c->rewrite({}, true); !rest.empty()) {
-    c->exchange->write(rest);  // bytes held by the model rewriter (model aliases)
+  // Bytes the rewriters hold: the usage rewriter's partial event (of an unfinished SSE stream),
+  // then through the model aliases' rewriter.
+  const std::string_view pending =
+      c->sse && !c->scanner.done() && c->rewrite_stream && c->rewriter.pending_bytes() > 0
+          ? std::string_view(c->rewriter.pending())
+          : std::string_view{};
+  if (const std::string_view rest = c->rewrite(pending, true); !rest.empty()) {
+    c->exchange->write(rest);
   }
   if (c->sse && !c->scanner.done()) {
     // A replica that stopped inside an event: end that event first, so that the error event
@@ -1379,8 +1662,12 @@ void Router::Impl::refuse(const CallPtr& c, RouteResult result) {
   switch (result) {
     case RouteResult::kUnknownModel: {
       note_error(*c, "unknown_model");
+      // The simulator's body (openai::model_not_found), so the two stay the same.
       const openai::Error e = openai::model_not_found(c->info.model);
-      respond_error(c, e.status, e.type, e.message);
+      http::Response r = http::error_response(e);
+      add_eta_headers(*c, r.headers);
+      c->exchange->respond(std::move(r));
+      finish_call(c, e.status);
       return;
     }
     case RouteResult::kNoReplica:

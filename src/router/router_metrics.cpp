@@ -69,8 +69,10 @@ RouterMetrics::RouterMetrics(std::string policy_in)
                                 "Age of the last successful /metrics scrape of the replica.",
                                 {"replica"})),
       scrapes(registry.counter("eta_scrapes", "Successful /metrics scrapes.", {"replica"})),
-      scrape_failures(
-          registry.counter("eta_scrape_failures", "Failed /metrics scrapes.", {"replica"})),
+      scrape_failures(registry.counter(
+          "eta_scrape_failures",
+          "Failed polls of a replica (/metrics; /v1/models refused: unauthorized).",
+          {"replica", "reason"})),
       health_failures(
           registry.counter("eta_health_check_failures", "Failed health checks.", {"replica"})),
       healthy(registry.gauge("eta_replica_healthy", "1 if the replica passes its health checks.",

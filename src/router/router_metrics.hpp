@@ -9,7 +9,7 @@
 //       unauthorized, unknown_model, no_replica, shed_capacity, shed_slo, queue_full,
 //       queue_timeout, upstream_connect, upstream_timeout, upstream_reset, upstream_5xx,
 //       upstream_protocol, upstream_unhealthy, mid_stream, client_disconnect, shutting_down,
-//       rate_limited, replica_removed
+//       rate_limited, replica_removed, upstream_overloaded (a replica's 503: its queue is full)
 //   eta_retries_total{replica}                  attempts moved off this replica to another
 //   eta_failovers_total{replica}                requests this replica answered (2xx) after an
 //       attempt on another replica had failed
@@ -28,7 +28,9 @@
 //   eta_e2e_prediction_error_ratio{policy}      the same for E2E (every 2xx response)
 //   eta_output_tokens_total{replica}            output tokens relayed
 //   eta_scrape_age_seconds{replica}             age of the last successful /metrics scrape
-//   eta_scrapes_total{replica} / eta_scrape_failures_total{replica}
+//   eta_scrapes_total{replica} / eta_scrape_failures_total{replica,reason}   reason: connect,
+//       timeout, status, parse, no_vllm_metrics (--disable-log-stats), unauthorized (a 401/403
+//       to /metrics or /v1/models)
 //   eta_health_check_failures_total{replica}
 //   eta_replica_healthy{replica}, eta_replica_routable{replica}   0/1
 //   eta_speed_factor{replica,phase}             learned speed factors (phase: prefill, decode)

@@ -203,15 +203,26 @@ access_log: %s
         self.assertNotIn(b"vllm:", r.body)
         r = c.request("GET", "/health")
         self.assertEqual((r.status, r.body), (200, b""))
+        # The router's own /version (issue 11: vLLM's routes are carried, its admin ones not).
+        r = c.request("GET", "/version")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["server"], "eta route")
+        # Not carried: vLLM's 404 body (type "Not Found", FastAPI's phrase).
         for method, path in [("GET", "/admin/replicas"), ("POST", "/admin/replicas/drain"),
-                             ("POST", "/tokenize"), ("POST", "/detokenize"), ("GET", "/load"),
-                             ("GET", "/version"), ("POST", "/v1/embeddings"),
+                             ("GET", "/load"),
                              ("GET", "/v1/models/../../admin/replicas"), ("POST", "/reset_prefix_cache"),
                              ("POST", "/sleep")]:
             r = c.request(method, path, json.dumps({"url": self.replica.url}),
                           headers=bearer(KEYS["free"]))
-            assert_error(self, r, 404, "NotFoundError")
+            assert_error(self, r, 404, "Not Found")
         self.assertEqual(len(self.replica.forwarded()), before)
+        # vLLM's own routes reach the replica (test_dropin checks each one's answer).
+        for path in ("/tokenize", "/detokenize", "/v1/embeddings"):
+            r = c.request("POST", path, json.dumps({"model": MODEL, "prompt": "x", "input": "x"}),
+                          headers=bearer(KEYS["free"]))
+            self.assertEqual(r.headers.get("x-eta-replica"), self.replica.url, path)
+        self.assertEqual([p for _, p, _ in self.replica.forwarded()[before:]],
+                         ["/tokenize", "/detokenize", "/v1/embeddings"])
 
 
 class AdminBindTest(unittest.TestCase):

@@ -6,6 +6,8 @@
 #include "cluster/state.hpp"
 #include "engine/engine.hpp"
 #include "engine/profile.hpp"
+#include "engine/tokenizer.hpp"
+#include "openai/extract.hpp"
 #include "openai/request.hpp"
 #include "predict/token_estimate.hpp"
 #include "router/features.hpp"
@@ -13,11 +15,27 @@
 namespace eta::router {
 namespace {
 
-openai::RequestFields parse(openai::Endpoint endpoint, const std::string& body) {
-  openai::RequestFields f;
+// The router reads requests leniently (openai::extract_request); the model is the body's.
+struct Parsed {
+  openai::ExtractedRequest req;
+  openai::RequestFields fields;  // the strict parse, for what the simulator would read
+};
+Parsed parse(openai::Endpoint endpoint, const std::string& body) {
+  Parsed p;
   openai::Error e;
-  EXPECT_TRUE(openai::parse_request(endpoint, body, f, e)) << e.message;
-  return f;
+  EXPECT_TRUE(openai::parse_request(endpoint, body, p.fields, e)) << e.message;
+  openai::extract_request(
+      endpoint == openai::Endpoint::kChat ? openai::Api::kChat : openai::Api::kCompletions, body,
+      "", {}, p.req);
+  return p;
+}
+void extract_request_info(const Parsed& p, std::string_view header, int block_size,
+                          RequestInfo& info) {
+  router::extract_request_info(p.req, p.req.model, header, block_size, info);
+}
+void prepare_request(const cluster::ClusterState& state, const Parsed& p, std::string_view header,
+                     RequestInfo& info, cluster::PreparedRequest& out) {
+  router::prepare_request(state, p.req, p.req.model, header, info, out);
 }
 
 cluster::ClusterState make_state(int replicas) {
@@ -86,7 +104,7 @@ TEST(RouterFeatures, TokenPromptAndChat) {
             "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hello there\"}]}");
   extract_request_info(f, "", kHashBlockSize, info);
   predict::PromptEstimate expected;
-  predict::estimate_prompt(openai::render_chat_prompt(f.messages), kHashBlockSize, expected);
+  predict::estimate_prompt(openai::render_chat_prompt(f.fields.messages), kHashBlockSize, expected);
   EXPECT_EQ(info.prompt_tokens, expected.tokens);
   EXPECT_FALSE(info.max_tokens.has_value());  // chat without max_tokens: up to the context
 }
@@ -147,7 +165,7 @@ TEST(RouterFeatures, EtaSimFieldChangesNothing) {
     };
     const auto plain = parse(endpoint, with(""));
     const auto told = parse(endpoint, with(",\"eta_sim\":{\"output_tokens\":3}"));
-    ASSERT_TRUE(told.sim_output_tokens.has_value());  // the simulator would read it...
+    ASSERT_TRUE(told.fields.sim_output_tokens.has_value());  // the simulator would read it...
     RequestInfo info_a, info_b;
     cluster::PreparedRequest a, b;
     prepare_request(state, plain, "", info_a, a);
@@ -161,6 +179,68 @@ TEST(RouterFeatures, EtaSimFieldChangesNothing) {
     EXPECT_EQ(info_a.session_hash, info_b.session_hash);
     EXPECT_NE(a.features.predicted_output_tokens, 3);
   }
+}
+
+// n sequences share one prefill; each is predicted one sequence's output (dropin).
+TEST(RouterFeatures, NSequencesAndBatchesMultiplyTheOutput) {
+  cluster::ClusterState state = make_state(2);
+  const auto one = parse(openai::Endpoint::kCompletions,
+                         "{\"model\":\"m\",\"prompt\":\"hello\",\"max_tokens\":20,"
+                         "\"ignore_eos\":true}");
+  openai::ExtractedRequest three;
+  openai::extract_request(openai::Api::kCompletions,
+                          "{\"model\":\"m\",\"prompt\":\"hello\",\"max_tokens\":20,"
+                          "\"ignore_eos\":true,\"n\":3}",
+                          "", {}, three);
+  RequestInfo info;
+  cluster::PreparedRequest a, b;
+  prepare_request(state, one, "", info, a);
+  EXPECT_EQ(a.features.predicted_output_tokens, 20);
+  router::prepare_request(state, three, "m", "", info, b);
+  EXPECT_EQ(info.sequences, 3);
+  EXPECT_EQ(b.features.predicted_output_tokens, 60);
+  EXPECT_EQ(b.features.prompt_tokens, a.features.prompt_tokens);  // one prefill
+
+  openai::ExtractedRequest batch;
+  openai::extract_request(openai::Api::kCompletions,
+                          "{\"model\":\"m\",\"prompt\":[\"hello\",\"hello\"],\"max_tokens\":20,"
+                          "\"ignore_eos\":true}",
+                          "", {}, batch);
+  router::prepare_request(state, batch, "m", "", info, b);
+  EXPECT_EQ(info.sequences, 2);
+  EXPECT_EQ(b.features.predicted_output_tokens, 40);
+  EXPECT_EQ(b.features.prompt_tokens, 2 * a.features.prompt_tokens);  // two prefills
+}
+
+// Pooling and other prefill-only routes predict no decode: one output (the prefill's result).
+TEST(RouterFeatures, PoolingPredictsNoDecode) {
+  cluster::ClusterState state = make_state(2);
+  openai::ExtractedRequest req;
+  openai::extract_request(openai::Api::kEmbeddings,
+                          "{\"model\":\"e\",\"input\":[\"one two\",\"three four five\"]}", "", {},
+                          req);
+  EXPECT_FALSE(req.decode);
+  RequestInfo info;
+  cluster::PreparedRequest p;
+  router::prepare_request(state, req, "e", "", info, p);
+  EXPECT_FALSE(info.decode);
+  EXPECT_EQ(info.sequences, 1);
+  EXPECT_EQ(p.features.predicted_output_tokens, 1);
+  EXPECT_EQ(p.features.max_tokens, 1);
+  EXPECT_TRUE(p.features.ignore_eos);  // exact: the output predictor learns nothing from it
+  EXPECT_EQ(info.prompt_tokens,
+            engine::count_tokens("one two") + engine::count_tokens("three four five"));
+}
+
+TEST(RouterFeatures, SessionIdInTheBody) {
+  openai::ExtractedRequest req;
+  openai::extract_request(openai::Api::kChat,
+                          "{\"messages\":[],\"session_id\":\"s-1\",\"user\":\"u\"}", "", {}, req);
+  RequestInfo info;
+  router::extract_request_info(req, "m", "", kHashBlockSize, info);
+  EXPECT_EQ(info.session_hash, predict::hash_session_key("s-1"));
+  router::extract_request_info(req, "m", "hdr", kHashBlockSize, info);
+  EXPECT_EQ(info.session_hash, predict::hash_session_key("hdr"));
 }
 
 }  // namespace
