@@ -7,6 +7,7 @@ exit with code 2 and one line."""
 
 import json
 import os
+import signal
 import tempfile
 import unittest
 
@@ -179,6 +180,36 @@ class AliasRetryTest(unittest.TestCase):
                 self.assertEqual(r.json()["model"], PUBLIC)
         self.assertEqual(received(good.log), 4)
         self.assertGreaterEqual(received(failing.log), 1)
+
+
+class AliasReloadTest(unittest.TestCase):
+    def test_sighup_takes_new_aliases(self):
+        sims = [start_replica(self, name) for name in SERVED]
+        path = write(alias_yaml(served=SERVED[:1]))
+        args = ["--port", "0", "--admin-port", "0", "--policy", "round-robin", "--config", path]
+        for s in sims:
+            args += ["--replica", s.url]
+        router = RouterProcess(args)
+        _cleanup(self, router, check_exit=True)
+        c = router.client()
+
+        def replicas_used(n=4):
+            used = set()
+            for _ in range(n):
+                r = c.post("/v1/completions", {"model": PUBLIC, "prompt": "x", "max_tokens": 2})
+                self.assertEqual(r.status, 200, r.body)
+                self.assertEqual(r.json()["model"], PUBLIC)
+                used.add(r.headers["x-eta-replica"])
+            return used
+
+        self.assertEqual(replicas_used(), {sims[0].url})
+        with open(path, "w") as f:
+            f.write(alias_yaml())
+        router.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(etatest.wait_until(
+            lambda: any("configuration reloaded" in line for line in router.stderr_lines),
+            timeout=5), router.stderr_lines)
+        self.assertEqual(replicas_used(), {s.url for s in sims})
 
 
 class AliasConfigTest(unittest.TestCase):
