@@ -112,6 +112,34 @@ class UpstreamTlsTest(unittest.TestCase):
         # The engine's KV capacity came through the TLS scrape.
         self.assertGreater(rep["scrape"]["num_gpu_blocks"], 0)
 
+    def test_model_aliases_over_tls(self):
+        # The article's two replicas served over HTTPS behind one public name.
+        d = tempfile.mkdtemp(prefix="eta-upstream-tls-")
+        ca_key, ca = make_ca(d, "eta-alias-ca")
+        key, cert = make_server_cert(d, "replica", ca_key, ca, "IP:127.0.0.1")
+        sims = []
+        for name in ("llama-2-7b-replica-1", "llama-2-7b-replica-2"):
+            sim = etatest.start_sim("--time-scale", "10", "--ssl-keyfile", key,
+                                    "--ssl-certfile", cert, model=name)
+            _cleanup(self, sim)
+            sims.append(sim)
+        router = self.router("upstream_tls: {ca_file: %s}\nmodels:\n  - name: llama-2-7b-chat\n"
+                             "    served_names: [llama-2-7b-replica-1, llama-2-7b-replica-2]\n"
+                             % ca, *[s.url for s in sims])
+        c = router.client()
+        used = set()
+        for _ in range(2):
+            s = c.stream("/v1/chat/completions", {
+                "model": "llama-2-7b-chat", "max_tokens": 8, "stream": True,
+                "messages": [{"role": "user", "content": "What is the capital of France?"}]})
+            self.assertEqual(s.status, 200)
+            used.add(s.headers["x-eta-replica"])
+            events = list(s)
+            s.close()
+            self.assertTrue(events[-1].done)
+            self.assertEqual({e.json()["model"] for e in events[:-1]}, {"llama-2-7b-chat"})
+        self.assertEqual(used, {s.url for s in sims})
+
     def test_a_replica_whose_certificate_does_not_verify_is_unhealthy_with_the_reason(self):
         for ca, sim, reason in [
             (self.other_ca, self.sim, "unable to get local issuer certificate"),
