@@ -48,6 +48,9 @@ struct VllmSimOptions {
   int stream_interval = 1;
   int max_num_queued_reqs = 0;
   int media_part_tokens = 576;
+  // HTTPS (vLLM's --ssl-keyfile / --ssl-certfile; both or neither).
+  std::string ssl_keyfile;
+  std::string ssl_certfile;
   // vLLM's serve flags (issue 16 item 1).
   std::vector<std::string> positional;  // `serve MODEL` (vllm serve) or `MODEL` (model_tag)
   std::vector<std::string> served_model_names;
@@ -212,6 +215,12 @@ int run_vllm_sim(const VllmSimOptions& o) {
     sim.kv_events.data_parallel_rank = o.data_parallel_rank;
     sim.kv_events.drop_every = o.kv_events_drop_every;
   }
+  // HTTPS: the server's TLS front (src/http/server.cpp), as vLLM's uvicorn with these flags.
+  if (o.ssl_keyfile.empty() != o.ssl_certfile.empty()) {
+    return fail("--ssl-keyfile and --ssl-certfile go together");
+  }
+  sim.http.tls_key_file = o.ssl_keyfile;
+  sim.http.tls_cert_file = o.ssl_certfile;
   return vllm_sim::run_until_signal(sim);
 }
 
@@ -239,6 +248,11 @@ void add_vllm_sim_command(CLI::App& root, Action& action) {
       "[vLLM flags]); vLLM flags that change nothing simulated are accepted and listed on "
       "stderr as ignored");
   cmd->add_option("--host", opts->host, "address to listen on")->capture_default_str();
+  // HTTPS replicas (alias): vLLM's flags.
+  cmd->add_option("--ssl-keyfile", opts->ssl_keyfile, "serve HTTPS: PEM private key")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--ssl-certfile", opts->ssl_certfile, "serve HTTPS: PEM certificate chain")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--port", opts->port, "port to listen on (0: any free port)")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();

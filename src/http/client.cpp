@@ -21,9 +21,14 @@
 #include <limits>
 #include <unordered_set>
 
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -94,7 +99,7 @@ std::string Url::authority() const {
 }
 
 std::string Url::str() const {
-  return "http://" + authority() + base_path;
+  return (tls ? "https://" : "http://") + authority() + base_path;
 }
 
 std::optional<Url> parse_url(std::string_view text, std::string* error) {
@@ -119,12 +124,11 @@ std::optional<Url> parse_url(std::string_view text, std::string* error) {
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
       return fail("contains whitespace or control characters");
   }
-  constexpr std::string_view kScheme = "http://";
-  if (!starts_with_nocase(text, kScheme)) {
-    if (starts_with_nocase(text, "https://")) return fail("https is not supported, use http://");
-    return fail("expected http://host:port[/path]");
+  const bool tls = starts_with_nocase(text, "https://");
+  if (!tls && !starts_with_nocase(text, "http://")) {
+    return fail("expected http://host:port[/path] or https://host:port[/path]");
   }
-  std::string_view rest = text.substr(kScheme.size());
+  std::string_view rest = text.substr(tls ? 8 : 7);
   size_t slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
   std::string_view path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
@@ -169,6 +173,8 @@ std::optional<Url> parse_url(std::string_view text, std::string* error) {
 
   Url url;
   url.host = std::string(host);
+  url.tls = tls;
+  if (tls) url.port = 443;
   if (has_port) {
     unsigned value = 0;
     auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
@@ -228,6 +234,70 @@ std::string_view ResponseHead::header(std::string_view name) const {
 }
 
 // ---------------------------------------------------------------------------------------------
+// TLS (https:// upstreams)
+
+class TlsClientContext {
+ public:
+  TlsClientContext() : ctx(asio::ssl::context::tls_client) {}
+  asio::ssl::context ctx;
+  bool verify = true;
+};
+
+std::shared_ptr<TlsClientContext> make_tls_client_context(const TlsClientOptions& o,
+                                                          std::string& error) {
+  auto c = std::make_shared<TlsClientContext>();
+  c->verify = o.verify;
+  error_code ec;
+  c->ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                         asio::ssl::context::no_tlsv1_1,
+                     ec);
+  auto readable = [&](const std::string& file, std::string_view what) {
+    if (std::FILE* f = std::fopen(file.c_str(), "rb")) {
+      std::fclose(f);
+      return true;
+    }
+    error = "cannot read TLS " + std::string(what) + " " + file;
+    return false;
+  };
+  if (!o.ca_file.empty()) {
+    if (!readable(o.ca_file, "CA file")) return nullptr;
+    c->ctx.load_verify_file(o.ca_file, ec);
+    if (ec) {
+      error = "TLS CA file " + o.ca_file + ": " + ec.message();
+      return nullptr;
+    }
+  } else if (o.verify) {
+    c->ctx.set_default_verify_paths(ec);
+    if (ec) {
+      error = "cannot load the system's TLS CA store: " + ec.message();
+      return nullptr;
+    }
+  }
+  c->ctx.set_verify_mode(o.verify ? asio::ssl::verify_peer : asio::ssl::verify_none, ec);
+  if (o.cert_file.empty() != o.key_file.empty()) {
+    error = "a TLS client certificate needs both cert_file and key_file";
+    return nullptr;
+  }
+  if (!o.cert_file.empty()) {
+    if (!readable(o.cert_file, "client certificate") || !readable(o.key_file, "client key")) {
+      return nullptr;
+    }
+    c->ctx.use_certificate_chain_file(o.cert_file, ec);
+    if (ec) {
+      error = "TLS client certificate " + o.cert_file + ": " + ec.message();
+      return nullptr;
+    }
+    c->ctx.use_private_key_file(o.key_file, asio::ssl::context::pem, ec);
+    if (ec) {
+      error = "TLS client key " + o.key_file + ": " + ec.message();
+      return nullptr;
+    }
+  }
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Pool and connection
 
 struct detail::PoolImpl : std::enable_shared_from_this<detail::PoolImpl> {
@@ -243,6 +313,9 @@ struct detail::PoolImpl : std::enable_shared_from_this<detail::PoolImpl> {
       literal = true;
       endpoints.emplace_back(address, url.port);
     }
+    if (url.tls && !options.tls) {  // https without a context: the system's CA store
+      options.tls = make_tls_client_context(TlsClientOptions{}, tls_error);
+    }
   }
 
   RequestHandle request(ClientRequest&& request, ResponseHandlers&& handlers);
@@ -256,6 +329,7 @@ struct detail::PoolImpl : std::enable_shared_from_this<detail::PoolImpl> {
   PoolOptions options;
   std::string authority;  // Host header value
   tcp::resolver resolver;
+  std::string tls_error;                 // https without a usable context: why
   bool literal = false;                  // url.host is an IP address
   std::vector<tcp::endpoint> endpoints;  // resolved (or literal) addresses; empty: resolve
   bool closed = false;
@@ -284,7 +358,7 @@ class detail::ClientConnection : public std::enable_shared_from_this<ClientConne
   void start_idle_watch();
   void stop_idle_watch();
   void close_socket();
-  bool is_open() const { return socket_.is_open(); }
+  bool is_open() const { return tls_ ? tls_->next_layer().is_open() : socket_.is_open(); }
   Clock::time_point idle_since() const { return idle_since_; }
 
   // --- used by ResponseParser ---
@@ -337,6 +411,10 @@ class detail::ClientConnection : public std::enable_shared_from_this<ClientConne
   void open_and_connect();
   void connect_next();
   void on_connect(uint64_t gen, error_code ec);
+  void start_handshake();
+  void on_handshake(uint64_t gen, error_code ec);
+  // The TCP socket of the connection: the plain one, or the one under the TLS stream.
+  tcp::socket& sock() { return tls_ ? tls_->next_layer() : socket_; }
   void send_request();
   void on_write(uint64_t gen, error_code ec);
   void start_read();
@@ -357,8 +435,13 @@ class detail::ClientConnection : public std::enable_shared_from_this<ClientConne
   void finish(ClientError error, std::string detail, bool reuse, bool post);
   void clear_handlers();
 
+  using TlsStream = asio::ssl::stream<tcp::socket>;
+
   std::shared_ptr<PoolImpl> pool_;
-  tcp::socket socket_;
+  tcp::socket socket_;  // http
+  // https: a new stream (with its own socket) per TCP connection. Handlers of pending operations
+  // hold it too, so a stream replaced by a reconnect outlives the operations still on it.
+  std::shared_ptr<TlsStream> tls_;
   asio::steady_timer timer_;
   beast::flat_buffer rbuf_;
   std::optional<ResponseParser> parser_;
@@ -437,6 +520,13 @@ void ClientConnection::open_and_connect() {
   close_socket();
   connected_ = false;
   connecting_ = true;
+  if (pool_->url.tls) {
+    if (!pool_->options.tls) {
+      finish(ClientError::kConnectFailed, pool_->tls_error, false, true);
+      return;
+    }
+    tls_ = std::make_shared<TlsStream>(pool_->io, pool_->options.tls->ctx);
+  }
   connect_deadline_ = after(Clock::now(), pool_->options.connect_timeout);
   arm_timer();
   if (!pool_->endpoints.empty()) {
@@ -469,14 +559,13 @@ void ClientConnection::connect_next() {
   const auto& endpoint = endpoints_[endpoint_index_];
   error_code ec;
   close_socket();
-  socket_.open(endpoint.protocol(), ec);
+  sock().open(endpoint.protocol(), ec);
   if (ec) {
     finish(ClientError::kConnectFailed, "cannot open socket: " + ec.message(), false, true);
     return;
   }
-  socket_.async_connect(endpoint, [self = shared_from_this(), gen = io_gen_](error_code cec) {
-    self->on_connect(gen, cec);
-  });
+  sock().async_connect(endpoint, [self = shared_from_this(), tls = tls_,
+                                  gen = io_gen_](error_code cec) { self->on_connect(gen, cec); });
 }
 
 void ClientConnection::on_connect(uint64_t gen, error_code ec) {
@@ -493,12 +582,53 @@ void ClientConnection::on_connect(uint64_t gen, error_code ec) {
     finish(error, "cannot connect to " + pool_->authority + ": " + ec.message(), false, false);
     return;
   }
+  error_code oec;
+  sock().set_option(tcp::no_delay(true), oec);
+  if (tls_) {
+    start_handshake();  // the connect timeout covers the handshake too
+    return;
+  }
   connecting_ = false;
   connected_ = true;
   connect_deadline_ = kNever;
   ++pool_->stats.connections_opened;
-  error_code oec;
-  socket_.set_option(tcp::no_delay(true), oec);
+  send_request();
+}
+
+void ClientConnection::start_handshake() {
+  SSL* ssl = tls_->native_handle();
+  const std::string& host = pool_->url.host;
+  const bool ip = pool_->literal;
+  if (!ip) SSL_set_tlsext_host_name(ssl, host.c_str());  // SNI: names only
+  if (pool_->options.tls->verify) {
+    // The certificate must name the URL's host: a DNS name, or an IP address SAN.
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    if (ip) {
+      X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
+    } else {
+      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
+    }
+  }
+  tls_->async_handshake(asio::ssl::stream_base::client,
+                        [self = shared_from_this(), tls = tls_, gen = io_gen_](error_code ec) {
+                          self->on_handshake(gen, ec);
+                        });
+}
+
+void ClientConnection::on_handshake(uint64_t gen, error_code ec) {
+  if (gen != io_gen_ || !active_) return;
+  if (ec) {
+    std::string detail = "TLS handshake with " + pool_->authority + " failed: " + ec.message();
+    const long verify = SSL_get_verify_result(tls_->native_handle());
+    if (verify != X509_V_OK) detail += ": " + std::string(X509_verify_cert_error_string(verify));
+    finish(ClientError::kConnectFailed, std::move(detail), false, false);
+    return;
+  }
+  connecting_ = false;
+  connected_ = true;
+  connect_deadline_ = kNever;
+  ++pool_->stats.connections_opened;
   send_request();
 }
 
@@ -535,10 +665,16 @@ void ClientConnection::send_request() {
   if (request_.idle_timeout.count() > 0) arm_timer();
   writing_ = true;
   std::array<asio::const_buffer, 2> buffers{asio::buffer(out_), asio::buffer(r.body)};
-  asio::async_write(socket_, buffers,
-                    [self = shared_from_this(), gen = io_gen_](error_code ec, size_t) {
-                      self->on_write(gen, ec);
-                    });
+  if (tls_) {
+    asio::async_write(*tls_, buffers,
+                      [self = shared_from_this(), tls = tls_, gen = io_gen_](
+                          error_code ec, size_t) { self->on_write(gen, ec); });
+  } else {
+    asio::async_write(socket_, buffers,
+                      [self = shared_from_this(), gen = io_gen_](error_code ec, size_t) {
+                        self->on_write(gen, ec);
+                      });
+  }
   start_read();
 }
 
@@ -571,6 +707,11 @@ void ClientConnection::on_write(uint64_t gen, error_code ec) {
 
 void ClientConnection::start_read() {
   auto buffer = rbuf_.prepare(pool_->options.read_buffer_bytes);
+  if (tls_) {
+    tls_->async_read_some(buffer, [self = shared_from_this(), tls = tls_, gen = io_gen_](
+                                      error_code ec, size_t n) { self->on_read(gen, ec, n); });
+    return;
+  }
   socket_.async_read_some(buffer, [self = shared_from_this(), gen = io_gen_](
                                       error_code ec, size_t n) { self->on_read(gen, ec, n); });
 }
@@ -578,7 +719,8 @@ void ClientConnection::start_read() {
 void ClientConnection::on_read(uint64_t gen, error_code ec, size_t n) {
   if (gen != io_gen_ || !active_) return;
   if (ec) {
-    if (ec == asio::error::eof) {
+    // A TLS peer that closes without close_notify (as most HTTP servers do) is an EOF too.
+    if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
       on_eof();
     } else {
       io_failed(ec, "read");
@@ -703,7 +845,7 @@ void ClientConnection::response_done() {
 
 bool ClientConnection::reusable() const {
   return !writing_ && !write_failed_ && parser_ && parser_->is_done() && parser_->keep_alive() &&
-         rbuf_.size() == 0 && socket_.is_open();
+         rbuf_.size() == 0 && is_open() && (!tls_ || SSL_pending(tls_->native_handle()) == 0);
 }
 
 bool ClientConnection::try_stale_retry(error_code ec) {
@@ -846,10 +988,11 @@ void ClientConnection::abandon() {
 }
 
 void ClientConnection::close_socket() {
-  if (!socket_.is_open()) return;
+  tcp::socket& s = sock();
+  if (!s.is_open()) return;
   error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_both, ec);
-  socket_.close(ec);
+  s.shutdown(tcp::socket::shutdown_both, ec);
+  s.close(ec);
 }
 
 // --- idle in the pool ---
@@ -859,18 +1002,18 @@ void ClientConnection::start_idle_watch() {
   ++io_gen_;
   // While idle, any readable event means the upstream closed the connection (or sent bytes
   // nobody asked for): drop the connection at once.
-  socket_.async_wait(tcp::socket::wait_read,
-                     [self = shared_from_this(), gen = io_gen_](error_code ec) {
-                       if (gen != self->io_gen_ || ec == asio::error::operation_aborted) return;
-                       self->pool_->remove_idle(self.get());
-                       self->close_socket();
-                     });
+  sock().async_wait(tcp::socket::wait_read,
+                    [self = shared_from_this(), tls = tls_, gen = io_gen_](error_code ec) {
+                      if (gen != self->io_gen_ || ec == asio::error::operation_aborted) return;
+                      self->pool_->remove_idle(self.get());
+                      self->close_socket();
+                    });
 }
 
 void ClientConnection::stop_idle_watch() {
   ++io_gen_;
   error_code ec;
-  socket_.cancel(ec);
+  sock().cancel(ec);
 }
 
 std::shared_ptr<ClientConnection> PoolImpl::take_idle() {

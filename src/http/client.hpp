@@ -19,6 +19,13 @@
 //     connection, transparently.
 //   - Sockets have TCP_NODELAY. Host names are resolved once per pool and cached (IP literals
 //     need no resolver); a failed connect clears the cache.
+//   - https:// upstreams: each connection does a TLS (1.2+) handshake after connecting, with the
+//     pool's TlsClientContext (PoolOptions::tls; without one, the system's CA store and
+//     verification). Verification checks the chain and the URL's host (a DNS name, or an IP
+//     literal against the certificate's IP SANs); SNI carries the host name. A failed handshake
+//     is kConnectFailed (retryable: nothing was sent) with the reason in detail, e.g. "TLS
+//     handshake with 127.0.0.1:8443 failed: certificate verify failed (unable to get local issuer
+//     certificate)". Everything else (reuse, timeouts, body delivery) is as for http.
 //
 // Body delivery (latency)
 //   One async_read_some per socket arrival into a reused per-connection buffer; Beast's
@@ -72,21 +79,38 @@ struct PoolImpl;
 class ClientConnection;
 }  // namespace detail
 
-// An upstream base URL: http://host[:port][/base]. Only http (https is not supported yet).
+// An upstream base URL: http[s]://host[:port][/base].
 struct Url {
   std::string host;  // name or IP literal (IPv6 without brackets)
   uint16_t port = 80;
   std::string base_path;  // "" or "/base" (no trailing '/'); prefixed to every request target
+  bool tls = false;       // https://
 
   // "host:port" as sent in the Host header (IPv6 in brackets).
   std::string authority() const;
-  // Canonical form, e.g. "http://127.0.0.1:8000/base".
+  // Canonical form, e.g. "http://127.0.0.1:8000/base", "https://h:443".
   std::string str() const;
 };
 
-// Parses "http://host[:port][/base]" (port defaults to 80; a trailing '/' is dropped). On failure
-// returns nullopt and, if error is given, sets it to one line: "bad URL '<text>': <reason>".
+// Parses "http[s]://host[:port][/base]" (port defaults to 80, 443 for https; a trailing '/' is
+// dropped). On failure returns nullopt and, if error is given, sets it to one line: "bad URL
+// '<text>': <reason>".
 std::optional<Url> parse_url(std::string_view text, std::string* error = nullptr);
+
+// TLS to https:// upstreams. PEM files; empty ca_file: the system's CA store. cert_file and
+// key_file (both or neither): a client certificate for servers that ask for one. verify false
+// accepts any certificate (and host): for tests and trusted networks only.
+struct TlsClientOptions {
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  bool verify = true;
+  bool operator==(const TlsClientOptions&) const = default;
+};
+class TlsClientContext;  // an OpenSSL context, shared by the connections of one or more pools
+// Loads the files; nullptr with one line in `error` ("TLS CA file ca.pem: no such file ...").
+std::shared_ptr<TlsClientContext> make_tls_client_context(const TlsClientOptions& options,
+                                                          std::string& error);
 
 enum class ClientError : uint8_t {
   kOk,
@@ -189,6 +213,8 @@ struct PoolOptions {
   std::chrono::milliseconds idle_keepalive{4000};
   size_t max_header_bytes = 64 * 1024;   // response head limit
   size_t read_buffer_bytes = 16 * 1024;  // bytes asked of each socket read
+  // https:// only: the TLS context (null: the system's CA store, verification on).
+  std::shared_ptr<TlsClientContext> tls;
 };
 
 struct PoolStats {

@@ -137,13 +137,23 @@ void read_kv_events(Reader& r, const YAML::Node& node, const std::string& where,
   r.text(node["topic"], where + ".topic", out.topic);
 }
 
+// tls: {ca_file, cert_file, key_file, verify} of https:// replicas (upstream_tls, replicas[i].tls).
+void read_upstream_tls(Reader& r, const YAML::Node& node, const std::string& where,
+                       http::TlsClientOptions& out) {
+  if (!r.keys(node, where, {"ca_file", "cert_file", "key_file", "verify"})) return;
+  r.text(node["ca_file"], where + ".ca_file", out.ca_file);
+  r.text(node["cert_file"], where + ".cert_file", out.cert_file);
+  r.text(node["key_file"], where + ".key_file", out.key_file);
+  r.boolean(node["verify"], where + ".verify", out.verify);
+}
+
 void read_replica(Reader& r, const YAML::Node& node, size_t i, ReplicaConfig& out) {
   const std::string where = "replicas[" + std::to_string(i) + "]";
   if (node.IsScalar()) {
     out.url = node.Scalar();
     return;
   }
-  if (!r.keys(node, where, {"url", "weight", "gpu", "arch", "kv_events", "api_key"})) return;
+  if (!r.keys(node, where, {"url", "weight", "gpu", "arch", "kv_events", "api_key", "tls"})) return;
   if (!node["url"]) return r.fail(node, where + " needs a url");
   r.text(node["url"], where + ".url", out.url);
   r.number(node["weight"], where + ".weight", out.weight, 0, 1e6);
@@ -151,6 +161,36 @@ void read_replica(Reader& r, const YAML::Node& node, size_t i, ReplicaConfig& ou
   r.text(node["arch"], where + ".arch", out.arch);
   read_kv_events(r, node["kv_events"], where + ".kv_events", out.kv_events);
   r.text(node["api_key"], where + ".api_key", out.api_key);
+  if (const YAML::Node t = node["tls"]) {
+    out.tls.emplace();
+    read_upstream_tls(r, t, where + ".tls", *out.tls);
+  }
+}
+
+// models: [{name, served_names: [...]}, ...] (aliases.hpp); checked by validate_aliases.
+void read_aliases(Reader& r, const YAML::Node& node, RouterConfig& out) {
+  if (!node.IsSequence() && !node.IsNull()) {
+    return r.fail(node, "models aliases must be a list of {name, served_names}");
+  }
+  out.model_aliases.clear();
+  size_t i = 0;
+  for (const auto& item : node) {
+    const std::string where = "models[" + std::to_string(i++) + "]";
+    if (!r.keys(item, where, {"name", "served_names"})) return;
+    ModelAlias a;
+    if (!item["name"]) return r.fail(item, where + " needs a name");
+    r.text(item["name"], where + ".name", a.name);
+    const YAML::Node served = item["served_names"];
+    if (!served) return r.fail(item, where + " needs served_names");
+    if (!served.IsSequence())
+      return r.fail(served, where + ".served_names must be a list of names");
+    for (const auto& s : served) {
+      if (!s.IsScalar()) return r.fail(s, where + ".served_names must be a list of names");
+      a.served_names.push_back(s.Scalar());
+    }
+    if (r.failed()) return;
+    out.model_aliases.push_back(std::move(a));
+  }
 }
 
 void read_policy(Reader& r, const YAML::Node& node, RouterConfig& out) {
@@ -182,7 +222,7 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
               {"listen", "admin", "replicas", "policy", "scrape", "health", "models", "timeouts",
                "retries", "admission", "api_keys", "api_keys_file", "rate_limit",
                "decision_log_size", "log_level", "log_format", "access_log", "max_body_bytes",
-               "shutdown_grace_s", "client", "tls", "kv_events",
+               "shutdown_grace_s", "client", "tls", "upstream_tls", "kv_events",
                // dropin: upstream auth, request reading
                "upstream_api_key", "upstream_api_key_file", "request_estimates", "stream_usage"})) {
     // clang-format on
@@ -234,9 +274,18 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
               1000);
   }
   if (const YAML::Node n = root["models"]) {
-    if (!r.keys(n, "models", {"refresh_interval_s"})) return;
-    r.number(n["refresh_interval_s"], "models.refresh_interval_s", out.models_interval_s, 0.01,
-             kMaxSeconds);
+    // Model aliases (a list), or a map with the refresh interval and the aliases.
+    if (n.IsSequence() || n.IsNull()) {
+      read_aliases(r, n, out);
+    } else if (n.IsMap()) {
+      if (!r.keys(n, "models", {"refresh_interval_s", "aliases"})) return;
+      r.number(n["refresh_interval_s"], "models.refresh_interval_s", out.models_interval_s, 0.01,
+               kMaxSeconds);
+      if (const YAML::Node a = n["aliases"]) read_aliases(r, a, out);
+    } else {
+      return r.fail(n, "models must be a list of {name, served_names} or a map");
+    }
+    if (r.failed()) return;
   }
   if (const YAML::Node n = root["timeouts"]) {
     if (!r.keys(n, "timeouts", {"connect_s", "first_byte_s", "idle_s"})) return;
@@ -310,6 +359,10 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
     r.text(n["key_file"], "tls.key_file", out.tls_key_file);
   }
   read_kv_events(r, root["kv_events"], "kv_events", out.kv_events_pattern);  // issue 15
+  if (const YAML::Node n = root["upstream_tls"]) {
+    read_upstream_tls(r, n, "upstream_tls", out.upstream_tls);
+    if (r.failed()) return;
+  }
   // Upstream auth and request reading (dropin).
   r.text(root["upstream_api_key"], "upstream_api_key", out.upstream_api_key);
   r.text(root["upstream_api_key_file"], "upstream_api_key_file", out.upstream_api_key_file);
@@ -500,6 +553,10 @@ bool validate_replica(ReplicaConfig& replica, std::string& error) {
     error = "replica " + replica.url + ": kv_events replay needs an endpoint";
     return false;
   }
+  if (replica.tls && !url->tls) {
+    error = "replica " + replica.url + ": tls applies to https:// replicas only";
+    return false;
+  }
   if (!(replica.weight >= 0) || !std::isfinite(replica.weight)) {
     error = "replica " + replica.url + ": weight must be a number >= 0";
     return false;
@@ -515,6 +572,11 @@ bool validate_replica(ReplicaConfig& replica, std::string& error) {
     }
   }
   return true;
+}
+
+const http::TlsClientOptions& tls_options_for(const RouterConfig& config,
+                                              const ReplicaConfig& replica) {
+  return replica.tls ? *replica.tls : config.upstream_tls;
 }
 
 const RateLimit& rate_limit_for(const RouterConfig& config, std::string_view key) {
@@ -618,7 +680,16 @@ static bool validate_config_impl(RouterConfig& c, std::string& error) {
       error = "duplicate replica " + r.url;
       return false;
     }
+    // https:// replicas: their TLS files load (the same call the router makes).
+    if (r.url.rfind("https://", 0) == 0) {
+      std::string tls_error;
+      if (!http::make_tls_client_context(tls_options_for(c, r), tls_error)) {
+        error = "replica " + r.url + ": " + tls_error;
+        return false;
+      }
+    }
   }
+  if (!validate_aliases(c.model_aliases, error)) return false;
   std::string policy_error;
   if (!policy::make_policy(c.policy, c.policy_params, policy_error)) {
     error = policy_error;

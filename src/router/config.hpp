@@ -12,8 +12,10 @@
 #include <string_view>
 #include <vector>
 
+#include "http/client.hpp"  // TlsClientOptions (Beast-free)
 #include "openai/extract.hpp"
 #include "policy/registry.hpp"
+#include "router/aliases.hpp"
 #include "router/rate_limit.hpp"
 
 namespace eta::router {
@@ -32,6 +34,8 @@ struct ReplicaConfig {
   std::string gpu;      // GPU profile seeding the speed model ("" = h100)
   std::string arch;     // model shape for that profile ("" = llama-2-7b)
   KvEventsEndpoints kv_events;  // KV-cache events (issue 15); empty: the router's own index
+  // https:// replicas: this replica's TLS settings (unset: RouterConfig::upstream_tls).
+  std::optional<http::TlsClientOptions> tls;
   // Upstream auth (dropin): the replica's own key (vLLM --api-key), sent as "Authorization:
   // Bearer"; empty: RouterConfig::upstream_api_key. Never logged or shown.
   std::string api_key;
@@ -78,6 +82,8 @@ struct RouterConfig {
   int health_success_threshold = 1;  // consecutive successes that make it routable again
 
   double models_interval_s = 5.0;  // /v1/models refresh
+  // Model aliases: a public name served by replicas under other names (router/aliases.hpp).
+  std::vector<ModelAlias> model_aliases;
 
   double connect_timeout_s = 2.0;
   double first_byte_timeout_s = 300;  // request sent -> response head; 0 = none
@@ -108,6 +114,9 @@ struct RouterConfig {
   // KV-cache events (issue 15): a pattern for replicas without kv_events of their own; "{host}"
   // stands for the replica URL's host (e.g. tcp://{host}:5557). Empty: none.
   KvEventsEndpoints kv_events_pattern;
+  // TLS to https:// replicas without their own `tls` (CA file or the system store, optional
+  // client certificate, verification on by default).
+  http::TlsClientOptions upstream_tls;
 
   // Upstream auth (dropin): the key sent to every replica without its own api_key (forwarded
   // requests and /v1/models polls). upstream_api_key_file: its first non-comment line, read by
@@ -180,5 +189,9 @@ bool is_loopback_host(std::string_view host);
 // Checks one replica as validate_config does (URL canonicalised, profile names known); used by
 // the admin API to add replicas at run time.
 bool validate_replica(ReplicaConfig& replica, std::string& error);
+
+// The TLS settings of an https:// replica: its own, else the router's upstream_tls.
+const http::TlsClientOptions& tls_options_for(const RouterConfig& config,
+                                              const ReplicaConfig& replica);
 
 }  // namespace eta::router

@@ -31,6 +31,7 @@
 #include "predict/completion_model.hpp"
 #include "router/access_log.hpp"
 #include "router/admin.hpp"
+#include "router/aliases.hpp"
 #include "router/dashboard.hpp"
 #include "router/decision_log.hpp"
 #include "router/features.hpp"
@@ -127,10 +128,9 @@ struct Replica {
   bool routable() const {
     return !removed && !removing && !draining && health.healthy() && models_known;
   }
-  bool serves(std::string_view model) const {
-    for (const std::string& m : models.ids)
-      if (m == model) return true;
-    return false;
+  // Under its own name or, through a model alias, under one of its served names.
+  bool serves(std::string_view model, const std::vector<ModelAlias>& aliases) const {
+    return served_name_for(aliases, model, models.ids) != nullptr;
   }
 };
 
@@ -187,6 +187,19 @@ struct Call {
   bool queued = false;
   double queue_deadline = 0;
   bool finished = false;
+
+  // Model aliases: when the replica serves the model under another name, its answer's "model"
+  // members are rewritten back to the name the client asked for (the stream, the body, a held
+  // error). `rewrite` returns what the client gets for `data`; `end` releases what was held.
+  FieldRewriter model_rewriter;
+  std::string model_rewritten;
+  std::string_view rewrite(std::string_view data, bool end) {
+    if (!model_rewriter.active()) return data;
+    model_rewritten.clear();
+    model_rewriter.feed(data, model_rewritten);
+    if (end) model_rewriter.finish(model_rewritten);
+    return model_rewritten;
+  }
 };
 
 using CallPtr = std::shared_ptr<Call>;
@@ -424,7 +437,15 @@ bool Router::Impl::add_replica(ReplicaConfig rc, std::string& error) {
   http::PoolOptions po;
   po.connect_timeout = ms(config.connect_timeout_s);
   po.max_idle_connections = 256;
-  r->pool = std::make_shared<http::UpstreamPool>(io, *http::parse_url(rc.url), po);
+  const http::Url url = *http::parse_url(rc.url);
+  if (url.tls) {  // https:// replica: its TLS settings, else upstream_tls
+    po.tls = http::make_tls_client_context(tls_options_for(config, rc), error);
+    if (!po.tls) {
+      error = "replica " + rc.url + ": " + error;
+      return false;
+    }
+  }
+  r->pool = std::make_shared<http::UpstreamPool>(io, url, po);
   r->index = state.add_replica(spec);
   state.set_routable(r->index, false);
   r->window = ReplicaWindow(now());
@@ -494,6 +515,9 @@ void Router::Impl::set_health(Replica& r, bool ok, std::string_view detail) {
     } else {
       spdlog::warn("replica {} does not answer: {}", r.url(), detail);
     }
+  } else if (!ok && !was_known) {
+    // Its first result, a failure (it starts unhealthy, so nothing changed): say why once.
+    spdlog::warn("replica {} does not answer: {}", r.url(), detail);
   }
   metrics.routable.with({r.url()}).set(r.routable() ? 1 : 0);
   state.set_routable(r.index, r.routable());
@@ -974,12 +998,16 @@ void Router::Impl::handle_models(const http::ExchangePtr& e) {
   for (const auto& r : replicas) {
     if (r->removed || !r->health.healthy() || !r->models_known) continue;
     for (size_t i = 0; i < r->models.ids.size(); ++i) {
-      const std::string& id = r->models.ids[i];
+      const std::string& served = r->models.ids[i];
+      // Model aliases: a served name is listed as its public name (its replica's card otherwise).
+      const std::string* alias = public_name_of(config.model_aliases, served);
+      const std::string& id = alias != nullptr ? *alias : served;
       if (std::find(seen.begin(), seen.end(), id) != seen.end()) continue;
       seen.push_back(id);
       if (!first) body += ',';
       first = false;
-      body += r->models.cards[i];
+      body += alias != nullptr ? rewrite_field(r->models.cards[i], "id", served, id, true)
+                               : r->models.cards[i];
     }
   }
   body += "]}";
@@ -1168,7 +1196,7 @@ RouteResult Router::Impl::route(const CallPtr& c) {
     bool ok = false;
     if (!r->removed) {
       any_known = any_known || r->models_known;
-      const bool serves = any_model || r->serves(model);
+      const bool serves = any_model || r->serves(model, config.model_aliases);
       any_serving = any_serving || serves;
       if (r->routable() && serves) {
         ++eligible;
@@ -1344,6 +1372,15 @@ void Router::Impl::start_attempt(const CallPtr& c, int index) {
   set_upstream_authorization(req.headers, !config.api_keys.empty(), upstream_key(r));
   req.body = c->forward_body.empty() ? std::string_view(c->exchange->request().body)
                                      : std::string_view(c->forward_body);
+  // Model aliases: the replica is asked for the model under the name it serves (each attempt
+  // from the client's body), and answers are rewritten back.
+  const std::string* served = served_name_for(config.model_aliases, c->info.model, r.models.ids);
+  if (served != nullptr && *served != c->info.model) {
+    req.body_storage = rewrite_field(req.body, "model", c->info.model, *served, true);
+    c->model_rewriter.reset("model", *served, c->info.model);
+  } else {
+    c->model_rewriter.clear();
+  }
   req.head_timeout = ms(config.first_byte_timeout_s);
   req.idle_timeout = ms(config.idle_timeout_s);
   // Callbacks belong to this attempt: once the call has moved on (fail_over_unanswered cancels an
@@ -1368,7 +1405,8 @@ bool Router::Impl::has_retry_target(const Call& c) const {
   if (c.pinned >= 0) return false;
   const bool any_model = c.route && c.route->cls == RouteClass::kStored;
   for (const auto& r : replicas) {
-    if (r->index == c.replica || !r->routable() || (!any_model && !r->serves(c.info.model)))
+    if (r->index == c.replica || !r->routable() ||
+        (!any_model && !r->serves(c.info.model, config.model_aliases)))
       continue;
     if (std::find(c.tried.begin(), c.tried.end(), r->index) != c.tried.end()) continue;
     return true;
@@ -1413,13 +1451,16 @@ void Router::Impl::on_body(const CallPtr& c, std::string_view data) {
   if (c->finished) return;
   switch (c->mode) {
     case Call::Mode::kStreaming: {
+      std::string_view out = data;
       if (c->rewrite_stream && c->sse) {
         // The client's own stream back from the one the router asked for (whole events).
         c->rewritten.clear();
         c->rewriter.feed(data, c->rewritten);
-        if (!c->rewritten.empty()) c->exchange->write(c->rewritten);
-      } else {
-        c->exchange->write(data);  // first: relaying adds no latency
+        out = c->rewritten;
+      }
+      out = c->rewrite(out, false);  // model aliases: the public name back
+      if (!out.empty()) {
+        c->exchange->write(out);  // first: relaying adds no latency
       }
       if (!c->sse) return;
       const int n = c->scanner.feed(data);
@@ -1537,7 +1578,8 @@ void Router::Impl::retry_or_fail(const CallPtr& c, std::string_view reason, std:
     c->held_status = c->status;
     c->held_type = c->content_type;
     c->held_headers = std::move(c->headers);
-    c->held_body = std::move(c->body);
+    c->held_body =
+        c->model_rewriter.active() ? std::string(c->rewrite(c->body, true)) : std::move(c->body);
   }
   release_attempt(*c);
   state.on_abort(c->id);
@@ -1579,14 +1621,18 @@ void Router::Impl::complete(const CallPtr& c) {
     http::Response resp;
     resp.status = c->status;
     resp.content_type = std::move(c->content_type);
-    resp.body = std::move(c->body);
+    resp.body =
+        c->model_rewriter.active() ? std::string(c->rewrite(c->body, true)) : std::move(c->body);
     resp.headers = std::move(c->headers);
     c->exchange->respond(std::move(resp));
   } else {
     tokens = c->scanner.usage_completion_tokens();
-    // A last event without its blank line: relayed as it came.
-    if (c->rewrite_stream && c->rewriter.pending_bytes() > 0) {
-      c->exchange->write(c->rewriter.pending());
+    // A last event without its blank line: relayed as it came (through the model rewriter).
+    const std::string_view pending = c->rewrite_stream && c->rewriter.pending_bytes() > 0
+                                         ? std::string_view(c->rewriter.pending())
+                                         : std::string_view{};
+    if (const std::string_view rest = c->rewrite(pending, true); !rest.empty()) {
+      c->exchange->write(rest);
     }
     c->exchange->end_stream();
   }
@@ -1619,12 +1665,18 @@ void Router::Impl::complete(const CallPtr& c) {
 
 void Router::Impl::fail_stream(const CallPtr& c, std::string_view message, int status,
                                std::string_view type) {
+  // Bytes the rewriters hold: the usage rewriter's partial event (of an unfinished SSE stream),
+  // then through the model aliases' rewriter.
+  const std::string_view pending =
+      c->sse && !c->scanner.done() && c->rewrite_stream && c->rewriter.pending_bytes() > 0
+          ? std::string_view(c->rewriter.pending())
+          : std::string_view{};
+  if (const std::string_view rest = c->rewrite(pending, true); !rest.empty()) {
+    c->exchange->write(rest);
+  }
   if (c->sse && !c->scanner.done()) {
     // A replica that stopped inside an event: end that event first, so that the error event
     // stays an event of its own instead of being glued onto the partial one.
-    if (c->rewrite_stream && c->rewriter.pending_bytes() > 0) {
-      c->exchange->write(c->rewriter.pending());
-    }
     if (c->scanner.pending_bytes() > 0) c->exchange->write("\n\n");
     c->exchange->write(error_event(message, status, type));
     c->exchange->end_stream();
@@ -2136,9 +2188,11 @@ bool Router::Impl::reload(RouterConfig next, std::string& error) {
       continue;
     }
     if (r->config.weight != rc.weight || (!rc.gpu.empty() && rc.gpu != r->config.gpu) ||
-        (!rc.arch.empty() && rc.arch != r->config.arch)) {
+        (!rc.arch.empty() && rc.arch != r->config.arch) ||
+        (rc.url.rfind("https://", 0) == 0 &&
+         tls_options_for(next, rc) != tls_options_for(config, r->config))) {
       spdlog::warn(
-          "reload: replica {}: a change of weight, gpu or arch needs a remove and add; "
+          "reload: replica {}: a change of weight, gpu, arch or tls needs a remove and add; "
           "not applied",
           rc.url);
     }

@@ -1221,7 +1221,8 @@ int run_until_signal(const SimConfig& config) {
   }
   std::string host = config.http.host;
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
-  std::printf("listening on http://%s:%u\n", host.c_str(), static_cast<unsigned>(server.port()));
+  std::printf("listening on %s://%s:%u\n", config.http.tls_cert_file.empty() ? "http" : "https",
+              host.c_str(), static_cast<unsigned>(server.port()));
   std::fflush(stdout);
   server.start();
   asio::signal_set signals(io, SIGINT, SIGTERM);

@@ -74,7 +74,7 @@ class EtaProcess:
         self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
         self._stderr_thread.start()
         first = self._read_first_line(ready_timeout)
-        m = re.fullmatch(r"listening on (http://(\S+):(\d+))", first.strip())
+        m = re.fullmatch(r"listening on (https?://(\S+):(\d+))", first.strip())
         if not m:
             self.stop()
             raise RuntimeError(

@@ -266,10 +266,37 @@ TEST(UrlTest, ParsesGoodUrls) {
   ASSERT_TRUE(u);
   EXPECT_EQ(u->host, "::1");
   EXPECT_EQ(u->authority(), "[::1]:8001");
+  EXPECT_FALSE(u->tls);
+
+  u = parse_url("HTTPS://replica.example/v/");
+  ASSERT_TRUE(u);
+  EXPECT_TRUE(u->tls);
+  EXPECT_EQ(u->port, 443);
+  EXPECT_EQ(u->str(), "https://replica.example:443/v");
+  u = parse_url("https://127.0.0.1:8443");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->str(), "https://127.0.0.1:8443");
+}
+
+TEST(UrlTest, TlsContextErrorsAreOneLine) {
+  std::string error;
+  EXPECT_TRUE(make_tls_client_context(TlsClientOptions{}, error)) << error;  // system store
+  TlsClientOptions o;
+  o.ca_file = "/nonexistent/ca.pem";
+  EXPECT_FALSE(make_tls_client_context(o, error));
+  EXPECT_EQ(error, "cannot read TLS CA file /nonexistent/ca.pem");
+  o = TlsClientOptions{};
+  o.cert_file = "/nonexistent/cert.pem";
+  EXPECT_FALSE(make_tls_client_context(o, error));
+  EXPECT_EQ(error, "a TLS client certificate needs both cert_file and key_file");
+  o.ca_file = ETA_SOURCE_DIR "/README.md";  // readable, not PEM
+  o.cert_file.clear();
+  EXPECT_FALSE(make_tls_client_context(o, error));
+  EXPECT_EQ(error.rfind("TLS CA file " ETA_SOURCE_DIR "/README.md: ", 0), 0u) << error;
 }
 
 TEST(UrlTest, RejectsBadUrlsWithOneLine) {
-  for (const char* bad : {"", "localhost:8000", "https://h:1", "ftp://h:1", "http://", "http://:80",
+  for (const char* bad : {"", "localhost:8000", "https://", "ftp://h:1", "http://", "http://:80",
                           "http://h:", "http://h:0", "http://h:65536", "http://h:8a",
                           "http://h:80?x=1", "http://h:80/p#f", "http://u@h:80", "http://h h:80",
                           "http://::1:80", "http://[::1", "http://h$:80", "http://h:80\n"}) {
@@ -279,8 +306,8 @@ TEST(UrlTest, RejectsBadUrlsWithOneLine) {
     EXPECT_EQ(error.find('\n'), std::string::npos) << error;  // one line
   }
   std::string error;
-  parse_url("https://h:1", &error);
-  EXPECT_NE(error.find("https"), std::string::npos) << error;
+  parse_url("ftp://h:1", &error);
+  EXPECT_NE(error.find("https://"), std::string::npos) << error;
   parse_url("http://h:70000", &error);
   EXPECT_NE(error.find("port"), std::string::npos) << error;
 }
