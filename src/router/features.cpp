@@ -31,6 +31,11 @@ void extract_request_info(const openai::RequestFields& fields, std::string_view 
   } else if (!fields.user.empty()) {
     out.session_hash = predict::hash_session_key(fields.user);
   }
+  // The output-length predictor's shape context: the endpoint and the stop strings.
+  uint64_t shape = fields.endpoint == openai::Endpoint::kChat ? 0x63686174ull : 0x636d706cull;
+  for (const std::string& s : fields.stop)
+    shape = predict::hash_session_key(std::to_string(shape) + '\x1f' + s);
+  out.output_shape = shape;
   // fields.sim_output_tokens (eta_sim) is deliberately never read.
 }
 
@@ -39,7 +44,7 @@ void prepare_request(const cluster::ClusterState& state, const openai::RequestFi
                      cluster::PreparedRequest& out) {
   extract_request_info(fields, session_header, kHashBlockSize, info);
   state.prepare(info.model, info.prompt_tokens, info.block_hashes, info.max_tokens, info.ignore_eos,
-                info.session_hash, out);
+                info.session_hash, out, info.output_shape);
 }
 
 }  // namespace eta::router

@@ -28,6 +28,8 @@ struct RequestInfo {
   std::optional<int> max_tokens;
   bool ignore_eos = false;
   std::optional<uint64_t> session_hash;
+  // The output predictor's shape context: a hash of the endpoint and the stop settings.
+  uint64_t output_shape = 0;
 };
 
 // `session_header` is the value of the request's x-session-id header (empty if none); the body's
