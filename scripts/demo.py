@@ -9,7 +9,7 @@ front of them, and replays the same workload through it with `eta bench` (bursty
 hidden, its own arrival process scaled to 85 % of the cluster's *sustained* capacity: the highest
 rate least-request sustains under that process, completions keeping up with arrivals, as
 measured by `eta cluster-sim --find-capacity`). The run lasts SPAN simulated seconds of sending
-(quick: 20, full: 240); the first WARMUP of them are excluded from the table, which reports
+(quick: 10, full: 240); the first WARMUP of them are excluded from the table, which reports
 the offered and the completed rate of the rest beside the latencies (steady state: they agree).
 
 Prints one table (offered and done rates, TTFT, TPOT, E2E, goodput, errors, ratios to nginx)
@@ -476,7 +476,7 @@ class Demo:
         # bursty-mix: 8 short requests/s plus a burst of 12 long-document requests every 20 s of
         # its own clock, scaled to the rate; its duration is chosen so that sending lasts SPAN
         # simulated seconds at that rate.
-        self.span = 20.0 if quick else 240.0
+        self.span = 10.0 if quick else 240.0
         rate = LOAD * self.capacity
         self.workload = "bursty-mix:duration=%d" % max(20, math.ceil(self.span * rate / NATURAL_RATE))
         print("eta demo: %s, 4 replicas (2 x h100, 2 x a100, %s) at time scale %g; routers: %s"
