@@ -404,6 +404,29 @@ TEST(ClusterSim, SustainedCapacityIsWhereCompletionsKeepUpWithArrivals) {
   EXPECT_LT(high.completed_rps, kSustainRatio * high.offered_rps);
 }
 
+// The simulated scrape carries the replica's generation rate (least-load's throughput): the
+// tokens its engine generated since the previous scrape, per second.
+TEST(ClusterSim, ScrapesCarryTheGenerationRate) {
+  const workload::Workload w = small_workload(400, 20);
+  SimConfig c = make_config("2xh100");
+  double max_tps = 0;
+  int fresh = 0;
+  c.observe_routers = [&](double now, std::span<const cluster::ClusterState* const> routers) {
+    for (int r = 0; r < routers[0]->num_replicas(); ++r) {
+      const cluster::ScrapeSnapshot& s = routers[0]->replica(r).scrape;
+      if (!s.fresh(now, 2.0)) continue;
+      ++fresh;
+      max_tps = std::max(max_tps, s.generation_tps);
+      EXPECT_GE(s.generation_tps, 0);
+    }
+  };
+  const SimResult r = run(c, w, "least-load");
+  EXPECT_EQ(r.lost, 0);
+  EXPECT_GT(fresh, 100);
+  EXPECT_GT(max_tps, 100);     // a busy h100 generates hundreds of tokens/s
+  EXPECT_LT(max_tps, 100000);  // and not more than its batch can
+}
+
 TEST(ClusterSim, HiddenLengthsAreStillGeneratedExactly) {
   SimConfig c = make_config("2xh100");
   c.lengths = workload::LengthsMode::kHidden;
