@@ -9,6 +9,7 @@ namespace eta::predict {
 namespace {
 
 constexpr double kErrorClip = 2.0;  // a guess's relative error counts at most this much
+constexpr double kJudged = 0.125;   // guesses (x min_weight) before a context's error counts
 
 uint64_t mix(uint64_t x) {  // splitmix64's finaliser
   x += 0x9e3779b97f4a7c15ull;
@@ -171,7 +172,8 @@ OutputPrediction OutputLengthPredictor::answer(const Keys& keys, double cap) con
       fallback = h;
       out.context = c;
     }
-    if (h->error_weight >= options_.min_weight && h->error < best_err) {
+    // A context is judged on at least kJudged x min_weight of its own guesses.
+    if (h->error_weight >= kJudged * options_.min_weight && h->error < best_err) {
       best_err = h->error;
       chosen = h;
       out.context = c;
