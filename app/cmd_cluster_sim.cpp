@@ -62,6 +62,12 @@ struct ClusterSimOptions {
   bool router_knows_gpus = false;
   bool full_router_state = false;
   std::string slo = "ttft:1000,tpot:100";
+  // The load axis (issue 14 item 2): what --load is a fraction of, and what --find-capacity
+  // measures. sustained: the highest rate capacity_policy sustains under the workload's own
+  // arrivals (capacity.hpp); isolated: the sum of the replicas' saturated throughputs.
+  std::string load_basis = "sustained";
+  std::string capacity_policy = "least-request";
+  double capacity_rps = 0;  // > 0: the basis is given, nothing is measured
 };
 
 int fail(const std::string& message) {
@@ -209,8 +215,16 @@ int run_cluster_sim(const ClusterSimOptions& o) {
     return fail("--peer-sync-tokens must be all or first, got '" + o.peer_sync_tokens + "'");
   std::vector<double> loads;
   if (!o.find_capacity && !parse_loads(o.load, loads, error)) return fail(error);
+  if (o.load_basis != "sustained" && o.load_basis != "isolated")
+    return fail("--load-basis must be sustained or isolated, got '" + o.load_basis + "'");
   std::vector<cluster_sim::PolicyChoice> policies;
-  if (!o.find_capacity && !parse_policies(o, policies, error)) return fail(error);
+  if (!parse_policies(o, policies, error)) return fail(error);
+  cluster_sim::PolicyChoice capacity_choice{o.capacity_policy, {}};
+  for (const cluster_sim::PolicyChoice& c : policies)
+    if (c.name == o.capacity_policy) capacity_choice = c;  // with its --policy-params
+  if (!capacity_choice.oracle() &&
+      !policy::make_policy(capacity_choice.name, capacity_choice.params, error))
+    return fail("--capacity-policy: " + error);
   workload::ArrivalSpec arrival;
   bool auto_arrival = true;
   if (!parse_arrival(o.arrival, arrival, auto_arrival, error)) return fail(error);
@@ -276,8 +290,57 @@ int run_cluster_sim(const ClusterSimOptions& o) {
     capacity_json["requests_per_s"] = capacity.total_requests_per_s;
     capacity_json["replicas"] = std::move(reps);
   }
+  // The arrival process every load runs under: the workload's own (scaled to the rate) or the
+  // one --arrival names.
+  const auto arrival_for = [&](const workload::Workload& w) {
+    workload::ArrivalSpec spec = arrival;
+    if (auto_arrival) {
+      spec.kind = w.duration_s() > 0 && w.requests.size() > 1 ? workload::ArrivalKind::kTrace
+                                                              : workload::ArrivalKind::kPoisson;
+    }
+    if (spec.seed == 0) spec.seed = o.seed;
+    return spec;
+  };
+  capacity_json["definition"] = "isolated";
   if (o.find_capacity) {
     std::fputs(capacity_text.c_str(), stdout);
+    if (o.load_basis == "sustained") {
+      // Per policy: the sustained and the goodput capacity under the workload's arrivals.
+      std::string table = fmt::format(
+          "\nsustained capacity under {} arrivals (completed >= {:g} x offered after a {:g} "
+          "warm-up, backlog not growing) and goodput capacity (>= {:g} of requests within {}), "
+          "per policy:\n\n| policy | sustained req/s | x isolated | goodput capacity req/s | "
+          "probes |\n|---|---:|---:|---:|---:|\n",
+          workload::to_string(arrival_for(base).kind), cluster_sim::kSustainRatio,
+          cluster_sim::kSustainWarmup, cluster_sim::kGoodputFraction, slo.any() ? o.slo : "-");
+      boost::json::array per_policy;
+      for (const cluster_sim::PolicyChoice& choice : policies) {
+        cluster_sim::PolicyCapacity pc;
+        if (!cluster_sim::measure_policy_capacity(config, base, plans, choice, arrival_for(base),
+                                                  capacity.total_requests_per_s, slo, pc, error))
+          return fail(error);
+        table +=
+            fmt::format("| {} | {:.3f} | {:.2f} | {} | {} |\n", pc.policy, pc.sustained_rps,
+                        pc.sustained_rps / capacity.total_requests_per_s,
+                        slo.any() ? fmt::format("{:.3f}", pc.goodput_rps) : "-", pc.probes.size());
+        boost::json::array probes;
+        for (const cluster_sim::LoadProbe& p : pc.probes)
+          probes.push_back(boost::json::object{{"rate_rps", p.rate_rps},
+                                               {"offered_rps", p.offered_rps},
+                                               {"completed_rps", p.completed_rps},
+                                               {"second_half_ratio", p.second_half_ratio},
+                                               {"slo_fraction", p.slo_fraction},
+                                               {"sustained", p.sustained},
+                                               {"meets_goodput", p.meets_goodput}});
+        per_policy.push_back(boost::json::object{
+            {"policy", pc.policy},
+            {"sustained_rps", pc.sustained_rps},
+            {"goodput_rps", slo.any() ? boost::json::value(pc.goodput_rps) : nullptr},
+            {"probes", std::move(probes)}});
+      }
+      std::fputs(table.c_str(), stdout);
+      capacity_json["policies"] = std::move(per_policy);
+    }
     if (!o.json_path.empty()) {
       boost::json::object root{{"capacity", capacity_json}, {"runs", boost::json::array{}}};
       if (!write_file(o.json_path, boost::json::serialize(root) + "\n", error)) {
@@ -291,19 +354,39 @@ int run_cluster_sim(const ClusterSimOptions& o) {
   }
   std::fprintf(stderr, "eta cluster-sim: %s",
                capacity_text.substr(0, capacity_text.find('\n') + 1).c_str());
+  // What --load is a fraction of.
+  double basis = capacity.total_requests_per_s;
+  std::string basis_text = "isolated capacity";
+  if (o.load_basis == "sustained") {
+    capacity_json["definition"] = "sustained";
+    capacity_json["policy"] = capacity_choice.name;
+    if (o.capacity_rps > 0) {
+      basis = o.capacity_rps;
+      basis_text = fmt::format("given sustained capacity (--capacity-rps)");
+    } else {
+      cluster_sim::PolicyCapacity pc;
+      if (!cluster_sim::measure_policy_capacity(config, base, plans, capacity_choice,
+                                                arrival_for(base), capacity.total_requests_per_s,
+                                                slo, pc, error))
+        return fail(error);
+      basis = pc.sustained_rps;
+      basis_text = fmt::format("{}'s sustained capacity", capacity_choice.name);
+      capacity_json["goodput_rps"] = slo.any() ? boost::json::value(pc.goodput_rps) : nullptr;
+    }
+    capacity_json["isolated_requests_per_s"] = capacity.total_requests_per_s;
+    capacity_json["requests_per_s"] = basis;
+    std::fprintf(stderr, "eta cluster-sim: --load is a fraction of %s, %.3f requests/s\n",
+                 basis_text.c_str(), basis);
+    if (!(basis > 0)) return fail("the sustained capacity is 0: nothing is sustained");
+  }
 
   std::vector<cluster_sim::RunSummary> runs;
   double sim_seconds = 0, wall_seconds = 0, cpu_total = 0;  // policies (oracle excluded)
   double oracle_sim_seconds = 0, oracle_wall = 0;           // the oracle
   for (double load : loads) {
     workload::Workload w = base;
-    workload::ArrivalSpec spec = arrival;
-    if (auto_arrival) {
-      spec.kind = w.duration_s() > 0 && w.requests.size() > 1 ? workload::ArrivalKind::kTrace
-                                                              : workload::ArrivalKind::kPoisson;
-    }
-    spec.rate = load * capacity.total_requests_per_s;
-    if (spec.seed == 0) spec.seed = o.seed;
+    workload::ArrivalSpec spec = arrival_for(w);
+    spec.rate = load * basis;
     if (!workload::apply_arrivals(w, spec, error)) return fail("--arrival: " + error);
     std::vector<const cluster_sim::RunSummary*> at_load;
     const size_t first = runs.size();
@@ -330,13 +413,12 @@ int run_cluster_sim(const ClusterSimOptions& o) {
                    wall > 0 ? simulated / wall : 0.0, cpu > 0 ? simulated / cpu : 0.0,
                    peak_rss_mib(),
                    result.lost > 0 ? fmt::format(", {} LOST", result.lost).c_str() : "");
-      runs.push_back(cluster_sim::summarize_run(choice.name, load, spec.rate,
-                                                capacity.total_requests_per_s, result, slo));
+      runs.push_back(cluster_sim::summarize_run(choice.name, load, spec.rate, basis, result, slo));
     }
     for (size_t i = first; i < runs.size(); ++i) at_load.push_back(&runs[i]);
     std::printf(
-        "\n### load %g: %.2f requests/s (capacity %.2f), %zu requests, %s arrivals%s\n\n", load,
-        spec.rate, capacity.total_requests_per_s, w.requests.size(), workload::to_string(spec.kind),
+        "\n### load %g: %.2f requests/s (%s %.2f), %zu requests, %s arrivals%s\n\n", load,
+        spec.rate, basis_text.c_str(), basis, w.requests.size(), workload::to_string(spec.kind),
         rejected > 0 ? fmt::format(", {} rejected by the context length (400)", rejected).c_str()
                      : "");
     std::fputs(cluster_sim::render_table(at_load).c_str(), stdout);
@@ -350,15 +432,20 @@ int run_cluster_sim(const ClusterSimOptions& o) {
         return e.count == 0 ? std::string("-") : fmt::format("{:.2f}", p90 ? e.p90 : e.p50);
       };
       predictions += fmt::format(
-          "| {} | {} | {} | {} | {} | {} | {} | {} |\n", r->policy, cell(r->ttft_error, false),
+          "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", r->policy, cell(r->ttft_error, false),
           cell(r->ttft_error, true), cell(r->e2e_error, false), cell(r->e2e_error, true),
-          cell(r->output_error, false), cell(r->output_error, true), speeds.empty() ? "-" : speeds);
+          cell(r->output_error, false), cell(r->output_error, true),
+          r->output_error.count == 0
+              ? std::string("-")
+              : fmt::format("{:.2f} ({:.0f})", r->output_floor, r->output_floor_tokens),
+          speeds.empty() ? "-" : speeds);
     }
     if (!predictions.empty()) {
       std::printf(
           "\nprediction |pred - actual| / actual (and router 0's learned speed factors, "
           "prefill/decode per replica):\n\n| policy | TTFT p50 | TTFT p90 | E2E p50 | E2E p90 | "
-          "output p50 | output p90 | learned speed |\n|---|---:|---:|---:|---:|---:|---:|---|\n%s",
+          "output p50 | output p90 | output best constant p50 (tokens) | learned speed "
+          "|\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n%s",
           predictions.c_str());
     }
     std::fflush(stdout);
@@ -413,7 +500,9 @@ int run_cluster_sim(const ClusterSimOptions& o) {
                             {"router_knows_gpus", o.router_knows_gpus},
                             {"full_router_state", o.full_router_state},
                             {"seed", o.seed},
-                            {"slo", o.slo}};
+                            {"slo", o.slo},
+                            {"load_basis", o.load_basis}};
+    if (o.load_basis == "sustained") cfg["capacity_policy"] = capacity_choice.name;
     if (o.kv_events_delay_ms >= 0) cfg["kv_events_delay_ms"] = o.kv_events_delay_ms;  // absent: off
     if (o.peer_sync_ms >= 0) {  // absent: off
       cfg["peer_sync_ms"] = o.peer_sync_ms;
@@ -539,6 +628,20 @@ void add_cluster_sim_command(CLI::App& root, Action& action) {
                 "(same decisions, slower; reports their learned speed)");
   cmd->add_option("--slo", opts->slo, "SLOs for goodput (ms), e.g. ttft:1000,tpot:100; none")
       ->capture_default_str();
+  // The load axis (issue 14 item 2).
+  cmd->add_option("--load-basis", opts->load_basis,
+                  "what --load is a fraction of: sustained (the highest rate --capacity-policy "
+                  "sustains under the workload's own arrivals) or isolated (the replicas' summed "
+                  "saturated throughput); --find-capacity measures every --policy's sustained and "
+                  "goodput capacity when sustained")
+      ->capture_default_str();
+  cmd->add_option("--capacity-policy", opts->capacity_policy,
+                  "the policy whose sustained capacity --load is a fraction of")
+      ->capture_default_str();
+  cmd->add_option("--capacity-rps", opts->capacity_rps,
+                  "with --load-basis sustained: take this as the sustained capacity instead of "
+                  "measuring it (requests/s)")
+      ->check(CLI::Range(1e-9, 1e12));
   cmd->callback([opts, &action] { action = [opts] { return run_cluster_sim(*opts); }; });
 }
 

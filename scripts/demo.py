@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
-"""eta demo: the same bursty workload through seven routers in front of the same four replicas.
+"""eta demo: the same bursty workload through nine routers in front of the same four replicas.
 
 Starts four simulated vLLM replicas (`eta vllm-sim`: two H100, two A100, llama-3.1-8b) on free
 loopback ports and, for each router in turn -- `eta route` with the policies round-robin,
-least-request, llm-d, cache-aware and eta, then real nginx (least_conn) and real HAProxy
-(leastconn) -- restarts the replicas cold, starts the router in front of them, and replays the
-same workload through it with `eta bench` (bursty-mix, lengths hidden, at 85 % of the cluster's
-capacity as measured by `eta cluster-sim --find-capacity` on the same replicas and workload).
+least-request, llm-d, cache-aware, llm-d-latency, least-load and eta, then real nginx
+(least_conn) and real HAProxy (leastconn) -- restarts the replicas cold, starts the router in
+front of them, and replays the same workload through it with `eta bench` (bursty-mix, lengths
+hidden, its own arrival process scaled to 85 % of the cluster's *sustained* capacity: the highest
+rate least-request sustains under that process, completions keeping up with arrivals, as
+measured by `eta cluster-sim --find-capacity`). The run lasts SPAN simulated seconds of sending
+(quick: 10, full: 240); the first WARMUP of them are excluded from the table, which reports
+the offered and the completed rate of the rest beside the latencies (steady state: they agree).
 
-Prints one table (TTFT, TPOT, E2E, goodput, errors, ratios to nginx) and writes demo-out/:
+Prints one table (offered and done rates, TTFT, TPOT, E2E, goodput, errors, ratios to nginx)
+and writes demo-out/:
 report.md (table, SVG plots, CPU use), cdf_e2e.svg, cdf_ttft.svg, load_<router>.svg, and per
 run <router>.json (bench's report), <router>.csv (per request), <router>.log (stderr of what ran).
 
@@ -33,12 +38,16 @@ import tempfile
 import threading
 import time
 
-POLICIES = ["round-robin", "least-request", "llm-d", "cache-aware", "eta"]
+POLICIES = ["round-robin", "least-request", "llm-d", "cache-aware", "llm-d-latency", "least-load",
+            "eta"]
 ROUTERS = POLICIES + ["nginx", "haproxy"]
 REPLICAS = [("h100", "r0"), ("h100", "r1"), ("a100", "r2"), ("a100", "r3")]
 ARCH = "llama-3.1-8b"  # bursty-mix's documents are 8192 tokens: beyond llama-2-7b's 4096
 MODEL = "demo-model"
-LOAD = 0.85
+LOAD = 0.85  # of the sustained capacity
+NATURAL_RATE = 8.6  # bursty-mix's requests per second of its own clock (8 short/s, 12 docs / 20 s)
+WARMUP = 0.2  # the first fifth of the sending span is excluded from the table
+CAPACITY_WORKLOAD = "bursty-mix:duration=120"
 SLO = "ttft=1000,tpot=100"  # cluster-sim's default SLOs, for goodput
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -377,16 +386,23 @@ class Demo:
 
     # capacity ---------------------------------------------------------------------------------
     def measure_capacity(self):
+        """least-request's sustained capacity under bursty-mix's own arrivals (and the isolated
+        one, for reference)."""
+        jpath = os.path.join(self.tmp, "capacity.json")
         cmd = [self.eta, "cluster-sim", "--replicas", "2xh100,2xa100", "--arch", ARCH,
-               "--workload", self.workload, "--lengths", "hidden", "--find-capacity"]
-        if self.a.requests:
-            cmd += ["--num-requests", str(self.a.requests)]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-        m = re.search(r"capacity on .*?: ([0-9.]+) requests/s", r.stdout)
-        if r.returncode != 0 or not m:
+               "--workload", CAPACITY_WORKLOAD, "--lengths", "hidden", "--find-capacity",
+               "--policy", "least-request", "--slo", SLO.replace("=", ":")]
+        r = subprocess.run(cmd + ["--json", jpath], capture_output=True, text=True, timeout=300)
+        if r.returncode != 0 or not os.path.exists(jpath):
             raise RuntimeError("cluster-sim --find-capacity failed: %s" % (r.stderr or r.stdout))
+        with open(jpath) as f:
+            cap = json.load(f)["capacity"]
+        sustained = cap["policies"][0]["sustained_rps"]
+        if not sustained > 0:
+            raise RuntimeError("cluster-sim --find-capacity: nothing sustained")
         shown = [os.path.relpath(cmd[0])] + cmd[1:]
-        return float(m.group(1)), " ".join(shown)
+        self.isolated = cap["requests_per_s"]
+        return sustained, " ".join(shown)
 
     # one run ----------------------------------------------------------------------------------
     def run_one(self, router):
@@ -454,16 +470,21 @@ class Demo:
             if f.endswith((".json", ".csv", ".log", ".svg", ".md")) or f == "pids.txt":
                 os.remove(os.path.join(self.out, f))
         quick = self.a.quick
-        # bursty-mix: 8 short requests/s plus a burst of 12 long-document requests every 20 s
-        # (quick: 30 s of it, ~270 requests; full: 120 s, ~1060 requests).
-        self.workload = "bursty-mix:duration=%d" % (30 if quick else 120)
         routers = self.a.routers.split(",") if self.a.routers else ROUTERS
         t_start = time.time()
+        self.capacity, self.capacity_cmd = self.measure_capacity()
+        # bursty-mix: 8 short requests/s plus a burst of 12 long-document requests every 20 s of
+        # its own clock, scaled to the rate; its duration is chosen so that sending lasts SPAN
+        # simulated seconds at that rate.
+        self.span = 10.0 if quick else 240.0
+        rate = LOAD * self.capacity
+        self.workload = "bursty-mix:duration=%d" % max(20, math.ceil(self.span * rate / NATURAL_RATE))
         print("eta demo: %s, 4 replicas (2 x h100, 2 x a100, %s) at time scale %g; routers: %s"
               % (self.workload, ARCH, self.a.time_scale, ", ".join(routers)), flush=True)
-        self.capacity, self.capacity_cmd = self.measure_capacity()
-        print("capacity (eta cluster-sim --find-capacity): %.1f requests/s; sending at %.0f %%: "
-              "%.1f requests/s (simulated time)" % (self.capacity, 100 * LOAD, LOAD * self.capacity),
+        print("sustained capacity (least-request, bursty-mix's own arrivals; eta cluster-sim "
+              "--find-capacity): %.1f requests/s (isolated replicas: %.1f); sending at %.0f %%: "
+              "%.1f requests/s for ~%.0f s (simulated), the first %.0f %% excluded as warm-up"
+              % (self.capacity, self.isolated, 100 * LOAD, rate, self.span, 100 * WARMUP),
               flush=True)
         self.progress = Progress()
         try:
@@ -495,27 +516,53 @@ class Demo:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     # output -----------------------------------------------------------------------------------
+    def steady(self, router):
+        """The run's figures without the warm-up: requests sent after the first WARMUP of the
+        sending span; offered = their count / the window, done = completions in the window."""
+        rows = read_csv(self.results[router]["csv"])
+        sent = [float(x["sent_s"]) for x in rows]
+        t0, t1 = min(sent), max(sent)
+        start = t0 + WARMUP * (t1 - t0)
+        window = max(t1 - start, 1e-9)
+        kept = [x for x in rows if float(x["sent_s"]) > start]
+        ok = [x for x in kept if not x["error"]]
+        done = sum(1 for x in rows if not x["error"] and x["e2e_ms"]
+                   and start < float(x["sent_s"]) + float(x["e2e_ms"]) / 1000 <= t1)
+        slo = dict(kv.split("=") for kv in SLO.split(","))
+
+        def pct(key, q):
+            v = sorted(float(x[key]) for x in ok if x[key])
+            return v[min(len(v) - 1, int(math.ceil(q / 100 * len(v))) - 1)] if v else 0.0
+        good = sum(1 for x in ok if float(x["ttft_ms"] or 0) <= float(slo["ttft"])
+                   and float(x["tpot_ms"] or 0) <= float(slo["tpot"]))
+        return {"offered": len(kept) / window, "done": done / window, "requests": len(kept),
+                "ttft50": pct("ttft_ms", 50), "ttft99": pct("ttft_ms", 99),
+                "tpot99": pct("tpot_ms", 99), "e2e99": pct("e2e_ms", 99),
+                "goodput": good / window, "errors": len(kept) - len(ok)}
+
     def table(self):
-        base = self.results.get("nginx", {}).get("report")
-        head = ["router", "p50 TTFT ms", "p99 TTFT ms", "p99 TPOT ms", "p99 E2E ms",
-                "goodput req/s", "errors", "p99 TTFT / nginx", "p99 E2E / nginx"]
+        head = ["router", "offered req/s", "done req/s", "p50 TTFT ms", "p99 TTFT ms",
+                "p99 TPOT ms", "p99 E2E ms", "goodput req/s", "errors", "p99 TTFT / nginx",
+                "p99 E2E / nginx"]
+        stats = {r: self.steady(r) for r in self.results}
+        base = stats.get("nginx")
         rows = []
         for router in ROUTERS:
             if router in self.skipped:
-                rows.append([router, "skipped: " + self.skipped[router]] + [""] * 7)
+                rows.append([router, "skipped: " + self.skipped[router]] + [""] * (len(head) - 2))
                 continue
             if router not in self.results:
                 continue
-            r = self.results[router]["report"]
+            s = stats[router]
 
             def ratio(key):
-                if not base or not base[key]["p99"]:
+                if not base or not base[key]:
                     return "-"
-                return "%.2fx" % (r[key]["p99"] / base[key]["p99"])
-            rows.append([router, "%.0f" % r["ttft_ms"]["p50"], "%.0f" % r["ttft_ms"]["p99"],
-                         "%.1f" % r["tpot_ms"]["p99"], "%.0f" % r["e2e_ms"]["p99"],
-                         "%.2f" % (r["goodput_rps"] or 0), "%d" % r["errors"],
-                         ratio("ttft_ms"), ratio("e2e_ms")])
+                return "%.2fx" % (s[key] / base[key])
+            rows.append([router, "%.1f" % s["offered"], "%.1f" % s["done"], "%.0f" % s["ttft50"],
+                         "%.0f" % s["ttft99"], "%.1f" % s["tpot99"], "%.0f" % s["e2e99"],
+                         "%.2f" % s["goodput"], "%d" % s["errors"], ratio("ttft99"),
+                         ratio("e2e99")])
         lines = ["| " + " | ".join(head) + " |",
                  "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -556,15 +603,17 @@ class Demo:
                                      self.results[router]["names"]))
                 svgs.append(("%s: per-replica load" % router, name))
         md = ["# eta demo", "",
-              "Workload `%s`, lengths hidden, %d requests per run, at %.0f %% of capacity "
-              "(%.1f of %.1f requests/s, simulated time). Replicas: 2 x h100 + 2 x a100 "
-              "`eta vllm-sim --arch %s --time-scale %g`, restarted cold before every run. "
-              "SLOs for goodput: %s ms." % (
+              "Workload `%s` (its own bursty arrival process), lengths hidden, %d requests per "
+              "run, at %.0f %% of the sustained capacity (%.1f of %.1f requests/s, simulated "
+              "time; the isolated replicas' sum is %.1f). Figures exclude the first %.0f %% of "
+              "the sending span (warm-up); offered and done are the rates of the rest. "
+              "Replicas: 2 x h100 + 2 x a100 `eta vllm-sim --arch %s --time-scale %g`, "
+              "restarted cold before every run. SLOs for goodput: %s ms." % (
                   self.workload,
                   next(iter(self.results.values()))["report"]["extra"]["sent_requests"]
                   if self.results else 0, 100 * LOAD, LOAD * self.capacity, self.capacity,
-                  ARCH, self.a.time_scale, SLO), "",
-              "Capacity measured once with `%s`." % self.capacity_cmd, "",
+                  self.isolated, 100 * WARMUP, ARCH, self.a.time_scale, SLO), "",
+              "Sustained capacity measured once with `%s`." % self.capacity_cmd, "",
               "nginx: `least_conn`, keep-alive upstream connections, `proxy_buffering off`. "
               "HAProxy: `balance leastconn`, `mode http`. eta route: one run per policy.", "",
               table, "", self.cpu_text(), "",

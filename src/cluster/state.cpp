@@ -3,9 +3,26 @@
 #include <algorithm>
 
 namespace eta::cluster {
+namespace {
+
+predict::OutputQuery output_query(const RequestFeatures& f, int max_model_len) {
+  predict::OutputQuery q;
+  q.model = f.model;
+  q.prompt_tokens = f.prompt_tokens;
+  q.max_tokens = f.max_tokens;
+  q.ignore_eos = f.ignore_eos;
+  q.max_model_len = max_model_len;
+  q.block_hashes = f.block_hashes;
+  q.session_hash = f.session_hash;
+  q.shape = f.output_shape;
+  return q;
+}
+
+}  // namespace
 
 ClusterState::ClusterState(ClusterStateOptions options)
-    : options_(options), kv_(options.hash_block_size), output_(options.output) {
+    : options_(options), kv_(options.hash_block_size), output_(options.output),
+      latency_(options.latency) {
   view_.stale_after_s = options_.stale_after_s;
 }
 
@@ -86,7 +103,7 @@ uint32_t ClusterState::intern_model(std::string_view model) {
 void ClusterState::prepare(std::string_view model, int prompt_tokens,
                            std::span<const uint64_t> block_hashes, std::optional<int> max_tokens,
                            bool ignore_eos, std::optional<uint64_t> session_hash,
-                           PreparedRequest& out) const {
+                           PreparedRequest& out, uint64_t output_shape) const {
   out.model.assign(model);
   out.block_hashes.assign(block_hashes.begin(), block_hashes.end());
   out.matched_blocks.resize(views_.size());
@@ -105,16 +122,20 @@ void ClusterState::prepare(std::string_view model, int prompt_tokens,
   f.max_tokens = max_tokens;
   f.ignore_eos = ignore_eos;
   f.session_hash = session_hash;
+  f.output_shape = output_shape;
   // The replica's max_model_len would cap too; the engine arch's is the best the router knows.
   const int max_model_len = views_.empty() ? 0 : speeds_[0]->config().max_model_len;
-  f.predicted_output_tokens =
-      output_.predict(model, prompt_tokens, max_tokens, ignore_eos, max_model_len);
+  const predict::OutputPrediction p = output_.predict(output_query(f, max_model_len));
+  f.predicted_output_tokens = p.expected;
+  f.predicted_output_point = p.point;
+  f.predicted_output_sd = p.sd;
 }
 
 const ClusterView& ClusterState::view(double now) {
   view_.now = now;
   view_.replicas = views_;
   view_.averages = ledger_.averages();
+  view_.latency = options_.learn_latency ? &latency_ : nullptr;
   return view_;
 }
 
@@ -144,12 +165,18 @@ void ClusterState::on_foreign_finish(RequestId id, int output_tokens, double now
       entry && entry->generated > 0 && entry->generated < output_tokens)
     ledger_.tokens(id, output_tokens - entry->generated, now);
   const std::optional<LedgerEntry> e = ledger_.finish(id);
-  if (e) learn_output(*e, output_tokens);
+  if (e) learn_output(id, *e, output_tokens);
 }
 
-void ClusterState::learn_output(const LedgerEntry& e, int generated) {
-  if (options_.learn_output && !e.exact_output && generated > 0 && e.tag < models_.size())
-    output_.observe(models_[e.tag], e.prompt_tokens, generated);
+void ClusterState::learn_output(RequestId id, const LedgerEntry& e, int generated) {
+  auto it = output_pending_.find(id);
+  if (options_.learn_output && !e.exact_output && generated > 0) {
+    if (it != output_pending_.end())
+      output_.observe(it->second, generated);
+    else if (e.tag < models_.size())  // another router's request: its model and prompt only
+      output_.observe(models_[e.tag], e.prompt_tokens, generated);
+  }
+  if (it != output_pending_.end()) output_pending_.erase(it);
 }
 
 bool ClusterState::on_dispatch(RequestId id, int replica, const RequestFeatures& f, double now) {
@@ -169,7 +196,22 @@ bool ClusterState::on_dispatch(RequestId id, int replica, const RequestFeatures&
     info.base_decode_s_per_token =
         q.output_tokens > 1 ? e.base_decode_s / (q.output_tokens - 1) : 0;
   }
-  if (!ledger_.dispatch(id, replica, info, now)) return false;
+  if (options_.learn_latency) {
+    // llm-d's features of the chosen endpoint at scheduling time (before this request joins).
+    const size_t blocks = f.block_hashes.size();
+    const double prefix =
+        blocks > 0 ? static_cast<double>(f.matched_blocks_on(replica)) / static_cast<double>(blocks)
+                   : 0.0;
+    view_.now = now;
+    latency_pending_[id] =
+        predict::latency_features(views_[replica], view(now), f.prompt_tokens, prefix);
+  }
+  if (!ledger_.dispatch(id, replica, info, now)) {
+    if (options_.learn_latency) latency_pending_.erase(id);
+    return false;
+  }
+  if (options_.learn_output && !info.exact_output)
+    output_pending_[id] = output_.keys(output_query(f, 0));
   if (options_.track_prefix) {
     prefix_.insert(replica, f.block_hashes);
     kv_.seed(replica, f.block_hashes, now);
@@ -228,6 +270,7 @@ bool ClusterState::decode_batch(int replica, engine::BatchShape& out) const {
 
 void ClusterState::on_tokens(RequestId id, int n, double now) {
   const TokenUpdate u = ledger_.tokens(id, n, now);
+  if (u.found && u.first && options_.learn_latency) learn_latency_ttft(id, u.ttft_s);
   if (!u.found || !options_.learn_speed) return;
   predict::SpeedModel& speed = *speeds_[u.replica];
   if (u.first) {
@@ -260,7 +303,7 @@ void ClusterState::learn_decode_gap(int replica, double gap_s, int tokens, int g
 }
 
 void ClusterState::on_step_tokens(std::span<const RequestId> ids, double now) {
-  if (!options_.learn_speed) {  // nothing to learn: only the ledger moves
+  if (!options_.learn_speed && !options_.learn_latency) {  // nothing to learn: the ledger moves
     ledger_.step_tokens(ids, now);
     return;
   }
@@ -273,6 +316,7 @@ void ClusterState::on_step_tokens(std::span<const RequestId> ids, double now) {
   bool prefill_read = false;
   for (const RequestId id : ids) {
     const TokenUpdate u = ledger_.tokens(id, 1, now);
+    if (u.found && u.first && options_.learn_latency) learn_latency_ttft(id, u.ttft_s);
     if (!u.found || !options_.learn_speed) continue;
     if (replica >= 0 && u.replica != replica) {  // not one replica's step: no decode lesson
       first_token = true;
@@ -299,7 +343,7 @@ void ClusterState::on_step_tokens(std::span<const RequestId> ids, double now) {
     }
     ++gaps;
   }
-  if (first_token || gaps == 0) return;
+  if (!options_.learn_speed || first_token || gaps == 0) return;
   if (ledger_.last_first_token(replica) > now - 0.5 * shortest) return;
   learn_decode_gap(replica, shortest, 1, gaps, *ledger_.find(shortest_id), now);
 }
@@ -308,16 +352,40 @@ void ClusterState::on_finish(RequestId id, double now, std::optional<int> output
   const std::optional<LedgerEntry> e = ledger_.finish(id);
   if (!e) return;
   const int generated = output_tokens.value_or(e->generated);
+  if (options_.learn_latency) learn_latency_finish(id, *e, generated, now);
   if (options_.learn_speed && e->generated == 0 && generated > 0 && e->base_ttft_s > 0) {
     // Not streamed: only the total was seen.
     const double base = e->base_ttft_s + e->base_decode_s_per_token * (generated - 1);
     speeds_[e->replica]->observe_e2e(now - e->dispatch_time, base);
   }
-  learn_output(*e, generated);
+  learn_output(id, *e, generated);
 }
 
 void ClusterState::on_abort(RequestId id) {
   ledger_.abort(id);
+  if (options_.learn_latency) latency_pending_.erase(id);
+  output_pending_.erase(id);
+}
+
+void ClusterState::learn_latency_ttft(RequestId id, double ttft_s) {
+  auto it = latency_pending_.find(id);
+  if (it == latency_pending_.end()) return;
+  latency_.observe_ttft(it->second, ttft_s);
+  latency_pending_.erase(it);
+}
+
+void ClusterState::learn_latency_finish(RequestId id, const LedgerEntry& e, int generated,
+                                        double now) {
+  latency_pending_.erase(id);  // never streamed a first token (non-streamed): no TTFT lesson
+  // The mean time per output token of a streamed request, against its endpoint's state now (llm-d
+  // samples TPOT during the stream with the features of that moment).
+  if (e.first_token_time < 0 || e.generated < 2 || generated < 2 || e.replica < 0) return;
+  view_.now = now;
+  predict::LatencyFeatures f = predict::latency_features(
+      views_[e.replica], view(now), e.prompt_tokens,
+      1.0 - static_cast<double>(e.uncached_tokens) / std::max(e.prompt_tokens, 1));
+  f.tokens_generated = generated;
+  latency_.observe_tpot(f, (e.last_token_time - e.first_token_time) / (e.generated - 1));
 }
 
 }  // namespace eta::cluster

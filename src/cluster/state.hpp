@@ -29,6 +29,7 @@
 #include "cluster/view.hpp"
 #include "engine/engine.hpp"
 #include "predict/completion_model.hpp"
+#include "predict/latency_model.hpp"
 #include "predict/output_predictor.hpp"
 #include "predict/speed_model.hpp"
 #include "prefix/kv_event_index.hpp"
@@ -55,6 +56,10 @@ struct ClusterStateOptions {
   // at dispatch); for owners whose policy never reads them (policy::Policy::reads).
   bool learn_speed = true;
   bool learn_output = true;
+  // llm-d-latency's TTFT / TPOT regressor (predict::LatencyModel), learned from the features at
+  // dispatch and the observed first token (TTFT) and finish (mean TPOT); false: none kept.
+  bool learn_latency = true;
+  predict::LatencyModelOptions latency;
   // false: no prefix index (every match is 0, dispatches record nothing), for the same owners.
   bool track_prefix = true;
 };
@@ -92,9 +97,10 @@ class ClusterState {
 
   // Fills `out` for a request; block_hashes are the prompt's chained block hashes
   // (predict::estimate_prompt with hash_block_size).
+  // output_shape: RequestFeatures::output_shape (the endpoint and stop settings), 0 if unknown.
   void prepare(std::string_view model, int prompt_tokens, std::span<const uint64_t> block_hashes,
                std::optional<int> max_tokens, bool ignore_eos, std::optional<uint64_t> session_hash,
-               PreparedRequest& out) const;
+               PreparedRequest& out, uint64_t output_shape = 0) const;
 
   const ClusterView& view(double now);
 
@@ -137,6 +143,7 @@ class ClusterState {
   const predict::SpeedModel& speed(int replica) const { return *speeds_[replica]; }
   predict::SpeedModel& speed(int replica) { return *speeds_[replica]; }
   const predict::OutputLengthPredictor& output_predictor() const { return output_; }
+  const predict::LatencyModel& latency_model() const { return latency_; }
   const ReplicaView& replica(int i) const { return views_[i]; }
 
   // The batch the replica is believed to be running now: its decodes and a chunk of the queued
@@ -152,13 +159,22 @@ class ClusterState {
   // requests waiting (their prefill may run).
   bool decode_batch(int replica, engine::BatchShape& out) const;
   void set_prefix_capacity(int replica);
-  void learn_output(const LedgerEntry& e, int generated);  // a completion's length
+  void learn_output(RequestId id, const LedgerEntry& e, int generated);  // a completion's length
+  // llm-d-latency's lessons: a first token (TTFT against the features at dispatch) and a finish
+  // (the mean TPOT against the replica's state then).
+  void learn_latency_ttft(RequestId id, double ttft_s);
+  void learn_latency_finish(RequestId id, const LedgerEntry& e, int generated, double now);
 
   ClusterStateOptions options_;
   Ledger ledger_;
   prefix::PrefixIndex prefix_;
   prefix::KvEventIndex kv_;
   predict::OutputLengthPredictor output_;
+  predict::LatencyModel latency_;
+  // Features at dispatch of the in-flight requests, until their first token (learn_latency).
+  std::unordered_map<RequestId, predict::LatencyFeatures> latency_pending_;
+  // The output predictor's context keys of the in-flight requests, learned at their finish.
+  std::unordered_map<RequestId, predict::OutputLengthPredictor::Keys> output_pending_;
   std::vector<std::unique_ptr<predict::SpeedModel>> speeds_;
   std::deque<std::string> names_;  // owned storage for ReplicaView::name (stable addresses)
   std::vector<ReplicaView> views_;

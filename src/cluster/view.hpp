@@ -16,6 +16,7 @@
 
 namespace eta::predict {
 class SpeedModel;
+class LatencyModel;
 }
 
 namespace eta::cluster {
@@ -31,6 +32,9 @@ struct ScrapeSnapshot {
   int block_size = 0;      // vllm:cache_config_info{block_size}; 0 = unknown
   double prefix_hit_rate = 0;  // hits/queries of vllm:prefix_cache_* over the last interval
   double preemptions = 0;      // vllm:num_preemptions_total (cumulative)
+  // vllm:generation_tokens_total per second over the last interval (least-load's throughput,
+  // SMG's gen_throughput); 0 = unknown or nothing generated.
+  double generation_tps = 0;
 
   double age_s(double now) const { return now - time_s; }
   // Valid and no older than `stale_after_s`.
@@ -115,6 +119,9 @@ struct ClusterView {
   // Bumped by the owner whenever the set of replicas (names, indices) changes; policies that
   // cache per-topology structures (session's hash ring) rebuild on change.
   uint64_t topology_version = 0;
+  // The pool's learned TTFT / TPOT regressor (llm-d-latency; cluster::ClusterState learns it
+  // from the completions it relays); nullptr when the owner keeps none.
+  const predict::LatencyModel* latency = nullptr;
 };
 
 // What a policy knows about the request. Spans point into the caller's storage and only need to
@@ -133,7 +140,15 @@ struct RequestFeatures {
   std::optional<int> max_tokens;
   bool ignore_eos = false;
   int predicted_output_tokens = 0;       // predict::OutputLengthPredictor; <= 0 counts as 1
+  // The predicted output-length distribution beyond its capped mean (predicted_output_tokens):
+  // a point guess with the least median relative error, and the standard deviation (tokens);
+  // 0: none.
+  int predicted_output_point = 0;
+  double predicted_output_sd = 0;
   std::optional<uint64_t> session_hash;  // hash of the session key (header / `user`), if any
+  // Hash of what else shapes the answer's length: the endpoint and the stop settings (0: none
+  // known); one of the output predictor's contexts.
+  uint64_t output_shape = 0;
 
   uint32_t matched_blocks_on(int replica_index) const {
     return replica_index >= 0 && static_cast<size_t>(replica_index) < matched_blocks.size()
@@ -156,6 +171,7 @@ struct Candidate {
   int replica = -1;
   double ttft_s = kNotPredicted;  // predicted time to first token there (policies that predict)
   double e2e_s = kNotPredicted;   // predicted end-to-end latency there
+  double e2e_spread_s = kNotPredicted;  // its standard deviation from the output length's
   double score = 0;  // the policy's ranking value (see docs/policies.md: lower or higher wins)
 };
 

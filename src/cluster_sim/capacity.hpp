@@ -20,6 +20,8 @@
 #include <vector>
 
 #include "cluster_sim/simulator.hpp"
+#include "stats/report.hpp"
+#include "workload/arrivals.hpp"
 
 namespace eta::cluster_sim {
 
@@ -45,5 +47,50 @@ struct Capacity {
 
 bool measure_capacity(const SimConfig& config, const workload::Workload& w,
                       const std::vector<RequestPlan>& plans, Capacity& out, std::string& error);
+
+// The honest load axis: what a cluster *sustains* with a given policy under the workload's own
+// arrival process (issue 14 item 2), found by bisection on the arrival rate.
+//   sustained  the highest rate at which the number of requests in the system does not grow:
+//              after a warm-up (the first kSustainWarmup of the arrival span, at least the
+//              median E2E), its least-squares growth over the window is <= (1 - kSustainRatio)
+//              x the window's arrivals (completed >= kSustainRatio x offered), over the window
+//              and over its second half
+//   goodput    the highest sustained rate at which >= kGoodputFraction of all requests meet the
+//              SLOs
+// Each probe is a full run (run_simulation) at that rate with the arrival process `arrival`
+// (its rate replaced); the bisection runs between 0 and kProbeCeiling x the isolated capacity
+// for kBisectSteps steps (~1 % of it); a capacity at the ceiling is reported as the ceiling.
+inline constexpr double kSustainRatio = 0.97;
+inline constexpr double kSustainWarmup = 0.1;
+inline constexpr double kGoodputFraction = 0.9;
+inline constexpr double kProbeCeiling = 1.25;
+inline constexpr int kBisectSteps = 7;
+
+struct LoadProbe {
+  double rate_rps = 0;
+  double offered_rps = 0;        // arrivals in the window after the warm-up, per second
+  double completed_rps = 0;      // (arrived - backlog growth) in that window, per second
+  double second_half_ratio = 0;  // the same / arrived, over the window's second half
+  double slo_fraction = 0;       // requests meeting the SLOs, of all
+  bool sustained = false;
+  bool meets_goodput = false;
+};
+
+struct PolicyCapacity {
+  std::string policy;
+  double sustained_rps = 0;
+  double goodput_rps = 0;         // 0 when no SLO is set
+  std::vector<LoadProbe> probes;  // in the order run
+};
+
+// Evaluates one finished run of workload `w` (its arrival times as run); requests vLLM rejects
+// (plans[i].rejected) are left out.
+LoadProbe evaluate_probe(const workload::Workload& w, const std::vector<RequestPlan>& plans,
+                         const SimResult& result, const stats::Slo& slo);
+
+bool measure_policy_capacity(const SimConfig& config, const workload::Workload& base,
+                             const std::vector<RequestPlan>& plans, const PolicyChoice& policy,
+                             const workload::ArrivalSpec& arrival, double isolated_rps,
+                             const stats::Slo& slo, PolicyCapacity& out, std::string& error);
 
 }  // namespace eta::cluster_sim

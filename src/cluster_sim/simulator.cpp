@@ -124,6 +124,7 @@ struct Metrics {
   uint64_t prefix_queries = 0;
   uint64_t prefix_hits = 0;
   uint64_t preemptions = 0;
+  uint64_t generation_tokens = 0;
 };
 
 struct Replica {
@@ -138,6 +139,8 @@ struct Replica {
   double after_step_time = kInf;
   uint64_t scraped_queries = 0;  // prefix counters at the last scrape
   uint64_t scraped_hits = 0;
+  uint64_t scraped_generation = 0;  // generation tokens at the last scrape, and its time
+  double scraped_time = -1;
   std::vector<int64_t> in_transit;  // dispatched, not yet received (for the oracle)
   ReplicaOutcome outcome;
   std::unique_ptr<KeyedRecorder> kv_recorder;  // KV-cache events on
@@ -215,6 +218,7 @@ class Simulation {
         const policy::Policy::Reads reads = p->reads();
         options.track_prefix = reads.prefix || config_.full_router_state;
         options.learn_speed = reads.speed || config_.full_router_state;
+        options.learn_latency = reads.latency || config_.full_router_state;
         speed_learned_ = options.learn_speed;
         track_progress_ = reads.progress || reads.speed || config_.full_router_state;
         auto router = std::make_unique<Router>(
@@ -242,6 +246,7 @@ class Simulation {
     out_ = SimResult{};
     out_.records.resize(n);
     out_.predicted_output_tokens.assign(n, 0);
+    out_.predicted_output_expected.assign(n, 0);
     flights_.assign(n, Flight{});
     for (size_t i = 0; i < n; ++i) {
       out_.records[i].index = static_cast<int64_t>(i);
@@ -389,7 +394,10 @@ class Simulation {
         config_.observe_routers(now, router_states_);
       }
       router.policy->pick_into(router.prepared.features, *view, router.rng, decision_);
-      out_.predicted_output_tokens[i] = router.prepared.features.output_tokens();
+      const cluster::RequestFeatures& pf = router.prepared.features;
+      out_.predicted_output_tokens[i] =
+          pf.predicted_output_point > 0 ? pf.predicted_output_point : pf.output_tokens();
+      out_.predicted_output_expected[i] = router.prepared.features.output_tokens();
     }
     replica = decision_.replica;
     if (replica < 0 || replica >= static_cast<int>(replicas_.size())) {
@@ -458,6 +466,7 @@ class Simulation {
     m.prefix_queries = c.prefix_cache_queries;
     m.prefix_hits = c.prefix_cache_hits;
     m.preemptions = c.preemptions;
+    m.generation_tokens = c.generation_tokens;
     return m;
   }
 
@@ -653,6 +662,11 @@ class Simulation {
     s.preemptions = static_cast<double>(m.preemptions);
     rep.scraped_queries = m.prefix_queries;
     rep.scraped_hits = m.prefix_hits;
+    if (rep.scraped_time >= 0 && now > rep.scraped_time)
+      s.generation_tps = static_cast<double>(m.generation_tokens - rep.scraped_generation) /
+                         (now - rep.scraped_time);
+    rep.scraped_generation = m.generation_tokens;
+    rep.scraped_time = now;
     for (auto& router : routers_) router->state.update_scrape(replica, s);
   }
 

@@ -128,8 +128,11 @@ struct ReplicaOutcome {
 
 struct SimResult {
   std::vector<stats::RequestRecord> records;  // one per workload request, in workload order
-  // The router's predicted output length at dispatch (0: not routed, or the oracle).
+  // The router's predicted output length at dispatch (0: not routed, or the oracle): the
+  // distribution's point guess (least median relative error) and its capped mean (what the ETA
+  // works with).
   std::vector<int> predicted_output_tokens;
+  std::vector<int> predicted_output_expected;
   std::vector<ReplicaOutcome> replicas;
   double first_send_s = 0;
   double last_done_s = 0;  // last completion (client side)

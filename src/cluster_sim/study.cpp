@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -21,6 +22,35 @@ RelativeError relative_error(std::vector<double>& values) {
   e.p50 = stats::percentile_sorted(values, 50);
   e.p90 = stats::percentile_sorted(values, 90);
   return e;
+}
+
+// The constant c with the least median |c - y| / y over `actual` (candidates: every distinct
+// length when few, else 400 quantiles; the median relative error is piecewise smooth between
+// them, and the optimum sits at or next to a data point).
+void best_constant_floor(std::vector<double> actual, double& floor, double& tokens) {
+  floor = 0;
+  tokens = 0;
+  if (actual.empty()) return;
+  std::sort(actual.begin(), actual.end());
+  std::vector<double> candidates;
+  if (actual.size() <= 600) {
+    candidates = actual;
+    candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+  } else {
+    for (int q = 0; q <= 400; ++q)
+      candidates.push_back(actual[static_cast<size_t>(q * (actual.size() - 1) / 400)]);
+  }
+  std::vector<double> err(actual.size());
+  floor = std::numeric_limits<double>::infinity();
+  for (const double c : candidates) {
+    for (size_t i = 0; i < actual.size(); ++i) err[i] = std::abs(c - actual[i]) / actual[i];
+    std::sort(err.begin(), err.end());
+    const double m = stats::percentile_sorted(err, 50);
+    if (m < floor) {
+      floor = m;
+      tokens = c;
+    }
+  }
 }
 
 boost::json::object error_json(const RelativeError& e) {
@@ -73,7 +103,7 @@ RunSummary summarize_run(const std::string& policy, double load, double rate_rps
   const double duration = std::max(result.last_done_s - result.first_send_s, 1e-9);
   s.report = stats::build_report(load > 0 ? fmt::format("{}@{:g}", policy, load) : policy,
                                  result.records, duration, slo);
-  std::vector<double> ttft, e2e, out;
+  std::vector<double> ttft, e2e, out, out_expected, actual;
   for (size_t i = 0; i < result.records.size(); ++i) {
     const stats::RequestRecord& r = result.records[i];
     if (!r.ok()) continue;
@@ -82,9 +112,18 @@ RunSummary summarize_run(const std::string& policy, double load, double rate_rps
     if (r.predicted_e2e_s && r.e2e_s > 0)
       e2e.push_back(std::abs(*r.predicted_e2e_s - r.e2e_s) / r.e2e_s);
     const int predicted = result.predicted_output_tokens[i];
-    if (predicted > 0 && r.output_tokens > 0)
+    if (predicted > 0 && r.output_tokens > 0) {
       out.push_back(std::abs(predicted - r.output_tokens) / static_cast<double>(r.output_tokens));
+      const int expected = i < result.predicted_output_expected.size()
+                               ? result.predicted_output_expected[i]
+                               : predicted;
+      out_expected.push_back(std::abs(expected - r.output_tokens) /
+                             static_cast<double>(r.output_tokens));
+      actual.push_back(r.output_tokens);
+    }
   }
+  s.output_expected_error = relative_error(out_expected);
+  best_constant_floor(actual, s.output_floor, s.output_floor_tokens);
   s.ttft_error = relative_error(ttft);
   s.e2e_error = relative_error(e2e);
   s.output_error = relative_error(out);
@@ -117,6 +156,7 @@ RunSummary summarize_run(const std::string& policy, double load, double rate_rps
   s.report.extra["e2e_abs_rel_error_p90"] = s.e2e_error.p90;
   s.report.extra["output_tokens_abs_rel_error_p50"] = s.output_error.p50;
   s.report.extra["output_tokens_abs_rel_error_p90"] = s.output_error.p90;
+  s.report.extra["output_tokens_best_constant_p50"] = s.output_floor;
   return s;
 }
 
@@ -137,10 +177,13 @@ boost::json::object run_to_json(const RunSummary& run) {
   o["replica_share"] = std::move(share);
   o["replica_preemptions"] = std::move(preempt);
   o["learned_speed"] = std::move(speed);
-  o["prediction"] =
-      boost::json::object{{"ttft_abs_rel_error", error_json(run.ttft_error)},
-                          {"e2e_abs_rel_error", error_json(run.e2e_error)},
-                          {"output_tokens_abs_rel_error", error_json(run.output_error)}};
+  o["prediction"] = boost::json::object{
+      {"ttft_abs_rel_error", error_json(run.ttft_error)},
+      {"e2e_abs_rel_error", error_json(run.e2e_error)},
+      {"output_tokens_abs_rel_error", error_json(run.output_error)},
+      {"output_tokens_expected_abs_rel_error", error_json(run.output_expected_error)},
+      {"output_tokens_best_constant",
+       boost::json::object{{"p50", run.output_floor}, {"tokens", run.output_floor_tokens}}}};
   o["sim"] = boost::json::object{{"events", run.events},
                                  {"steps", run.steps},
                                  {"oracle_steps", run.oracle_steps},
@@ -156,10 +199,11 @@ std::string render_table(const std::vector<const RunSummary*>& runs) {
     if (r->policy == kOraclePolicy) oracle = r;
   }
   std::string t;
-  t += "| policy | TTFT p50 | p90 | p99 | TPOT p50 | p90 | p99 | E2E p50 | p90 | p99 | goodput "
-       "| errors | preempt | share % | p99 TTFT /rr | p99 E2E /rr | p99 TTFT /oracle | p99 E2E "
-       "/oracle |\n";
-  t += "|---|" + std::string("---:|") +
+  // offered: the arrival rate; done: completed requests / (first send .. last completion).
+  t += "| policy | offered/s | done/s | TTFT p50 | p90 | p99 | TPOT p50 | p90 | p99 | E2E p50 | "
+       "p90 | p99 | goodput | errors | preempt | share % | p99 TTFT /rr | p99 E2E /rr | p99 TTFT "
+       "/oracle | p99 E2E /oracle |\n";
+  t += "|---|---:|---:|" + std::string("---:|") +
        "---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
        "---|---:|---:|---:|---:|\n";
   for (const RunSummary* r : runs) {
@@ -169,11 +213,12 @@ std::string render_table(const std::vector<const RunSummary*>& runs) {
       share += (share.empty() ? "" : "/") + fmt::format("{:.0f}", 100 * f);
     const std::string goodput = p.goodput_rps ? fmt::format("{:.2f}", *p.goodput_rps) : "-";
     t += fmt::format(
-        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | "
-        "{} |\n",
-        r->policy, fmt_ms(p.ttft_ms.p50), fmt_ms(p.ttft_ms.p90), fmt_ms(p.ttft_ms.p99),
-        fmt_ms(p.tpot_ms.p50), fmt_ms(p.tpot_ms.p90), fmt_ms(p.tpot_ms.p99), fmt_ms(p.e2e_ms.p50),
-        fmt_ms(p.e2e_ms.p90), fmt_ms(p.e2e_ms.p99), goodput, p.errors, r->preemptions, share,
+        "| {} | {:.2f} | {:.2f} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | "
+        "{} | {} | {} | {} |\n",
+        r->policy, r->rate_rps, p.request_throughput_rps, fmt_ms(p.ttft_ms.p50),
+        fmt_ms(p.ttft_ms.p90), fmt_ms(p.ttft_ms.p99), fmt_ms(p.tpot_ms.p50), fmt_ms(p.tpot_ms.p90),
+        fmt_ms(p.tpot_ms.p99), fmt_ms(p.e2e_ms.p50), fmt_ms(p.e2e_ms.p90), fmt_ms(p.e2e_ms.p99),
+        goodput, p.errors, r->preemptions, share,
         rr ? fmt_ratio(p.ttft_ms.p99, rr->report.ttft_ms.p99) : "-",
         rr ? fmt_ratio(p.e2e_ms.p99, rr->report.e2e_ms.p99) : "-",
         oracle ? fmt_ratio(p.ttft_ms.p99, oracle->report.ttft_ms.p99) : "-",

@@ -35,7 +35,12 @@ struct RunSummary {
   std::vector<std::pair<std::string, std::pair<double, double>>> learned_speed;
   RelativeError ttft_error;
   RelativeError e2e_error;
-  RelativeError output_error;  // the router's output-length prediction
+  RelativeError output_error;           // the router's output-length prediction (its point guess)
+  RelativeError output_expected_error;  // its capped mean (what the ETA uses)
+  // The best constant guess of the same requests' output lengths: the least median relative
+  // error any one number reaches (the floor a predictor must beat), and that number.
+  double output_floor = 0;
+  double output_floor_tokens = 0;
   int64_t lost = 0;
   uint64_t events = 0;
   uint64_t steps = 0;

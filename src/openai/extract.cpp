@@ -101,6 +101,7 @@ class Extractor {
 
   void run(openai::Api api, const object& root) {
     out_.readable = true;
+    out_.api = api;
     if (auto m = field(root, "model")) {
       if (auto s = str(*m)) out_.model = std::string(*s);
     }
@@ -121,6 +122,18 @@ class Extractor {
       if (auto s = str(*v)) out_.user = std::string(*s);
     }
     if (auto v = field(root, "ignore_eos")) out_.ignore_eos = lax_bool(*v).value_or(false);
+    if (auto v = field(root, "stop")) {
+      if (auto s = str(*v)) {
+        out_.stop.emplace_back(*s);
+      } else {
+        simdjson::dom::array a;
+        if (v->get_array().get(a) == simdjson::SUCCESS) {
+          for (element item : a) {
+            if (auto t = str(item)) out_.stop.emplace_back(*t);
+          }
+        }
+      }
+    }
     switch (api) {
       case Api::kCompletions:
       case Api::kCompletionsRender:

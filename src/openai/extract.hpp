@@ -84,6 +84,8 @@ struct ExtractedRequest {
   int64_t extra_prompt_tokens = 0;
   std::string session_id;  // body `session_id`
   std::string user;        // body `user`
+  Api api = Api::kNone;    // the route's body kind (the output predictor's shape context)
+  std::vector<std::string> stop;  // body `stop`: a string or strings (the same)
 };
 
 // Never fails: `out` is reset and filled with what could be read. `content_type` matters only

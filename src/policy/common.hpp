@@ -55,5 +55,7 @@ std::unique_ptr<Policy> make_session(ParamReader& p);
 std::unique_ptr<Policy> make_llm_d(ParamReader& p);
 std::unique_ptr<Policy> make_cache_aware(ParamReader& p);
 std::unique_ptr<Policy> make_eta(ParamReader& p);
+std::unique_ptr<Policy> make_llm_d_latency(ParamReader& p);
+std::unique_ptr<Policy> make_least_load(ParamReader& p);
 
 }  // namespace eta::policy

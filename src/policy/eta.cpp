@@ -81,6 +81,7 @@ class Eta final : public Policy {
         c.replica = r.index;
         c.ttft_s = e.ttft_s;
         c.e2e_s = e.e2e_s;
+        c.e2e_spread_s = spread(request, e);
         c.score = score;
         const int before = best.index();
         best.offer(score, r.index, rng);
@@ -134,6 +135,7 @@ class Eta final : public Policy {
       const double score = score_of(e.ttft_s, e.e2e_s);
       c.ttft_s = e.ttft_s;
       c.e2e_s = e.e2e_s;
+      c.e2e_spread_s = spread(request, e);
       c.score = score;
       const int before = best.index();
       best.offer(score, r.index, rng);
@@ -190,6 +192,13 @@ class Eta final : public Policy {
     double key;
     int pos;  // position in Decision::candidates
   };
+
+  // The finish's spread from the output length's: its standard deviation in tokens at the
+  // predicted time per output token there.
+  static double spread(const RequestFeatures& request, const predict::CompletionEstimate& e) {
+    const int out = request.output_tokens();
+    return out > 1 ? (e.e2e_s - e.ttft_s) / (out - 1) * request.predicted_output_sd : 0.0;
+  }
 
   double score_of(double ttft, double e2e) const {
     if (objective_ == Objective::kTtft) return ttft;

@@ -42,6 +42,9 @@ class Policy {
     // The ledger's per-token progress: the prefilling / decoding split, context and KV tokens,
     // remaining output, the work averages. false: only in_flight (moved by dispatch and finish).
     bool progress = true;
+    // The pool's TTFT / TPOT regressor (ClusterView::latency, llm-d-latency). Off by default: only
+    // the policy that reads it makes cluster-sim learn it.
+    bool latency = false;
   };
   virtual Reads reads() const { return {}; }
 

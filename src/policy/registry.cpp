@@ -12,7 +12,7 @@ struct Entry {
   std::unique_ptr<Policy> (*make)(ParamReader&);
 };
 
-const std::array<Entry, 8> kPolicies = {{
+const std::array<Entry, 10> kPolicies = {{
     {{"round-robin", "cycle through routable replicas"}, make_round_robin},
     {{"random", "uniform (or weighted) random replica"}, make_random},
     {{"least-request", "fewest requests in flight (router ledger)"}, make_least_request},
@@ -22,6 +22,10 @@ const std::array<Entry, 8> kPolicies = {{
     {{"cache-aware", "SGLang cache_aware: prefix match unless load is imbalanced"},
      make_cache_aware},
     {{"eta", "predicted completion time per replica (TTFT, decode, KV, speed)"}, make_eta},
+    {{"llm-d-latency", "llm-d predicted latency: online TTFT/TPOT regressor, SLO headroom tiers"},
+     make_llm_d_latency},
+    {{"least-load", "SMG least_load: (queued + in-flight tokens) / throughput + KV barrier"},
+     make_least_load},
 }};
 
 const std::array<PolicyInfo, kPolicies.size()> kInfos = [] {

@@ -3,87 +3,259 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 namespace eta::predict {
 namespace {
 
-int log2_bin(int64_t v, int bins) {
+constexpr double kErrorClip = 2.0;  // a guess's relative error counts at most this much
+constexpr double kJudged = 0.125;   // guesses (x min_weight) before a context's error counts
+
+uint64_t mix(uint64_t x) {  // splitmix64's finaliser
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+uint64_t combine(uint64_t a, uint64_t b) {
+  return mix(a ^ mix(b));
+}
+
+uint64_t hash_text(std::string_view s) {  // FNV-1a
+  uint64_t h = 1469598103934665603ull;
+  for (const char c : s) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+int octave(int64_t v) {
   if (v < 2) return 0;
-  const int b = 63 - __builtin_clzll(static_cast<uint64_t>(v));
-  return std::min(b, bins - 1);
+  return 63 - __builtin_clzll(static_cast<uint64_t>(v));
+}
+
+uint64_t nonzero(uint64_t k) {
+  return k == 0 ? 1 : k;
 }
 
 }  // namespace
 
 void OutputLengthPredictor::Histogram::add(int output_tokens, double decay) {
-  const double keep = 1.0 - decay;
-  for (int i = 0; i < kOutputBins; ++i) {
-    weight[i] *= keep;
-    sum[i] *= keep;
+  const auto keep = static_cast<float>(1.0 - decay);
+  for (int i = 0; i < kBins; ++i) {
+    weight[static_cast<size_t>(i)] *= keep;
+    sum[static_cast<size_t>(i)] *= keep;
   }
-  total *= keep;
-  const int b = log2_bin(output_tokens, kOutputBins);
-  weight[b] += 1;
-  sum[b] += output_tokens;
-  total += 1;
+  total = total * (1.0 - decay) + 1;
+  const double y = std::max(1, output_tokens);
+  const int b = std::clamp(static_cast<int>(std::floor(4 * std::log2(y))), 0, kBins - 1);
+  weight[static_cast<size_t>(b)] += 1;
+  sum[static_cast<size_t>(b)] += static_cast<float>(y);
+  ++stale;
 }
 
-double OutputLengthPredictor::Histogram::expected_capped(double cap) const {
-  if (total <= 0) return 0;
-  double acc = 0;
-  for (int i = 0; i < kOutputBins; ++i) {
-    if (weight[i] <= 0) continue;
-    acc += weight[i] * std::min(sum[i] / weight[i], cap);
+// The constant c with the least weighted median of |c - y| / y over the histogram (bins at their
+// mean length); candidates are the bins' means.
+double OutputLengthPredictor::Histogram::best_constant() const {
+  if (point > 0 && stale < std::clamp(static_cast<int>(total / 8), 1, 16)) return point;
+  double values[kBins], weights[kBins];
+  int n = 0;
+  double mass = 0;
+  for (int i = 0; i < kBins; ++i) {
+    const double w = weight[static_cast<size_t>(i)];
+    if (!(w > 1e-6)) continue;
+    values[n] = sum[static_cast<size_t>(i)] / w;
+    weights[n] = w;
+    mass += w;
+    ++n;
   }
-  return acc / total;
+  if (n == 0) return point = 1;
+  std::pair<double, double> errs[kBins];  // (relative error, weight)
+  double best = values[0], best_err = std::numeric_limits<double>::infinity();
+  for (int c = 0; c < n; ++c) {
+    for (int i = 0; i < n; ++i) errs[i] = {std::abs(values[c] - values[i]) / values[i], weights[i]};
+    std::sort(errs, errs + n);
+    double acc = 0, median = errs[n - 1].first;
+    for (int i = 0; i < n; ++i) {
+      acc += errs[i].second;
+      if (acc >= 0.5 * mass) {
+        median = errs[i].first;
+        break;
+      }
+    }
+    if (median < best_err) {
+      best_err = median;
+      best = values[c];
+    }
+  }
+  stale = 0;
+  return point = std::max(1.0, best);
 }
 
-int OutputLengthPredictor::prompt_bucket(int prompt_tokens) {
-  return log2_bin(prompt_tokens, kPromptBuckets);
+void OutputLengthPredictor::Histogram::moments_capped(double cap, double& mean, double& sd) const {
+  double m1 = 0, m2 = 0, mass = 0;
+  for (int i = 0; i < kBins; ++i) {
+    const double w = weight[static_cast<size_t>(i)];
+    if (!(w > 1e-9)) continue;
+    const double v = std::min(static_cast<double>(sum[static_cast<size_t>(i)]) / w, cap);
+    m1 += w * v;
+    m2 += w * v * v;
+    mass += w;
+  }
+  mean = mass > 0 ? m1 / mass : 0;
+  sd = mass > 0 ? std::sqrt(std::max(0.0, m2 / mass - mean * mean)) : 0;
 }
 
-const OutputLengthPredictor::Histogram* OutputLengthPredictor::pick(std::string_view model,
-                                                                    int prompt_tokens) const {
-  if (auto it = models_.find(model); it != models_.end()) {
-    const Histogram& b = it->second.by_prompt[prompt_bucket(prompt_tokens)];
-    if (b.total >= options_.min_weight) return &b;
-    if (it->second.all.total >= options_.min_weight) return &it->second.all;
+OutputLengthPredictor::Keys OutputLengthPredictor::keys(const OutputQuery& q) const {
+  Keys k{};
+  const uint64_t m = hash_text(q.model);
+  if (!q.block_hashes.empty()) {
+    const size_t n =
+        std::min(q.block_hashes.size(), static_cast<size_t>(std::max(options_.template_blocks, 1)));
+    k[kTemplate] = nonzero(combine(combine(m, 0x7e), q.block_hashes[n - 1]));
   }
-  if (global_.total >= options_.min_weight) return &global_;
-  return nullptr;
+  if (q.session_hash) k[kSession] = nonzero(combine(combine(m, 0x5e), *q.session_hash));
+  const int cap_octave = q.max_tokens && *q.max_tokens > 0 ? 1 + octave(*q.max_tokens) : 0;
+  k[kShape] = nonzero(
+      combine(combine(combine(combine(m, 0x54), q.shape), cap_octave), octave(q.prompt_tokens)));
+  k[kPrompt] = nonzero(combine(combine(m, 0x50), octave(q.prompt_tokens)));
+  k[kModel] = nonzero(combine(m, 0x4d));
+  k[kGlobal] = 0x676c6f62616cull;
+  return k;
+}
+
+const OutputLengthPredictor::Histogram* OutputLengthPredictor::find(uint64_t key) const {
+  if (key == 0) return nullptr;
+  auto it = table_.find(key);
+  return it == table_.end() ? nullptr : &it->second;
+}
+
+OutputLengthPredictor::Histogram& OutputLengthPredictor::slot(uint64_t key) {
+  auto it = table_.find(key);
+  if (it != table_.end()) return it->second;
+  if (table_.size() >= options_.max_contexts) {  // drop the lightest half
+    std::vector<double> totals;
+    totals.reserve(table_.size());
+    for (const auto& [k, h] : table_) totals.push_back(h.total);
+    std::nth_element(totals.begin(),
+                     totals.begin() + static_cast<std::ptrdiff_t>(totals.size() / 2), totals.end());
+    const double median = totals[totals.size() / 2];
+    for (auto i = table_.begin(); i != table_.end();) {
+      if (i->second.total <= median && i->first != 0x676c6f62616cull)
+        i = table_.erase(i);
+      else
+        ++i;
+    }
+  }
+  return table_[key];
+}
+
+double OutputLengthPredictor::cap_of(const OutputQuery& q) const {
+  double cap = std::numeric_limits<double>::infinity();
+  if (q.max_tokens && *q.max_tokens > 0) cap = *q.max_tokens;
+  if (q.max_model_len > 0)
+    cap = std::min(cap, static_cast<double>(q.max_model_len - q.prompt_tokens));
+  return std::max(cap, 1.0);
+}
+
+OutputPrediction OutputLengthPredictor::answer(const Keys& keys, double cap) const {
+  OutputPrediction out;
+  const Histogram* chosen = nullptr;
+  double best_err = std::numeric_limits<double>::infinity();
+  const Histogram* fallback = nullptr;  // the most specific with enough samples
+  for (int c = 0; c < kContexts; ++c) {
+    const Histogram* h = find(keys[static_cast<size_t>(c)]);
+    if (!h || h->total < options_.min_weight) continue;
+    if (!fallback) {
+      fallback = h;
+      out.context = c;
+    }
+    // A context is judged on at least kJudged x min_weight of its own guesses.
+    if (h->error_weight >= kJudged * options_.min_weight && h->error < best_err) {
+      best_err = h->error;
+      chosen = h;
+      out.context = c;
+    }
+  }
+  if (!chosen) chosen = fallback;
+  if (!chosen) {
+    out.context = -1;
+    const double v = std::min(options_.prior_output_tokens, cap);
+    out.expected = out.point = std::max(1, static_cast<int>(std::lround(v)));
+    return out;
+  }
+  double mean = 0, sd = 0;
+  chosen->moments_capped(cap, mean, sd);
+  out.expected = std::max(1, static_cast<int>(std::lround(mean)));
+  out.point = std::max(1, static_cast<int>(std::lround(std::min(chosen->best_constant(), cap))));
+  out.sd = sd;
+  return out;
+}
+
+OutputPrediction OutputLengthPredictor::predict(const OutputQuery& q) const {
+  const double cap = cap_of(q);
+  if (q.ignore_eos && q.max_tokens && *q.max_tokens > 0) {  // exact: it runs to the cap
+    OutputPrediction out;
+    out.expected = out.point = std::max(1, static_cast<int>(std::lround(cap)));
+    return out;
+  }
+  return answer(keys(q), cap);
+}
+
+void OutputLengthPredictor::observe(const Keys& keys, int output_tokens) {
+  if (output_tokens <= 0) return;
+  const double y = output_tokens;
+  for (int c = 0; c < kContexts; ++c) {
+    const uint64_t key = keys[static_cast<size_t>(c)];
+    if (key == 0) continue;
+    Histogram& h = slot(key);
+    if (h.total >= options_.min_weight) {  // prequential: judge the guess before learning
+      const double err = std::min(std::abs(h.best_constant() - y) / y, kErrorClip);
+      const double w = h.error_weight * (1.0 - options_.decay);
+      h.error = (h.error * w + err) / (w + 1);
+      h.error_weight = w + 1;
+    }
+    h.add(output_tokens, options_.decay);
+  }
 }
 
 int OutputLengthPredictor::predict(std::string_view model, int prompt_tokens,
                                    std::optional<int> max_tokens, bool ignore_eos,
                                    int max_model_len) const {
-  double cap = std::numeric_limits<double>::infinity();
-  if (max_tokens && *max_tokens > 0) cap = *max_tokens;
-  if (max_model_len > 0) cap = std::min(cap, static_cast<double>(max_model_len - prompt_tokens));
-  cap = std::max(cap, 1.0);
-  double expected = 0;
-  if (ignore_eos && max_tokens && *max_tokens > 0) {
-    expected = cap;  // exact: it runs to max_tokens (or the context limit)
-  } else if (const Histogram* h = pick(model, prompt_tokens)) {
-    expected = h->expected_capped(cap);
-  } else {
-    expected = std::min(options_.prior_output_tokens, cap);
-  }
-  return std::max(1, static_cast<int>(std::lround(expected)));
-}
-
-double OutputLengthPredictor::mean(std::string_view model, int prompt_tokens) const {
-  const Histogram* h = pick(model, prompt_tokens);
-  return h ? h->expected_capped(std::numeric_limits<double>::infinity())
-           : options_.prior_output_tokens;
+  OutputQuery q;
+  q.model = model;
+  q.prompt_tokens = prompt_tokens;
+  q.max_tokens = max_tokens;
+  q.ignore_eos = ignore_eos;
+  q.max_model_len = max_model_len;
+  return predict(q).expected;
 }
 
 void OutputLengthPredictor::observe(std::string_view model, int prompt_tokens, int output_tokens) {
-  if (output_tokens <= 0) return;
-  auto it = models_.find(model);
-  if (it == models_.end()) it = models_.emplace(std::string(model), ModelStats{}).first;
-  it->second.by_prompt[prompt_bucket(prompt_tokens)].add(output_tokens, options_.decay);
-  it->second.all.add(output_tokens, options_.decay);
-  global_.add(output_tokens, options_.decay);
+  OutputQuery q;
+  q.model = model;
+  q.prompt_tokens = prompt_tokens;
+  Keys k = keys(q);
+  k[kShape] = 0;  // unknown for this request
+  observe(k, output_tokens);
+}
+
+double OutputLengthPredictor::mean(std::string_view model, int prompt_tokens) const {
+  OutputQuery q;
+  q.model = model;
+  q.prompt_tokens = prompt_tokens;
+  Keys k = keys(q);
+  k[kShape] = 0;
+  const OutputPrediction p = answer(k, std::numeric_limits<double>::infinity());
+  if (p.context < 0) return options_.prior_output_tokens;
+  double m = 0, sd = 0;
+  for (int c = 0; c < kContexts; ++c) {
+    if (c != p.context) continue;
+    if (const Histogram* h = find(k[static_cast<size_t>(c)])) h->moments_capped(1e300, m, sd);
+  }
+  return m;
 }
 
 }  // namespace eta::predict

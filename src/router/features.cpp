@@ -41,6 +41,13 @@ void extract_request_info(const openai::ExtractedRequest& r, std::string_view mo
   } else if (!r.user.empty()) {
     out.session_hash = predict::hash_session_key(r.user);
   }
+  // The output-length predictor's shape context: the endpoint and the stop strings.
+  uint64_t shape = r.api == openai::Api::kChat          ? 0x63686174ull
+                   : r.api == openai::Api::kCompletions ? 0x636d706cull
+                                                        : 0x617069ull + static_cast<uint64_t>(r.api);
+  for (const std::string& s : r.stop)
+    shape = predict::hash_session_key(std::to_string(shape) + '\x1f' + s);
+  out.output_shape = shape;
 }
 
 void prepare_request(const cluster::ClusterState& state, const openai::ExtractedRequest& request,
@@ -50,14 +57,14 @@ void prepare_request(const cluster::ClusterState& state, const openai::Extracted
   if (!info.decode) {
     // Prefill only: exactly one output (no decode step); exact, so nothing is learned from it.
     state.prepare(info.model, info.prompt_tokens, info.block_hashes, 1, true, info.session_hash,
-                  out);
+                  out, info.output_shape);
     return;
   }
   // One sequence's output is predicted from one prompt's size; a batch shares it out.
   const int prompts = static_cast<int>(std::max<int64_t>(1, request.prompts));
   const int per_prompt = std::max(1, info.prompt_tokens / prompts);
   state.prepare(info.model, per_prompt, info.block_hashes, info.max_tokens, info.ignore_eos,
-                info.session_hash, out);
+                info.session_hash, out, info.output_shape);
   cluster::RequestFeatures& f = out.features;
   f.prompt_tokens = info.prompt_tokens;
   if (info.sequences > 1) {

@@ -31,6 +31,8 @@ struct RequestInfo {
   bool decode = true;  // false: prefill only (pooling, render, ...): one "output" token
   int sequences = 1;   // n (or best_of) x prompts: each generates its own output
   std::optional<uint64_t> session_hash;
+  // The output predictor's shape context: a hash of the endpoint and the stop settings.
+  uint64_t output_shape = 0;
 };
 
 // `session_header` is the value of the request's x-session-id header (empty if none); the body's

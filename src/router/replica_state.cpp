@@ -115,6 +115,14 @@ bool snapshot_from_metrics(const metrics::ParsedMetrics& m, double now, ScrapeCo
   } else {
     counters.valid = false;
   }
+  // least-load: the generation rate over the last interval (a restart resets the counter).
+  if (const std::optional<double> gen = sum_of(m, "vllm:generation_tokens_total")) {
+    if (counters.generation_tokens >= 0 && *gen >= counters.generation_tokens &&
+        now > counters.generation_time)
+      s.generation_tps = (*gen - counters.generation_tokens) / (now - counters.generation_time);
+    counters.generation_tokens = *gen;
+    counters.generation_time = now;
+  }
   out = s;
   return true;
 }

@@ -44,6 +44,9 @@ struct ScrapeCounters {
   bool valid = false;
   double prefix_queries = 0;
   double prefix_hits = 0;
+  // least-load's throughput: vllm:generation_tokens_total at the last scrape, and when.
+  double generation_tokens = -1;  // < 0: none seen yet
+  double generation_time = 0;
 };
 
 // Builds a snapshot from a parsed vLLM /metrics page: running/waiting summed over engines,

@@ -159,6 +159,15 @@ std::string trim_number(double v, int decimals) {
 
 }  // namespace
 
+bool meets_slo(const RequestRecord& rec, const Slo& slo) {
+  const double ttft_ms = rec.ttft_s * kMs;
+  const double e2e_ms = rec.e2e_s * kMs;
+  const double tpot_ms =
+      rec.output_tokens > 1 ? (rec.e2e_s - rec.ttft_s) / (rec.output_tokens - 1) * kMs : 0;
+  return (!slo.ttft_ms || ttft_ms <= *slo.ttft_ms) && (!slo.tpot_ms || tpot_ms <= *slo.tpot_ms) &&
+         (!slo.e2e_ms || e2e_ms <= *slo.e2e_ms);
+}
+
 bool parse_slo(std::string_view text, Slo& out, std::string& error) {
   Slo slo;
   std::string s(text);
@@ -237,12 +246,7 @@ Report build_report(std::string label, const std::vector<RequestRecord>& records
     if (!rec.replica.empty()) ++r.replicas[rec.replica];
     if (rec.predicted_ttft_s) ttft_err.push_back((*rec.predicted_ttft_s - rec.ttft_s) * kMs);
     if (rec.predicted_e2e_s) e2e_err.push_back((*rec.predicted_e2e_s - rec.e2e_s) * kMs);
-    if (slo.any()) {
-      const bool is_good = (!slo.ttft_ms || ttft_ms <= *slo.ttft_ms) &&
-                           (!slo.tpot_ms || tpot_ms <= *slo.tpot_ms) &&
-                           (!slo.e2e_ms || e2e_ms <= *slo.e2e_ms);
-      if (is_good) ++good;
-    }
+    if (slo.any() && meets_slo(rec, slo)) ++good;
     // Token times for the peak output throughput: the first token, then one per chunk gap;
     // tokens beyond the chunks (several tokens in one chunk) count at the last chunk.
     if (rec.output_tokens > 0) {

@@ -51,6 +51,9 @@ struct Slo {
   std::optional<double> e2e_ms;
   bool any() const { return ttft_ms || tpot_ms || e2e_ms; }
 };
+// Whether a successful request met every SLO set (TPOT over its output tokens after the first;
+// 0 for a single token), as goodput counts it.
+bool meets_slo(const RequestRecord& r, const Slo& slo);
 // Parses "ttft:500,tpot:50,e2e:20000" (also "e2el", '=' for ':', spaces for commas).
 bool parse_slo(std::string_view text, Slo& out, std::string& error);
 

@@ -37,7 +37,8 @@ class ClusterSimTest(unittest.TestCase):
                 doc = json.load(f)
             policies = sorted({r["policy"] for r in doc["runs"]})
             for expected in ["round-robin", "random", "least-request", "power-of-two", "llm-d",
-                             "cache-aware", "session", "eta", "oracle"]:
+                             "cache-aware", "session", "eta", "llm-d-latency", "least-load",
+                             "oracle"]:
                 self.assertIn(expected, policies)
             self.assertEqual(len(doc["runs"]), 2 * len(policies))
             self.assertGreater(doc["capacity"]["requests_per_s"], 0)
@@ -106,8 +107,11 @@ class ClusterSimTest(unittest.TestCase):
                 extra = ["--peer-sync", sync] if sync in ["0", "20"] else []
                 if sync == "first":
                     extra = ["--peer-sync", "5", "--peer-sync-tokens", "first"]
+                # The same arrivals in every run: a sustained capacity measured with each
+                # configuration would differ.
                 self.run_sim(["--policy", "round-robin,eta", "--load", "0.9", "--lengths",
-                              "hidden", "--routers", "3", "--json", path] + extra)
+                              "hidden", "--routers", "3", "--load-basis", "isolated", "--json",
+                              path] + extra)
                 with open(path) as f:
                     docs[sync] = json.load(f)
         self.assertNotIn("peer_sync_ms", docs[None]["config"])
@@ -125,10 +129,59 @@ class ClusterSimTest(unittest.TestCase):
         self.assertNotEqual(runs[None]["eta"]["replica_share"], runs["0"]["eta"]["replica_share"])
 
     def test_find_capacity(self):
-        out, _ = self.run_sim(["--find-capacity"])
+        with tempfile.TemporaryDirectory() as d:
+            jpath = os.path.join(d, "cap.json")
+            out, _ = self.run_sim(["--find-capacity", "--policy", "round-robin,least-request,eta",
+                                   "--json", jpath])
+            with open(jpath) as f:
+                cap = json.load(f)["capacity"]
         self.assertIn("requests/s", out)
         self.assertIn("r0-h100", out)
         self.assertIn("r1-a100", out)
+        # The honest axis: per policy, the highest rate sustained under the workload's own
+        # arrivals, and the goodput capacity; every probe that passed is at or below it.
+        self.assertIn("sustained capacity", out)
+        self.assertEqual(cap["definition"], "isolated")
+        isolated = cap["requests_per_s"]
+        by_policy = {p["policy"]: p for p in cap["policies"]}
+        self.assertEqual(sorted(by_policy), ["eta", "least-request", "round-robin"])
+        for name, p in by_policy.items():
+            self.assertIn("| %s | " % name, out)
+            # 120 short requests: a few seconds of arrivals, far below the isolated figure.
+            self.assertGreater(p["sustained_rps"], 0.05 * isolated, name)
+            self.assertLessEqual(p["sustained_rps"], 1.25 * isolated + 1e-9, name)
+            self.assertLessEqual(p["goodput_rps"], 1.25 * isolated + 1e-9, name)
+            for probe in p["probes"]:
+                if probe["sustained"]:
+                    self.assertGreaterEqual(probe["completed_rps"],
+                                            0.97 * probe["offered_rps"] - 1e-9)
+                else:
+                    self.assertGreater(probe["rate_rps"], p["sustained_rps"] - 1e-9)
+
+    def test_load_is_a_fraction_of_the_sustained_capacity(self):
+        with tempfile.TemporaryDirectory() as d:
+            runs = {}
+            for basis in ["sustained", "isolated"]:
+                jpath = os.path.join(d, basis + ".json")
+                out, err = self.run_sim(["--policy", "least-request", "--load", "0.9",
+                                         "--load-basis", basis, "--json", jpath])
+                with open(jpath) as f:
+                    runs[basis] = json.load(f)
+        s, i = runs["sustained"], runs["isolated"]
+        self.assertEqual(s["config"]["load_basis"], "sustained")
+        self.assertEqual(s["config"]["capacity_policy"], "least-request")
+        self.assertEqual(s["capacity"]["definition"], "sustained")
+        self.assertEqual(i["capacity"]["definition"], "isolated")
+        self.assertAlmostEqual(s["capacity"]["isolated_requests_per_s"],
+                               i["capacity"]["requests_per_s"], places=9)
+        self.assertLess(s["capacity"]["requests_per_s"], 1.25 * i["capacity"]["requests_per_s"])
+        run = s["runs"][0]
+        self.assertAlmostEqual(run["rate_rps"], 0.9 * s["capacity"]["requests_per_s"], places=6)
+        # The table shows what was offered and what was done beside the latencies.
+        self.assertIn("offered/s", out)
+        code, _, err = etatest.run_eta(["cluster-sim"] + SMALL + ["--load-basis", "bogus"])
+        self.assertEqual(code, 2)
+        self.assertIn("--load-basis", err)
 
     @unittest.skipUnless(SHARED_DIR and os.path.isdir(os.path.join(SHARED_DIR, "data")),
                          "needs ETA_SHARED_DIR")

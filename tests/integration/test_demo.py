@@ -18,7 +18,8 @@ import etatest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEMO = os.path.join(HERE, "..", "..", "scripts", "demo.py")
-ROUTERS = ["round-robin", "least-request", "llm-d", "cache-aware", "eta", "nginx", "haproxy"]
+ROUTERS = ["round-robin", "least-request", "llm-d", "cache-aware", "llm-d-latency", "least-load",
+           "eta", "nginx", "haproxy"]
 
 
 def started_pids(out):
@@ -66,7 +67,7 @@ class DemoTest(unittest.TestCase):
         rows = {}
         in_table = False
         for line in r.stdout.splitlines():  # the results table: from its header to a blank line
-            if line.startswith("| router | p50 TTFT"):
+            if line.startswith("| router | offered req/s | done req/s"):
                 in_table = True
             elif not line.strip():
                 in_table = False
@@ -78,7 +79,9 @@ class DemoTest(unittest.TestCase):
             if router in ("nginx", "haproxy") and not shutil.which(router):
                 self.assertTrue(rows[router][1].startswith("skipped"), rows[router])
                 continue
-            self.assertEqual(rows[router][6], "0", "errors through %s: %s" % (router, rows[router]))
+            self.assertEqual(rows[router][8], "0", "errors through %s: %s" % (router, rows[router]))
+            self.assertGreater(float(rows[router][1]), 0, rows[router])  # offered req/s
+            self.assertGreaterEqual(float(rows[router][2]), 0, rows[router])  # done req/s
             with open(os.path.join(self.out, router + ".json")) as f:
                 rep = json.load(f)
             self.assertEqual(rep["errors"], 0)
@@ -87,7 +90,7 @@ class DemoTest(unittest.TestCase):
             self.assertEqual(sum(rep["replicas"].values()), 24, rep["replicas"])
             self.assertTrue(os.path.exists(os.path.join(self.out, "load_%s.svg" % router)))
         if shutil.which("nginx"):
-            self.assertEqual(rows["nginx"][7], "1.00x")
+            self.assertEqual(rows["nginx"][9], "1.00x")
         for name in ("report.md", "cdf_e2e.svg", "cdf_ttft.svg", "cpu.json"):
             self.assertTrue(os.path.exists(os.path.join(self.out, name)), name)
         self.assertIn("CPU use", r.stdout)

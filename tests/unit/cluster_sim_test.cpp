@@ -364,6 +364,69 @@ TEST(ClusterSim, CapacityAddsUpOverReplicas) {
   EXPECT_GT(cm.replicas[0].mean_running, 1);
 }
 
+// The honest load axis: a probe below the sustained capacity completes what it is offered, one
+// well above it does not; the bisection lands between them, and goodput capacity is no higher.
+TEST(ClusterSim, SustainedCapacityIsWhereCompletionsKeepUpWithArrivals) {
+  const workload::Workload base = small_workload(800, 10);
+  SimConfig c = make_config("h100,a100");
+  c.lengths = workload::LengthsMode::kHidden;
+  const std::vector<RequestPlan> plans = plan_requests(base, c.lengths, 4096);
+  std::string error;
+  Capacity isolated;
+  ASSERT_TRUE(measure_capacity(c, base, plans, isolated, error)) << error;
+  stats::Slo slo;
+  ASSERT_TRUE(stats::parse_slo("ttft:1000,tpot:100", slo, error));
+  workload::ArrivalSpec spec;
+  spec.kind = workload::ArrivalKind::kPoisson;
+  spec.seed = 5;
+  PolicyCapacity pc;
+  ASSERT_TRUE(measure_policy_capacity(c, base, plans, PolicyChoice{"least-request", {}}, spec,
+                                      isolated.total_requests_per_s, slo, pc, error))
+      << error;
+  EXPECT_GT(pc.sustained_rps, 0.3 * isolated.total_requests_per_s);
+  EXPECT_LT(pc.sustained_rps, kProbeCeiling * isolated.total_requests_per_s);
+  EXPECT_LE(pc.goodput_rps, pc.sustained_rps * 1.05);
+  EXPECT_GE(pc.probes.size(), static_cast<size_t>(kBisectSteps));
+  const auto probe_at = [&](double rate) {
+    workload::Workload w = base;
+    workload::ArrivalSpec s = spec;
+    s.rate = rate;
+    EXPECT_TRUE(workload::apply_arrivals(w, s, error)) << error;
+    SimResult r;
+    EXPECT_TRUE(run_simulation(c, w, plans, PolicyChoice{"least-request", {}}, r, error)) << error;
+    return evaluate_probe(w, plans, r, slo);
+  };
+  const LoadProbe low = probe_at(0.5 * pc.sustained_rps);
+  EXPECT_TRUE(low.sustained);
+  EXPECT_NEAR(low.completed_rps, low.offered_rps, 0.05 * low.offered_rps);
+  const LoadProbe high = probe_at(2.0 * pc.sustained_rps);
+  EXPECT_FALSE(high.sustained);
+  EXPECT_LT(high.completed_rps, kSustainRatio * high.offered_rps);
+}
+
+// The simulated scrape carries the replica's generation rate (least-load's throughput): the
+// tokens its engine generated since the previous scrape, per second.
+TEST(ClusterSim, ScrapesCarryTheGenerationRate) {
+  const workload::Workload w = small_workload(400, 20);
+  SimConfig c = make_config("2xh100");
+  double max_tps = 0;
+  int fresh = 0;
+  c.observe_routers = [&](double now, std::span<const cluster::ClusterState* const> routers) {
+    for (int r = 0; r < routers[0]->num_replicas(); ++r) {
+      const cluster::ScrapeSnapshot& s = routers[0]->replica(r).scrape;
+      if (!s.fresh(now, 2.0)) continue;
+      ++fresh;
+      max_tps = std::max(max_tps, s.generation_tps);
+      EXPECT_GE(s.generation_tps, 0);
+    }
+  };
+  const SimResult r = run(c, w, "least-load");
+  EXPECT_EQ(r.lost, 0);
+  EXPECT_GT(fresh, 100);
+  EXPECT_GT(max_tps, 100);     // a busy h100 generates hundreds of tokens/s
+  EXPECT_LT(max_tps, 100000);  // and not more than its batch can
+}
+
 TEST(ClusterSim, HiddenLengthsAreStillGeneratedExactly) {
   SimConfig c = make_config("2xh100");
   c.lengths = workload::LengthsMode::kHidden;

@@ -10,7 +10,7 @@ namespace eta::policy {
 namespace {
 
 TEST(PolicyRegistry, EveryListedPolicyIsMadeByNameAndFresh) {
-  ASSERT_EQ(policy_list().size(), 8u);
+  ASSERT_EQ(policy_list().size(), 10u);
   for (const PolicyInfo& info : policy_list()) {
     std::string error;
     auto a = make_policy(info.name, {}, error);

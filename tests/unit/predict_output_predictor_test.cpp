@@ -60,3 +60,77 @@ TEST(PredictOutputLength, ForgetsOldLengthsWhenTheWorkloadChanges) {
 
 }  // namespace
 }  // namespace eta::predict
+
+namespace eta::predict {
+namespace {
+
+OutputQuery query(const std::vector<uint64_t>& blocks, std::optional<uint64_t> session = {},
+                  int prompt = 500) {
+  OutputQuery q;
+  q.model = "m";
+  q.prompt_tokens = prompt;
+  q.block_hashes = blocks;
+  q.session_hash = session;
+  return q;
+}
+
+TEST(PredictOutputLength, TemplatesAnswerAlikeAndTheirContextWins) {
+  OutputLengthPredictor p;
+  // Two templates of the same prompt length: one answers ~40 tokens, the other ~900.
+  const std::vector<uint64_t> a{1, 2, 3, 4, 5}, b{9, 8, 7, 6, 5};
+  std::mt19937_64 rng(2);
+  std::uniform_int_distribution<int> jitter(-5, 5);
+  for (int i = 0; i < 600; ++i) {
+    p.observe(p.keys(query(a)), 40 + jitter(rng));
+    p.observe(p.keys(query(b)), 900 + jitter(rng));
+  }
+  const OutputPrediction pa = p.predict(query(a)), pb = p.predict(query(b));
+  EXPECT_EQ(pa.context, OutputLengthPredictor::kTemplate);
+  EXPECT_NEAR(pa.point, 40, 4);
+  EXPECT_NEAR(pb.point, 900, 60);
+  EXPECT_LT(pa.sd, 10);
+  // An unknown template falls back to a wider context: the mixture.
+  const OutputPrediction pc = p.predict(query({42, 43, 44, 45}));
+  EXPECT_NE(pc.context, OutputLengthPredictor::kTemplate);
+  EXPECT_GT(pc.sd, 300);
+}
+
+TEST(PredictOutputLength, SessionsAnswerAlike) {
+  OutputLengthPredictor p;
+  for (int i = 0; i < 400; ++i) {
+    const uint64_t s = static_cast<uint64_t>(i % 2);
+    const std::vector<uint64_t> blocks{static_cast<uint64_t>(1000 + i)};  // every prompt new
+    p.observe(p.keys(query(blocks, s)), s ? 300 : 20);
+  }
+  EXPECT_NEAR(p.predict(query({5000}, 0)).point, 20, 2);
+  EXPECT_NEAR(p.predict(query({5001}, 1)).point, 300, 20);
+}
+
+// The point guess minimises the median relative error: for lengths 10 (60 %) and 1000 (40 %)
+// the best constant is 10 (median error 0), while the mean is ~406.
+TEST(PredictOutputLength, PointIsTheBestConstantExpectedIsTheCappedMean) {
+  OutputLengthPredictor p;
+  for (int i = 0; i < 500; ++i) p.observe(p.keys(query({})), i % 5 < 3 ? 10 : 1000);
+  const OutputPrediction q = p.predict(query({}));
+  EXPECT_NEAR(q.point, 10, 1);
+  EXPECT_NEAR(q.expected, 406, 20);
+  EXPECT_NEAR(q.sd, 485, 20);
+  OutputQuery capped = query({});
+  capped.max_tokens = 100;
+  const OutputPrediction c = p.predict(capped);
+  EXPECT_NEAR(c.expected, 46, 3);  // 0.6 x 10 + 0.4 x 100
+  EXPECT_LE(c.point, 100);
+}
+
+TEST(PredictOutputLength, MemoryIsBounded) {
+  OutputPredictorOptions o;
+  o.max_contexts = 64;
+  OutputLengthPredictor p(o);
+  for (uint64_t i = 0; i < 5000; ++i)
+    p.observe(p.keys(query({i}, i)), 10 + static_cast<int>(i % 50));
+  EXPECT_LE(p.contexts(), 64u);
+  EXPECT_GE(p.predict(query({1})).point, 10);
+}
+
+}  // namespace
+}  // namespace eta::predict

@@ -119,6 +119,30 @@ TEST(RouterFeatures, SessionKeyFromHeaderThenUser) {
   EXPECT_EQ(info.session_hash, predict::hash_session_key("sess-9"));
 }
 
+// The output predictor's shape context: the endpoint and the stop settings, as prepared.
+TEST(RouterFeatures, EndpointAndStopSettingsShapeTheOutputContext) {
+  cluster::ClusterState state = make_state(1);
+  const auto shape = [&](openai::Endpoint endpoint, const std::string& body) {
+    RequestInfo info;
+    cluster::PreparedRequest prepared;
+    prepare_request(state, parse(endpoint, body), "", info, prepared);
+    EXPECT_EQ(prepared.features.output_shape, info.output_shape);
+    return info.output_shape;
+  };
+  const uint64_t plain =
+      shape(openai::Endpoint::kCompletions, "{\"model\":\"m\",\"prompt\":\"x\"}");
+  const uint64_t stop = shape(openai::Endpoint::kCompletions,
+                              "{\"model\":\"m\",\"prompt\":\"x\",\"stop\":[\"\\n\"]}");
+  const uint64_t stop2 = shape(openai::Endpoint::kCompletions,
+                               "{\"model\":\"m\",\"prompt\":\"y\",\"stop\":[\"\\n\"]}");
+  const uint64_t chat =
+      shape(openai::Endpoint::kChat,
+            "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+  EXPECT_NE(plain, stop);
+  EXPECT_EQ(stop, stop2);  // the prompt is not part of it
+  EXPECT_NE(plain, chat);
+}
+
 TEST(RouterFeatures, IgnoreEosWithMaxTokensIsExact) {
   cluster::ClusterState state = make_state(2);
   const auto f = parse(openai::Endpoint::kCompletions,

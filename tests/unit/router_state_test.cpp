@@ -146,6 +146,33 @@ TEST(RouterScrape, SnapshotAndPrefixRate) {
   EXPECT_DOUBLE_EQ(s.prefix_hit_rate, 0);
 }
 
+// least-load's throughput: the vllm:generation_tokens_total delta over the interval.
+TEST(RouterScrape, GenerationRateOverTheInterval) {
+  const auto with_tokens = [](double tokens) {
+    std::string text = std::string(kMetrics) +
+                       "# TYPE vllm:generation_tokens_total counter\n"
+                       "vllm:generation_tokens_total{engine=\"0\",model_name=\"m\"} " +
+                       std::to_string(tokens) + "\n";
+    text.replace(text.find("%Q"), 2, "1");
+    text.replace(text.find("%H"), 2, "0");
+    metrics::ParsedMetrics m;
+    std::string error;
+    EXPECT_TRUE(metrics::parse_text(text, m, error)) << error;
+    return m;
+  };
+  ScrapeCounters counters;
+  cluster::ScrapeSnapshot s;
+  std::string error;
+  ASSERT_TRUE(snapshot_from_metrics(with_tokens(1000), 2.0, counters, s, error)) << error;
+  EXPECT_DOUBLE_EQ(s.generation_tps, 0);  // no previous scrape
+  ASSERT_TRUE(snapshot_from_metrics(with_tokens(1500), 2.5, counters, s, error));
+  EXPECT_DOUBLE_EQ(s.generation_tps, 1000);  // 500 tokens in 0.5 s
+  ASSERT_TRUE(snapshot_from_metrics(with_tokens(20), 3.0, counters, s, error));  // restarted
+  EXPECT_DOUBLE_EQ(s.generation_tps, 0);
+  ASSERT_TRUE(snapshot_from_metrics(page(1, 0), 3.5, counters, s, error));  // none exported
+  EXPECT_DOUBLE_EQ(s.generation_tps, 0);
+}
+
 TEST(RouterScrape, NotAVllmPage) {
   metrics::ParsedMetrics m;
   std::string error;
