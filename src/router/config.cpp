@@ -168,7 +168,7 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
               {"listen", "admin", "replicas", "policy", "scrape", "health", "models", "timeouts",
                "retries", "admission", "api_keys", "api_keys_file", "rate_limit",
                "decision_log_size", "log_level", "log_format", "access_log", "max_body_bytes",
-               "shutdown_grace_s", "client", "tls"})) {
+               "shutdown_grace_s", "client", "tls", "peer_sync"})) {
     // clang-format on
     return;
   }
@@ -292,6 +292,16 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
     if (!r.keys(n, "tls", {"cert_file", "key_file"})) return;
     r.text(n["cert_file"], "tls.cert_file", out.tls_cert_file);
     r.text(n["key_file"], "tls.key_file", out.tls_key_file);
+  }
+  if (const YAML::Node n = root["peer_sync"]) {  // peer sync (issue 13)
+    if (!r.keys(n, "peer_sync", {"url", "cluster", "heartbeat_s", "peer_timeout_s", "entry_ttl_s"}))
+      return;
+    PeerSyncConfig& p = out.peer_sync;
+    r.text(n["url"], "peer_sync.url", p.url);
+    r.text(n["cluster"], "peer_sync.cluster", p.cluster);
+    r.number(n["heartbeat_s"], "peer_sync.heartbeat_s", p.heartbeat_s, 0.01, 60);
+    r.number(n["peer_timeout_s"], "peer_sync.peer_timeout_s", p.peer_timeout_s, 0.05, 3600);
+    r.number(n["entry_ttl_s"], "peer_sync.entry_ttl_s", p.entry_ttl_s, 0.1, kMaxSeconds);
   }
   if (const YAML::Node n = root["client"]) {
     if (!r.keys(n, "client",
@@ -438,6 +448,7 @@ bool apply_flags(const RouteFlags& f, RouterConfig& c, std::string& error) {
   if (f.log_level) c.log_level = *f.log_level;
   if (f.log_format) c.log_format = *f.log_format;
   if (f.access_log) c.access_log = *f.access_log;
+  if (f.peer_sync_url) c.peer_sync.url = *f.peer_sync_url;
   if (f.shutdown_grace_s) c.shutdown_grace_s = *f.shutdown_grace_s;
   return true;
 }
@@ -574,6 +585,19 @@ static bool validate_config_impl(RouterConfig& c, std::string& error) {
   check(c.log_format == "text" || c.log_format == "json",
         "log format must be text or json; got '" + c.log_format + "'");
   check(!c.access_log.empty(), "access log must be a file path, '-' (stdout) or 'off'");
+  if (c.peer_sync.enabled()) {  // peer sync (issue 13)
+    const std::string& u = c.peer_sync.url;
+    check(u.rfind("nats://", 0) == 0 && u.size() > 7 && u.find_first_of(" \t") == std::string::npos,
+          "peer_sync.url must be nats://HOST:PORT; got '" + u + "'");
+    const std::string& cl = c.peer_sync.cluster;
+    check(!cl.empty() && cl.size() <= 64 &&
+              cl.find_first_not_of(
+                  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+                  std::string::npos,
+          "peer_sync.cluster must be 1-64 letters, digits, '_' or '-'; got '" + cl + "'");
+    check(c.peer_sync.peer_timeout_s > c.peer_sync.heartbeat_s,
+          "peer_sync.peer_timeout_s must be longer than peer_sync.heartbeat_s");
+  }
   return error.empty();
 }
 

@@ -43,6 +43,17 @@ struct ClientLimits {
   bool operator==(const ClientLimits&) const = default;
 };
 
+// Live peer sync between routers over NATS (issue 13; src/router/peer_link.*). Off without url.
+struct PeerSyncConfig {
+  std::string url;              // nats://host:port; "" = off
+  std::string cluster = "eta";  // routers with the same cluster share subject eta.peer.<cluster>
+  double heartbeat_s = 0.5;     // a heartbeat at least this often
+  double peer_timeout_s = 2.0;  // a peer silent this long: its requests leave the ledger
+  double entry_ttl_s = 900;     // a peer's request without its finish this long: dropped
+  bool enabled() const { return !url.empty(); }
+  bool operator==(const PeerSyncConfig&) const = default;
+};
+
 struct RouterConfig {
   std::string host = "127.0.0.1";
   int port = 8000;  // 0: any free port
@@ -92,6 +103,7 @@ struct RouterConfig {
   // TLS for clients (both or neither): PEM certificate chain and private key.
   std::string tls_cert_file;
   std::string tls_key_file;
+  PeerSyncConfig peer_sync;  // peer sync (issue 13)
 };
 
 // Parses YAML text into `out` (starting from `out`'s values: keys absent from the file keep
@@ -129,6 +141,7 @@ struct RouteFlags {
   std::optional<std::string> log_format;
   std::optional<std::string> access_log;
   std::optional<double> shutdown_grace_s;
+  std::optional<std::string> peer_sync_url;  // --peer-sync URL (peer sync, issue 13)
 };
 
 // Applies flags over `config`. Returns false with one line if a --replica or --policy-params

@@ -34,6 +34,7 @@
 #include "router/decision_log.hpp"
 #include "router/features.hpp"
 #include "router/headers.hpp"
+#include "router/peer_link.hpp"
 #include "router/rate_limit.hpp"
 #include "router/replica_state.hpp"
 #include "router/router_metrics.hpp"
@@ -263,6 +264,13 @@ struct Router::Impl {
   void maybe_shutdown_done();
   bool reload(RouterConfig next, std::string& error);
 
+  // Peer sync (issue 13): null when off.
+  void start_peer_sync();
+  void arm_peer_timer();
+  void index_rate_keys();  // rate_keys from config.api_keys
+  std::unique_ptr<PeerLink> peer;
+  std::unordered_map<uint64_t, std::string> rate_keys;  // rate_key_hash -> key
+
   asio::io_context& io;
   RouterConfig config;
   Clock::time_point start_ = Clock::now();
@@ -287,6 +295,7 @@ struct Router::Impl {
   asio::steady_timer ready_timer;
   asio::steady_timer dashboard_timer;
   asio::steady_timer shutdown_timer;
+  asio::steady_timer peer_timer;  // peer sync
   bool shutting_down = false;
   std::function<void()> on_shutdown_done;
 
@@ -341,8 +350,15 @@ Router::Impl::Impl(asio::io_context& io_in, RouterConfig config_in)
       queue_timer(io_in),
       ready_timer(io_in),
       dashboard_timer(io_in),
-      shutdown_timer(io_in) {
+      shutdown_timer(io_in),
+      peer_timer(io_in) {
   std::string error;
+  if (config.peer_sync.enabled()) {
+    peer = std::make_unique<PeerLink>(
+        config.peer_sync, state, metrics.registry,
+        [&io_in](std::function<void()> f) { asio::post(io_in, std::move(f)); },
+        [this] { return now(); });
+  }
   policy = policy::make_policy(config.policy, config.policy_params, error);
   if (config.admin_port >= 0) {
     http::ServerOptions o;
@@ -398,6 +414,7 @@ bool Router::Impl::add_replica(ReplicaConfig rc, std::string& error) {
     return false;
   }
   Replica& added = *replicas.back();
+  if (peer) peer->set_replica(added.index, added.url());
   spdlog::info("replica {} added (gpu {}, arch {}, weight {})", added.url(), gpu, arch,
                added.config.weight);
   if (started && !stopped) {
@@ -457,6 +474,7 @@ void Router::Impl::finalize_removal(Replica& r) {
   r.removed = true;
   state.set_routable(r.index, false);
   state.forget_prefix_cache(r.index);
+  if (peer) peer->set_replica(r.index, "");
   metrics.routable.with({r.url()}).set(0);
   metrics.healthy.with({r.url()}).set(0);
   r.in_flight_gauge->set(0);
@@ -544,6 +562,42 @@ void Router::Impl::start_polling() {
   arm_scrape();
   arm_health();
   arm_models();
+}
+
+// Peer sync (issue 13): PeerLink does the work; the router starts it and ticks it.
+void Router::Impl::start_peer_sync() {
+  if (!peer) return;
+  std::string error;
+  if (!peer->start(error)) {
+    spdlog::error("{}; peer sync off", error);
+    peer.reset();
+    return;
+  }
+  index_rate_keys();
+  // A peer admitted a request of a rate-limited key: our buckets for it pay too.
+  peer->on_rate_charge() = [this](uint64_t hash, uint32_t requests, uint64_t tokens) {
+    auto it = rate_keys.find(hash);
+    if (it == rate_keys.end()) return;
+    rate_limiter.consume(it->second, rate_limit_for(config, it->second), requests,
+                         static_cast<double>(tokens), now());
+  };
+  arm_peer_timer();
+}
+
+void Router::Impl::index_rate_keys() {
+  rate_keys.clear();
+  rate_keys[rate_key_hash(config.peer_sync.cluster, "")] = "";  // no keys configured
+  for (const std::string& k : config.api_keys)
+    rate_keys[rate_key_hash(config.peer_sync.cluster, k)] = k;
+}
+
+void Router::Impl::arm_peer_timer() {
+  peer_timer.expires_after(std::chrono::milliseconds(250));
+  peer_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopped || !peer) return;
+    peer->tick();
+    arm_peer_timer();
+  });
 }
 
 void Router::Impl::arm_scrape() {
@@ -815,6 +869,7 @@ void Router::Impl::handle_metrics(const http::ExchangePtr& e) {
   }
   drop_gone_from_queue();
   metrics.queue_length.with().set(static_cast<double>(queue.size()));
+  if (peer) peer->refresh_metrics();
   http::Response resp;
   resp.content_type = "text/plain; version=0.0.4; charset=utf-8";
   resp.body = metrics.registry.render();
@@ -866,6 +921,9 @@ void Router::Impl::handle_generate(const http::ExchangePtr& e, openai::Endpoint 
                     std::move(h));
       return;
     }
+    if (peer)
+      peer->rate_charge(rate_key_hash(config.peer_sync.cluster, key), 1,
+                        static_cast<uint64_t>(std::max(0.0, tokens)));
   }
   std::weak_ptr<Call> weak = c;
   e->on_disconnect([this, weak] {
@@ -1047,6 +1105,7 @@ void Router::Impl::start_attempt(const CallPtr& c, int index) {
   ++total_in_flight;
   r.in_flight_gauge->set(r.in_flight);
   state.on_dispatch(c->id, index, c->prepared.features, now());
+  if (peer) peer->dispatched(c->id, index, c->prepared.features);
 
   http::ClientRequest req;
   req.method = "POST";
@@ -1125,6 +1184,7 @@ void Router::Impl::on_body(const CallPtr& c, std::string_view data) {
       const double t = now();
       if (!c->first_token) {
         c->first_token = true;
+        if (peer) peer->first_token(c->id, n);
         const auto wall = Clock::now();
         c->ttft_s = std::chrono::duration<double>(wall - c->arrival_wall).count();
         metrics.ttft_seconds.with({replicas[static_cast<size_t>(c->replica)]->url()})
@@ -1156,6 +1216,7 @@ void Router::Impl::on_body(const CallPtr& c, std::string_view data) {
 void Router::Impl::release_attempt(Call& c) {
   if (!c.attempt_active) return;
   c.attempt_active = false;
+  if (peer) peer->ended(c.id);  // an abort unless complete() said finished first
   Replica& r = *replicas[static_cast<size_t>(c.replica)];
   --r.in_flight;
   --total_in_flight;
@@ -1274,6 +1335,8 @@ void Router::Impl::complete(const CallPtr& c) {
     tokens = c->scanner.usage_completion_tokens();
     c->exchange->end_stream();
   }
+  if (peer && c->status >= 200 && c->status < 300)
+    peer->finished(c->id, tokens.value_or(c->relayed_tokens));
   release_attempt(*c);
   if (c->status >= 200 && c->status < 300) {
     state.on_finish(c->id, t, tokens);
@@ -1511,6 +1574,10 @@ void Router::Impl::add_admin_routes() {
   auto bad = [](std::string message) {
     return http::error_response(400, "BadRequestError", std::move(message));
   };
+  admin_routes.add("GET", "/admin/peers", [this, json_response](http::ExchangePtr e) {
+    if (!peer) return e->respond(json_response(404, R"({"error":"peer sync is off"})"));
+    e->respond(json_response(200, peer->admin_json()));
+  });
   admin_routes.add("GET", "/admin/replicas", [this, json_response](http::ExchangePtr e) {
     const double t = now();
     const cluster::ClusterView& view = state.view(t);
@@ -1762,6 +1829,7 @@ bool Router::Impl::reload(RouterConfig next, std::string& error) {
     if (changed) spdlog::warn("reload: a change of {} needs a restart; not applied", what);
     return changed;
   };
+  if (keep(next.peer_sync != config.peer_sync, "peer_sync")) next.peer_sync = config.peer_sync;
   if (keep(next.host != config.host || next.port != config.port, "listen")) {
     next.host = config.host;
     next.port = config.port;
@@ -1824,6 +1892,7 @@ bool Router::Impl::reload(RouterConfig next, std::string& error) {
   }
   // Applied from here on: nothing below fails.
   config = std::move(next);
+  if (peer) index_rate_keys();  // peer sync: the keys may have changed
   if (new_policy) {
     policy = std::move(new_policy);
     rng = policy::Rng(config.seed);
@@ -1879,6 +1948,7 @@ void Router::start(std::function<void()> on_ready) {
   m.server.start();
   if (m.admin_server) m.admin_server->start();
   m.start_polling();
+  m.start_peer_sync();
   m.ready_timer.expires_after(ms(kReadyTimeoutS));
   m.ready_timer.async_wait([&m](const boost::system::error_code& ec) {
     if (ec || m.ready) return;
@@ -1906,6 +1976,8 @@ void Router::stop() {
   m.dashboard_timer.cancel();
   m.dashboards.close_all();
   m.shutdown_timer.cancel();
+  m.peer_timer.cancel();
+  if (m.peer) m.peer->stop();
   for (auto& [id, c] : m.calls) {
     c->finished = true;
     c->handle.cancel();
