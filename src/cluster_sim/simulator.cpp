@@ -296,7 +296,8 @@ class Simulation {
           if (live_ && e.replica == 0) tick_live(e.time);
           // Scrapes go on while anything can still happen (a request stuck in an engine with
           // nothing scheduled would otherwise keep the loop alive; it is counted as lost).
-          if (remaining_ > 0 && (next_arrival < n || queue_.work() > 0)) {
+          if ((remaining_ > 0 && (next_arrival < n || queue_.work() > 0)) ||
+              live_settling(e.time)) {
             const double j = config_.scrape_jitter;
             const double gap =
                 config_.scrape_interval_s * (1 + j * (2 * scrape_rng_.uniform() - 1));
@@ -642,6 +643,15 @@ class Simulation {
     const auto [to, p] = live_deliveries_[d];
     routers_[to]->live->receive(live_packets_[p], now);
     flush_live(static_cast<int>(to), now);  // its answers (a snapshot request, a snapshot)
+  }
+
+  // Live peer sync after the last completion: heartbeats go on (up to 5 s) while a router
+  // still holds a peer's entry whose finish was lost, so that the snapshots repair it.
+  bool live_settling(double now) const {
+    if (!live_ || remaining_ > 0 || now > out_.last_done_s + 5) return false;
+    for (const auto& router : routers_)
+      if (router->live->foreign_entries() > 0) return true;
+    return false;
   }
 
   void tick_live(double now) {
