@@ -106,21 +106,24 @@ void PeerLink::stop() {
 }
 
 void PeerLink::on_state(bool connected, const std::string& detail) {
-  if (connected == connected_) return;
-  connected_ = connected;
-  g_connected_.set(connected ? 1 : 0);
   if (connected) {
+    if (connected_) return;
+    connected_ = true;
+    g_connected_.set(1);
     spdlog::info("peer sync: connected to NATS {}", config_.url);
     said_down_ = false;
     sync_.reconnected(now_());
     flush_soon();
-  } else if (!said_down_) {
-    said_down_ = true;
-    spdlog::warn(
-        "peer sync: NATS {} unreachable ({}); routing on this router's ledger and scrapes, "
-        "reconnecting",
-        config_.url, detail);
+    return;
   }
+  connected_ = false;
+  g_connected_.set(0);
+  if (said_down_) return;  // once per outage (and once while the first connection is pending)
+  said_down_ = true;
+  spdlog::warn(
+      "peer sync: NATS {} unreachable ({}); routing on this router's ledger and scrapes, "
+      "reconnecting",
+      config_.url, detail);
 }
 
 void PeerLink::flush_soon() {

@@ -308,6 +308,28 @@ class PeerSyncTest(unittest.TestCase):
         self.assertEqual(log.count("unreachable"), 1, log)
 
 
+class NatsLaterTest(unittest.TestCase):
+    def test_a_router_started_before_nats_routes_then_connects(self):
+        port = etatest.free_port()
+        sim = etatest.start_sim("--time-scale", "100", model=MODEL)
+        self.addCleanup(sim.stop)
+        r = RouterProcess(["--port", "0", "--admin-port", "0", "--replica", sim.url,
+                           "--peer-sync", "nats://127.0.0.1:%d" % port])
+        self.addCleanup(r.stop)
+        self.assertEqual(PeerSyncTest.metric(r, "eta_peer_sync_connected"), 0)
+        c = r.client()
+        status, _ = c.post_json("/v1/completions", completion(5))
+        c.close()
+        self.assertEqual(status, 200)  # routing does not wait for NATS
+        nats = NatsServer(port)
+        self.addCleanup(nats.stop)
+        self.assertTrue(etatest.wait_until(
+            lambda: PeerSyncTest.metric(r, "eta_peer_sync_connected") == 1, timeout=8))
+        log = "".join(r.stderr_lines)
+        self.assertEqual(log.count("unreachable"), 1, log)
+        self.assertEqual(log.count("connected to NATS"), 1, log)
+
+
 class RateLimitAcrossRoutersTest(unittest.TestCase):
     """One API key limited to 6000 tokens per minute (100/s, a burst of 6000), a client sending as
     fast as it can through three routers in turn: together they admit the key's rate (within
