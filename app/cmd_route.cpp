@@ -84,9 +84,9 @@ int run_route(const RouteOptions& o, const CLI::App& cmd) {
   if (!router::apply_flags(f, config, error)) return fail(error);
   if (!router::validate_config(config, error)) return fail(error);
   if (!o.check_config.empty()) {  // --check-config: validated, nothing started
-    std::printf("%s: configuration ok (%zu replicas, policy %s%s)\n", o.check_config.c_str(),
-                config.replicas.size(), config.policy.c_str(),
-                config.peer_sync.enabled() ? ", peer sync" : "");
+    std::printf("%s: configuration ok (%zu replicas, %zu DNS names, policy %s%s)\n",
+                o.check_config.c_str(), config.replicas.size(), config.replica_dns.size(),
+                config.policy.c_str(), config.peer_sync.enabled() ? ", peer sync" : "");
     return 0;
   }
   // SIGHUP: the file again, with the same flags over it; the running router keeps its

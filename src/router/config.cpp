@@ -168,7 +168,7 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
               {"listen", "admin", "replicas", "policy", "scrape", "health", "models", "timeouts",
                "retries", "admission", "api_keys", "api_keys_file", "rate_limit",
                "decision_log_size", "log_level", "log_format", "access_log", "max_body_bytes",
-               "shutdown_grace_s", "client", "tls", "peer_sync"})) {
+               "shutdown_grace_s", "client", "tls", "peer_sync", "replica_dns", "dns_server"})) {
     // clang-format on
     return;
   }
@@ -303,6 +303,26 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
     r.number(n["peer_timeout_s"], "peer_sync.peer_timeout_s", p.peer_timeout_s, 0.05, 3600);
     r.number(n["entry_ttl_s"], "peer_sync.entry_ttl_s", p.entry_ttl_s, 0.1, kMaxSeconds);
   }
+  if (const YAML::Node n = root["replica_dns"]) {  // replicas from DNS (issue 13)
+    if (!n.IsSequence() && !n.IsNull()) return r.fail(n, "replica_dns must be a list");
+    out.replica_dns.clear();
+    size_t i = 0;
+    for (const auto& item : n) {
+      const std::string where = "replica_dns[" + std::to_string(i++) + "]";
+      if (!item.IsMap()) return r.fail(item, where + " must be a map {name, port, interval_s}");
+      if (!r.keys(item, where, {"name", "port", "interval_s", "gpu", "arch"})) return;
+      ReplicaDnsConfig d;
+      r.text(item["name"], where + ".name", d.name);
+      r.integer(item["port"], where + ".port", d.port, 1, 65535);
+      r.number(item["interval_s"], where + ".interval_s", d.interval_s, 0.05, 86400);
+      r.text(item["gpu"], where + ".gpu", d.gpu);
+      r.text(item["arch"], where + ".arch", d.arch);
+      if (r.failed()) return;
+      if (d.name.empty()) return r.fail(item, where + " needs a name");
+      out.replica_dns.push_back(std::move(d));
+    }
+  }
+  r.text(root["dns_server"], "dns_server", out.dns_server);
   if (const YAML::Node n = root["client"]) {
     if (!r.keys(n, "client",
                 {"max_header_bytes", "request_timeout_s", "idle_timeout_s", "write_timeout_s",
@@ -585,6 +605,23 @@ static bool validate_config_impl(RouterConfig& c, std::string& error) {
   check(c.log_format == "text" || c.log_format == "json",
         "log format must be text or json; got '" + c.log_format + "'");
   check(!c.access_log.empty(), "access log must be a file path, '-' (stdout) or 'off'");
+  for (const ReplicaDnsConfig& d : c.replica_dns) {  // replicas from DNS (issue 13)
+    ReplicaConfig probe;
+    probe.url = "http://127.0.0.1:" + std::to_string(d.port);
+    probe.gpu = d.gpu;
+    probe.arch = d.arch;
+    std::string e;
+    check(validate_replica(probe, e), "replica_dns " + d.name + ": " + e);
+  }
+  if (!c.dns_server.empty()) {
+    const size_t colon = c.dns_server.rfind(':');
+    const std::string host = c.dns_server.substr(0, colon == std::string::npos ? 0 : colon);
+    const std::string port = colon == std::string::npos ? "" : c.dns_server.substr(colon + 1);
+    check(!host.empty() && host.find_first_not_of("0123456789.") == std::string::npos &&
+              !port.empty() && port.find_first_not_of("0123456789") == std::string::npos &&
+              port.size() <= 5 && std::stoi(port) > 0 && std::stoi(port) <= 65535,
+          "dns_server must be IPv4ADDRESS:PORT, e.g. 127.0.0.1:53; got '" + c.dns_server + "'");
+  }
   if (c.peer_sync.enabled()) {  // peer sync (issue 13)
     const std::string& u = c.peer_sync.url;
     check(u.rfind("nats://", 0) == 0 && u.size() > 7 && u.find_first_of(" \t") == std::string::npos,

@@ -54,6 +54,16 @@ struct PeerSyncConfig {
   bool operator==(const PeerSyncConfig&) const = default;
 };
 
+// Replicas from DNS (issue 13; src/router/discovery.*): every A/AAAA record of `name`.
+struct ReplicaDnsConfig {
+  std::string name;
+  int port = 8000;
+  double interval_s = 5;
+  std::string gpu;  // as a replica's gpu / arch ("" = defaults)
+  std::string arch;
+  bool operator==(const ReplicaDnsConfig&) const = default;
+};
+
 struct RouterConfig {
   std::string host = "127.0.0.1";
   int port = 8000;  // 0: any free port
@@ -104,6 +114,8 @@ struct RouterConfig {
   std::string tls_cert_file;
   std::string tls_key_file;
   PeerSyncConfig peer_sync;  // peer sync (issue 13)
+  std::vector<ReplicaDnsConfig> replica_dns;  // replicas from DNS (issue 13)
+  std::string dns_server;                     // IPv4:PORT for replica_dns ("": resolv.conf)
 };
 
 // Parses YAML text into `out` (starting from `out`'s values: keys absent from the file keep

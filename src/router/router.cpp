@@ -32,6 +32,7 @@
 #include "router/admin.hpp"
 #include "router/dashboard.hpp"
 #include "router/decision_log.hpp"
+#include "router/discovery.hpp"
 #include "router/features.hpp"
 #include "router/headers.hpp"
 #include "router/peer_link.hpp"
@@ -269,6 +270,13 @@ struct Router::Impl {
   void arm_peer_timer();
   void index_rate_keys();  // rate_keys from config.api_keys
   std::unique_ptr<PeerLink> peer;
+  // Replicas from DNS (issue 13): null without replica_dns.
+  void start_discovery();
+  void apply_dns(size_t name, const std::vector<std::string>& urls, const std::string& error);
+  std::unique_ptr<DnsDiscovery> discovery;
+  std::vector<std::set<std::string>> dns_owned;  // per replica_dns entry: the replicas it added
+  std::vector<bool> dns_failing;                 // per entry: the last lookup failed (logged)
+  std::shared_ptr<int> dns_alive = std::make_shared<int>(0);
   std::unordered_map<uint64_t, std::string> rate_keys;  // rate_key_hash -> key
 
   asio::io_context& io;
@@ -589,6 +597,61 @@ void Router::Impl::index_rate_keys() {
   rate_keys[rate_key_hash(config.peer_sync.cluster, "")] = "";  // no keys configured
   for (const std::string& k : config.api_keys)
     rate_keys[rate_key_hash(config.peer_sync.cluster, k)] = k;
+}
+
+void Router::Impl::start_discovery() {
+  if (config.replica_dns.empty()) return;
+  dns_owned.assign(config.replica_dns.size(), {});
+  dns_failing.assign(config.replica_dns.size(), false);
+  std::weak_ptr<int> token = dns_alive;
+  discovery = std::make_unique<DnsDiscovery>(
+      config.replica_dns, config.dns_server,
+      [this, token](size_t i, std::vector<std::string> urls, std::string error) {
+        asio::post(io, [this, token, i, urls = std::move(urls), error = std::move(error)] {
+          if (!token.expired() && !stopped) apply_dns(i, urls, error);
+        });
+      });
+  discovery->start();
+}
+
+// New records become replicas (probed at once); vanished ones are drained then removed, as
+// POST /admin/replicas/remove does. A failed lookup changes nothing.
+void Router::Impl::apply_dns(size_t i, const std::vector<std::string>& urls,
+                             const std::string& error) {
+  const ReplicaDnsConfig& d = config.replica_dns[i];
+  if (!error.empty()) {
+    if (!dns_failing[i]) spdlog::warn("replica_dns {}: {}; keeping its replicas", d.name, error);
+    dns_failing[i] = true;
+    return;
+  }
+  dns_failing[i] = false;
+  std::set<std::string>& owned = dns_owned[i];
+  const std::set<std::string> wanted(urls.begin(), urls.end());
+  for (const std::string& url : wanted) {
+    if (owned.count(url) || find_replica(url)) continue;
+    ReplicaConfig rc;
+    rc.url = url;
+    rc.gpu = d.gpu;
+    rc.arch = d.arch;
+    std::string e;
+    if (!add_replica(rc, e)) {
+      spdlog::error("replica_dns {}: {}: {}", d.name, url, e);
+      continue;
+    }
+    spdlog::info("replica_dns {}: record {} appeared", d.name, url);
+    owned.insert(url);
+  }
+  for (auto it = owned.begin(); it != owned.end();) {
+    if (wanted.count(*it)) {
+      ++it;
+      continue;
+    }
+    if (Replica* r = find_replica(*it)) {
+      spdlog::info("replica_dns {}: record {} vanished: draining", d.name, *it);
+      begin_removal(*r, false);
+    }
+    it = owned.erase(it);
+  }
 }
 
 void Router::Impl::arm_peer_timer() {
@@ -1830,6 +1893,11 @@ bool Router::Impl::reload(RouterConfig next, std::string& error) {
     return changed;
   };
   if (keep(next.peer_sync != config.peer_sync, "peer_sync")) next.peer_sync = config.peer_sync;
+  if (keep(next.replica_dns != config.replica_dns || next.dns_server != config.dns_server,
+           "replica_dns")) {
+    next.replica_dns = config.replica_dns;
+    next.dns_server = config.dns_server;
+  }
   if (keep(next.host != config.host || next.port != config.port, "listen")) {
     next.host = config.host;
     next.port = config.port;
@@ -1901,6 +1969,9 @@ bool Router::Impl::reload(RouterConfig next, std::string& error) {
   int n_removed = 0;
   for (auto& r : replicas) {
     if (r->removed || r->removing || wanted.count(r->url())) continue;
+    if (std::any_of(dns_owned.begin(), dns_owned.end(),
+                    [&](const std::set<std::string>& o) { return o.count(r->url()) > 0; }))
+      continue;  // found by replica_dns, not configured
     ++n_removed;
     begin_removal(*r, false);
   }
@@ -1949,6 +2020,7 @@ void Router::start(std::function<void()> on_ready) {
   if (m.admin_server) m.admin_server->start();
   m.start_polling();
   m.start_peer_sync();
+  m.start_discovery();
   m.ready_timer.expires_after(ms(kReadyTimeoutS));
   m.ready_timer.async_wait([&m](const boost::system::error_code& ec) {
     if (ec || m.ready) return;
@@ -1978,6 +2050,8 @@ void Router::stop() {
   m.shutdown_timer.cancel();
   m.peer_timer.cancel();
   if (m.peer) m.peer->stop();
+  m.dns_alive.reset();
+  m.discovery.reset();  // joins its thread
   for (auto& [id, c] : m.calls) {
     c->finished = true;
     c->handle.cancel();

@@ -35,9 +35,10 @@ class CheckConfigTest(unittest.TestCase):
         with open(MANIFEST) as f:
             cfg = configmap_config(f.read())
         self.assertIn("peer_sync:", cfg)
+        self.assertIn("replica_dns:", cfg)
         name, code, out, err = self.check(cfg)
         self.assertEqual(code, 0, err)
-        self.assertEqual(out.strip(), "%s: configuration ok (4 replicas, policy eta, peer sync)"
+        self.assertEqual(out.strip(), "%s: configuration ok (0 replicas, 1 DNS names, policy eta, peer sync)"
                          % name)
         self.assertEqual(err, "")
 
