@@ -262,23 +262,45 @@ TEST(PeerSync, AnEntryWithoutItsFinishExpires) {
 }
 
 TEST(PeerSync, HeartbeatCountMismatchAsksForASnapshot) {
-  Router a(1), b(2);
+  // No frame is lost, but b dropped a's entry (its TTL passed) while a still runs it: a's next
+  // heartbeat says 1 in flight, b holds 0, so b asks a for its snapshot, which restores it.
+  PeerSyncOptions o;
+  o.entry_ttl_s = 1;
+  Router a(1);
+  ClusterState sb;
+  cluster::ReplicaSpec spec;
+  spec.name = "http://u1:1";
+  spec.engine = eta::testing::config_for();
+  sb.add_replica(spec);
+  PeerSync b(2, sb, o);
+  b.set_replica(0, "http://u1:1");
   std::vector<uint64_t> h = hashes_of(1);
-  a.sync.tick(0);  // heartbeat: 0 in flight
-  b.sync.receive(a.sync.take_packet(), 0);
-  EXPECT_FALSE(b.sync.has_output());
-  // b misses nothing in sequence but a's snapshot-less state changed: simulate a receiver that
-  // forgot (a restart of the ledger would do it) by sending a heartbeat that disagrees.
   a.dispatch(10, "http://u1:1", h);
-  (void)a.sync.take_packet();
-  a.sync.tick(1);
-  b.sync.receive(a.sync.take_packet(), 1);  // seq gap + heartbeat says 1, b holds 0
-  ASSERT_TRUE(b.sync.has_output());
+  b.receive(a.sync.take_packet(), 0);
+  a.sync.tick(0.5);
+  b.receive(a.sync.take_packet(), 0.5);  // heartbeat: 1 in flight, b holds 1
+  EXPECT_FALSE(b.has_output());
+  b.tick(1.2);  // the entry's TTL: dropped
+  EXPECT_EQ(sb.ledger().summary(0).in_flight, 0);
+  (void)b.take_packet();  // b's own heartbeat
+  a.sync.tick(1.3);
+  b.receive(a.sync.take_packet(), 1.3);
+  EXPECT_EQ(b.stats().lost, 0u);
+  ASSERT_TRUE(b.has_output());
   Packet p;
-  ASSERT_TRUE(decode_packet(b.sync.take_packet(), p));
+  ASSERT_TRUE(decode_packet(b.take_packet(), p));
   ASSERT_EQ(p.frames.size(), 1u);
   EXPECT_EQ(p.frames[0].kind, Kind::kResync);
   EXPECT_EQ(p.frames[0].target, 1u);
+  a.sync.receive(encode_packet(2, p.first_seq, 1,
+                               [&] {
+                                 std::string f;
+                                 encode_frame(p.frames[0], f);
+                                 return f;
+                               }()),
+                 1.3);
+  b.receive(a.sync.take_packet(), 1.4);  // the snapshot
+  EXPECT_EQ(sb.ledger().summary(0).in_flight, 1);
 }
 
 TEST(PeerSync, GarbageAndReplaysChangeNothing) {
