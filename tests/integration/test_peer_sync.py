@@ -148,9 +148,11 @@ class PeerSyncTest(unittest.TestCase):
         cls.nats.stop()
 
     @classmethod
-    def start_router(cls, *extra):
-        args = ["--port", "0", "--admin-port", "0", "--peer-sync", cls.nats.url]
-        for s in cls.sims:
+    def start_router(cls, *extra, reverse=False, sync=True):
+        args = ["--port", "0", "--admin-port", "0"]
+        if sync:
+            args += ["--peer-sync", cls.nats.url]
+        for s in (cls.sims[::-1] if reverse else cls.sims):
             args += ["--replica", s.url]
         cfg = os.path.join(os.environ.get("TMPDIR", "/tmp"), "peer-%s.yaml" % CLUSTER)
         with open(cfg, "w") as f:
@@ -214,6 +216,47 @@ class PeerSyncTest(unittest.TestCase):
         st = self.peers(b)["stats"]
         self.assertEqual(st["garbage"], 0)
         self.assertGreaterEqual(st["frames_in"], 3)  # dispatch, first token, finish (+ heartbeats)
+
+    def check_prompts_follow(self, a, e, prefix):
+        """For six long prompts: the replica a sent it to, and the one e then sent it to."""
+        ca, ce = a.client(), e.client()
+        pairs = []
+        try:
+            for i in range(6):
+                body = {"model": MODEL, "prompt": ("%s %d " % (prefix, i)) +
+                        "lorem ipsum dolor " * 300, "max_tokens": 1}
+                ra = ca.request("POST", "/v1/completions", body)
+                self.assertEqual(ra.status, 200)
+                time.sleep(0.1)  # its finish reaches e
+                re_ = ce.request("POST", "/v1/completions", body)
+                self.assertEqual(re_.status, 200)
+                pairs.append((ra.headers["x-eta-replica"], re_.headers["x-eta-replica"]))
+        finally:
+            ca.close()
+            ce.close()
+        return pairs
+
+    def test_a_peers_prompt_blocks_count_as_cached_on_its_replica(self):
+        # A long prompt sent through a lands on some replica X; the same prompt through e (its
+        # replicas listed in the other order, so its own tie-breaks differ) then goes to X too:
+        # e knows X holds the prompt's blocks only from a's dispatch. Without peer sync e does
+        # not follow a (checked first, with a router that is not synced).
+        a = self.routers[0]
+        lone = self.start_router(reverse=True, sync=False)
+        try:
+            pairs = self.check_prompts_follow(a, lone, "unsynced")
+        finally:
+            lone.stop()
+        self.assertNotEqual([x for x, _ in pairs], [y for _, y in pairs], pairs)
+        e = self.start_router(reverse=True)
+        try:
+            self.assertTrue(etatest.wait_until(lambda: len(self.peers(e)["peers"]) == 3,
+                                               timeout=5))
+            pairs = self.check_prompts_follow(a, e, "synced")
+        finally:
+            e.stop()
+        for x, y in pairs:
+            self.assertEqual(x, y, pairs)
 
     def test_a_killed_routers_requests_leave_the_peers_within_3_s(self):
         d = self.start_router()
