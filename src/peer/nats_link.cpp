@@ -120,7 +120,11 @@ void NatsLink::run() {
   std::unique_lock lock(mu_);
   for (;;) {
     cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-    if (stopping_) return;
+    if (queue_.empty()) {  // stopping, everything queued sent: make sure it left
+      lock.unlock();
+      if (connected_.load()) natsConnection_FlushTimeout(conn, 500);
+      return;
+    }
     std::string msg = std::move(queue_.front());
     queue_.pop_front();
     queued_bytes_ -= msg.size();

@@ -27,8 +27,11 @@ namespace eta::router {
 class PeerLink {
  public:
   using Post = std::function<void(std::function<void()>)>;
+  // `post` runs a function on the router's loop soon; `post_later` runs it there about
+  // kFlushDelay later (one pending at a time): frames are batched that long into one packet.
   PeerLink(const PeerSyncConfig& config, cluster::ClusterState& state, metrics::Registry& registry,
-           Post post, std::function<double()> now);
+           Post post, Post post_later, std::function<double()> now);
+  static constexpr double kFlushDelayS = 0.001;
   ~PeerLink();
 
   // Starts connecting (never waits for NATS). False with one line on a bad URL.
@@ -60,6 +63,7 @@ class PeerLink {
   PeerSyncConfig config_;
   peer::PeerSync sync_;
   Post post_;
+  Post post_later_;
   std::function<double()> now_;
   std::unique_ptr<peer::NatsLink> link_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);

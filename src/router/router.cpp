@@ -303,7 +303,8 @@ struct Router::Impl {
   asio::steady_timer ready_timer;
   asio::steady_timer dashboard_timer;
   asio::steady_timer shutdown_timer;
-  asio::steady_timer peer_timer;  // peer sync
+  asio::steady_timer peer_timer;        // peer sync: ticks
+  asio::steady_timer peer_flush_timer;  // peer sync: batching of outgoing frames
   bool shutting_down = false;
   std::function<void()> on_shutdown_done;
 
@@ -359,12 +360,20 @@ Router::Impl::Impl(asio::io_context& io_in, RouterConfig config_in)
       ready_timer(io_in),
       dashboard_timer(io_in),
       shutdown_timer(io_in),
-      peer_timer(io_in) {
+      peer_timer(io_in),
+      peer_flush_timer(io_in) {
   std::string error;
   if (config.peer_sync.enabled()) {
     peer = std::make_unique<PeerLink>(
         config.peer_sync, state, metrics.registry,
         [&io_in](std::function<void()> f) { asio::post(io_in, std::move(f)); },
+        [this](std::function<void()> f) {
+          peer_flush_timer.expires_after(
+              std::chrono::microseconds(static_cast<int64_t>(PeerLink::kFlushDelayS * 1e6)));
+          peer_flush_timer.async_wait([f = std::move(f)](const boost::system::error_code& ec) {
+            if (!ec) f();
+          });
+        },
         [this] { return now(); });
   }
   policy = policy::make_policy(config.policy, config.policy_params, error);
@@ -2049,6 +2058,7 @@ void Router::stop() {
   m.dashboards.close_all();
   m.shutdown_timer.cancel();
   m.peer_timer.cancel();
+  m.peer_flush_timer.cancel();
   if (m.peer) m.peer->stop();
   m.dns_alive.reset();
   m.discovery.reset();  // joins its thread
