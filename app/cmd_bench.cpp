@@ -28,6 +28,7 @@ struct BenchFlags {
   CLI::Option* num_requests_opt = nullptr;
   CLI::Option* duration_opt = nullptr;
   CLI::Option* time_scale_opt = nullptr;
+  std::vector<std::string> targets;  // --target, repeated (several routers)
 
   // Compare.
   std::vector<std::string> reports;
@@ -54,6 +55,10 @@ int run_bench_command(BenchFlags& f) {
   if (f.num_requests_opt->count() > 0) o.num_requests = f.num_requests;
   if (f.duration_opt->count() > 0) o.duration_s = f.duration_s;
   if (f.time_scale_opt->count() > 0) o.time_scale = f.time_scale;
+  if (!f.targets.empty()) {
+    o.target = f.targets.front();
+    o.extra_targets.assign(f.targets.begin() + 1, f.targets.end());
+  }
 
   bench::BenchSetup setup;
   std::string error;
@@ -113,7 +118,12 @@ void add_bench_command(CLI::App& root, Action& action) {
       "an open-loop load generator for OpenAI-compatible servers: TTFT, TPOT, ITL, E2E and "
       "goodput, in the replica's simulated time (docs/bench.md); `eta bench compare A.json "
       "B.json ...` prints reports side by side");
-  cmd->add_option("--target", o.target, "the server or router, e.g. http://127.0.0.1:8000");
+  cmd->add_option("--target", f->targets,
+                  "the server or router, e.g. http://127.0.0.1:8000 (repeat for several routers: "
+                  "requests are spread by --target-choice; the first one's /v1/models is asked)");
+  cmd->add_option("--target-choice", o.target_choice,
+                  "with several --target: round-robin (request i to target i mod N, the default) "
+                  "or random (drawn per request from --seed)");
   cmd->add_option("--workload", o.workload,
                   "azure-conv, mooncake-conv, synthetic, shared-prefix, multi-turn, bursty-mix "
                   "(NAME:key=value,...; docs/workloads.md) or a trace file (.csv/.jsonl)");

@@ -59,6 +59,8 @@ struct ClusterSimOptions {
   double peer_sync_ms = -1;  // < 0: off
   std::string peer_sync_tokens = "all";
   double kv_events_delay_ms = -1;  // KV-cache events (issue 15); < 0: off
+  std::string peer_sync_protocol = "ideal";  // ideal | live (issue 13)
+  double peer_sync_loss = 0;
   bool router_knows_gpus = false;
   bool full_router_state = false;
   std::string slo = "ttft:1000,tpot:100";
@@ -213,6 +215,10 @@ int run_cluster_sim(const ClusterSimOptions& o) {
   if (std::isnan(o.kv_events_delay_ms)) return fail("--kv-events must be a number of ms, got nan");
   if (o.peer_sync_tokens != "all" && o.peer_sync_tokens != "first")
     return fail("--peer-sync-tokens must be all or first, got '" + o.peer_sync_tokens + "'");
+  if (o.peer_sync_protocol != "ideal" && o.peer_sync_protocol != "live")
+    return fail("--peer-sync-protocol must be ideal or live, got '" + o.peer_sync_protocol + "'");
+  if (!(o.peer_sync_loss >= 0 && o.peer_sync_loss < 1))
+    return fail("--peer-sync-loss must be in [0, 1)");
   std::vector<double> loads;
   if (!o.find_capacity && !parse_loads(o.load, loads, error)) return fail(error);
   if (o.load_basis != "sustained" && o.load_basis != "isolated")
@@ -239,6 +245,8 @@ int run_cluster_sim(const ClusterSimOptions& o) {
   config.peer_sync_s = o.peer_sync_ms < 0 ? -1 : o.peer_sync_ms / 1000;
   config.peer_sync_first_token_only = o.peer_sync_tokens == "first";
   config.kv_events_delay_s = o.kv_events_delay_ms < 0 ? -1 : o.kv_events_delay_ms / 1000;
+  config.peer_sync_live = o.peer_sync_protocol == "live";
+  config.peer_sync_loss = o.peer_sync_loss;
   config.use_ledger = o.ledger == "on";
   config.router_knows_gpus = o.router_knows_gpus;
   config.full_router_state = o.full_router_state;
@@ -413,6 +421,23 @@ int run_cluster_sim(const ClusterSimOptions& o) {
                    wall > 0 ? simulated / wall : 0.0, cpu > 0 ? simulated / cpu : 0.0,
                    peak_rss_mib(),
                    result.lost > 0 ? fmt::format(", {} LOST", result.lost).c_str() : "");
+      if (config.peer_sync_live && config.peer_sync_s >= 0 && config.routers > 1 &&
+          !choice.oracle()) {
+        std::fprintf(
+            stderr,
+            "eta cluster-sim: load %g %s: live peer sync: %llu packets, %llu bytes "
+            "(%.1f bytes per request), %llu deliveries lost, %llu frames missed, %llu "
+            "snapshots applied, %lld peer entries left\n",
+            load, choice.name.c_str(), static_cast<unsigned long long>(result.peer_packets),
+            static_cast<unsigned long long>(result.peer_bytes),
+            w.requests.empty()
+                ? 0.0
+                : static_cast<double>(result.peer_bytes) / static_cast<double>(w.requests.size()),
+            static_cast<unsigned long long>(result.peer_dropped),
+            static_cast<unsigned long long>(result.peer_lost_frames),
+            static_cast<unsigned long long>(result.peer_snapshots),
+            static_cast<long long>(result.peer_foreign_left));
+      }
       runs.push_back(cluster_sim::summarize_run(choice.name, load, spec.rate, basis, result, slo));
     }
     for (size_t i = first; i < runs.size(); ++i) at_load.push_back(&runs[i]);
@@ -507,6 +532,10 @@ int run_cluster_sim(const ClusterSimOptions& o) {
     if (o.peer_sync_ms >= 0) {  // absent: off
       cfg["peer_sync_ms"] = o.peer_sync_ms;
       cfg["peer_sync_tokens"] = o.peer_sync_tokens;
+      if (o.peer_sync_protocol == "live") {  // absent: ideal
+        cfg["peer_sync_protocol"] = o.peer_sync_protocol;
+        cfg["peer_sync_loss"] = o.peer_sync_loss;
+      }
     }
     boost::json::object root{{"config", std::move(cfg)},
                              {"capacity", std::move(capacity_json)},
@@ -621,6 +650,16 @@ void add_cluster_sim_command(CLI::App& root, Action& action) {
                   "reach every router this many ms after the step; routers match prefixes from "
                   "them instead of their own index; default off")
       ->check(CLI::Range(0.0, 60000.0));
+  cmd->add_option(
+         "--peer-sync-protocol", opts->peer_sync_protocol,
+         "with --peer-sync: ideal (every event, no loss) or live (eta route's protocol: "
+         "encoded packets of dispatches, first tokens, finishes, heartbeats and snapshots; "
+         "src/peer/)")
+      ->capture_default_str();
+  cmd->add_option("--peer-sync-loss", opts->peer_sync_loss,
+                  "with --peer-sync-protocol live: probability that a packet does not reach a "
+                  "router (seeded)")
+      ->capture_default_str();
   cmd->add_flag("--router-knows-gpus", opts->router_knows_gpus,
                 "start each replica's speed model from its true GPU profile (default: h100)");
   cmd->add_flag("--full-router-state", opts->full_router_state,

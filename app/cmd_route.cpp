@@ -39,6 +39,9 @@ struct RouteOptions {
   std::string access_log;
   double shutdown_grace_s = 0;
   std::string upstream_api_key_file;  // dropin
+  // Peer sync and --check-config (issue 13)
+  std::string peer_sync_url;
+  std::string check_config;
 };
 
 int fail(const std::string& message) {
@@ -49,7 +52,8 @@ int fail(const std::string& message) {
 int run_route(const RouteOptions& o, const CLI::App& cmd) {
   router::RouterConfig config;
   std::string error;
-  if (!o.config_file.empty() && !router::load_config_file(o.config_file, config, error)) {
+  const std::string& file = o.check_config.empty() ? o.config_file : o.check_config;
+  if (!file.empty() && !router::load_config_file(file, config, error)) {
     return fail(error);
   }
   auto given = [&](const char* name) { return cmd.count(name) > 0; };
@@ -78,8 +82,15 @@ int run_route(const RouteOptions& o, const CLI::App& cmd) {
   if (given("--access-log")) f.access_log = o.access_log;
   if (given("--shutdown-grace-s")) f.shutdown_grace_s = o.shutdown_grace_s;
   if (given("--upstream-api-key-file")) f.upstream_api_key_file = o.upstream_api_key_file;
+  if (given("--peer-sync")) f.peer_sync_url = o.peer_sync_url;
   if (!router::apply_flags(f, config, error)) return fail(error);
   if (!router::validate_config(config, error)) return fail(error);
+  if (!o.check_config.empty()) {  // --check-config: validated, nothing started
+    std::printf("%s: configuration ok (%zu replicas, %zu DNS names, policy %s%s)\n",
+                o.check_config.c_str(), config.replicas.size(), config.replica_dns.size(),
+                config.policy.c_str(), config.peer_sync.enabled() ? ", peer sync" : "");
+    return 0;
+  }
   // SIGHUP: the file again, with the same flags over it; the running router keeps its
   // configuration if this fails.
   router::ConfigLoader reload;
@@ -165,6 +176,13 @@ void add_route_command(CLI::App& root, Action& action) {
   cmd->add_option("--upstream-api-key-file", opts->upstream_api_key_file,
                   "file holding the key sent to the replicas (vLLM --api-key) as 'Authorization: "
                   "Bearer' on forwarded requests and /v1/models polls; first non-comment line");
+  // Peer sync and --check-config (issue 13)
+  cmd->add_option("--peer-sync", opts->peer_sync_url,
+                  "share this router's work with the other routers of its cluster over NATS "
+                  "(nats://HOST:PORT; peer_sync in the file sets the cluster and timeouts)");
+  cmd->add_option("--check-config", opts->check_config,
+                  "validate this configuration file (with the other flags over it) and exit: 0, "
+                  "or 2 with the one-line error");
   cmd->callback([opts, cmd, &action] { action = [opts, cmd] { return run_route(*opts, *cmd); }; });
 }
 

@@ -56,6 +56,19 @@ bool prepare_bench(const BenchOptions& o, BenchSetup& s, std::string& error) {
     return false;
   }
   s.url = *url;
+  s.extra_urls.clear();
+  for (const std::string& t : o.extra_targets) {
+    const std::optional<http::Url> u = http::parse_url(t, &url_error);
+    if (!u) {
+      error = "--target " + t + ": " + url_error;
+      return false;
+    }
+    s.extra_urls.push_back(*u);
+  }
+  if (o.target_choice != "round-robin" && o.target_choice != "random") {
+    error = "--target-choice must be round-robin or random, got '" + o.target_choice + "'";
+    return false;
+  }
   if (o.workload.empty()) {
     error = "--workload is required (a name such as synthetic or azure-conv, or a trace file)";
     return false;
@@ -251,6 +264,9 @@ void run_bench(const BenchOptions& o, const BenchSetup& s, const TargetInfo& inf
 
   LoadgenConfig config;
   config.target = s.url;
+  config.extra_targets = s.extra_urls;
+  config.random_targets = o.target_choice == "random";
+  config.target_seed = o.seed ^ 0x7a26e75ull;
   config.plan.reserve(w.requests.size());
   for (const workload::WorkloadRequest& r : w.requests) {
     PlannedRequest p;
@@ -335,6 +351,13 @@ std::string report_json(const BenchOptions& o, const BenchSetup& s, const BenchR
   namespace json = boost::json;
   json::object r;
   r["target"] = s.url.str();
+  if (!s.extra_urls.empty()) {  // several routers: every target, and how requests were spread
+    json::array targets;
+    targets.push_back(json::value(s.url.str()));
+    for (const http::Url& u : s.extra_urls) targets.push_back(json::value(u.str()));
+    r["targets"] = std::move(targets);
+    r["target_choice"] = o.target_choice;
+  }
   r["model"] = run.target.model;
   r["workload"] = o.workload;
   r["api"] = workload::to_string(s.api.value_or(workload::Api::kCompletions));

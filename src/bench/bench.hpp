@@ -46,11 +46,16 @@ struct BenchOptions {
   int max_concurrency = 0;
   double timeout_s = 3600;  // per request, simulated seconds
   std::string progress = "auto";
+  // Several routers (issue 13): more --target URLs, and how requests are spread over all of them
+  // (round-robin: request i to target i mod N; random: drawn per request from --seed).
+  std::vector<std::string> extra_targets;
+  std::string target_choice = "round-robin";
 };
 
 // Everything checked and built before the network is touched.
 struct BenchSetup {
   http::Url url;
+  std::vector<http::Url> extra_urls;  // the other --targets
   std::string data_dir;
   workload::Workload workload;  // with its final (simulated) arrival times
   workload::ArrivalSpec arrival;

@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "bench/sse.hpp"
+#include "util/xoshiro.hpp"
 
 namespace eta::bench {
 
@@ -88,17 +89,21 @@ std::string error_body_line(const std::string& body) {
 class Loadgen {
  public:
   Loadgen(asio::io_context& io, const LoadgenConfig& config)
-      : io_(io),
-        config_(config),
-        pool_(io, config.target, pool_options(config)),
-        timer_(io),
-        progress_timer_(io),
-        signals_(io, SIGINT, SIGTERM) {
+      : io_(io), config_(config), timer_(io), progress_timer_(io), signals_(io, SIGINT, SIGTERM) {
     const size_t n = config_.plan.size();
     result_.requests.resize(n);
     bodies_.resize(n);
     live_.resize(n);
     for (size_t i = 0; i < n; ++i) result_.requests[i].scheduled_s = config_.plan[i].at_s;
+    pools_.push_back(std::make_unique<http::UpstreamPool>(io, config.target, pool_options(config)));
+    for (const http::Url& u : config.extra_targets)
+      pools_.push_back(std::make_unique<http::UpstreamPool>(io, u, pool_options(config)));
+    util::Xoshiro256 rng(config.target_seed);
+    for (size_t i = 0; i < n; ++i) {
+      result_.requests[i].target = config.random_targets
+                                       ? static_cast<int>(rng.next() % pools_.size())
+                                       : static_cast<int>(i % pools_.size());
+    }
     headers_ = config_.headers;
     headers_.emplace_back("Content-Type", "application/json");
   }
@@ -114,7 +119,15 @@ class Loadgen {
     send_due();
     maybe_finish();
     io_.run();
-    result_.pool = pool_.stats();
+    for (const auto& p : pools_) {
+      const http::PoolStats st = p->stats();
+      result_.pool.requests += st.requests;
+      result_.pool.connections_opened += st.connections_opened;
+      result_.pool.reused += st.reused;
+      result_.pool.retried += st.retried;
+      result_.pool.idle += st.idle;
+      result_.pool.active += st.active;
+    }
     return std::move(result_);
   }
 
@@ -206,7 +219,7 @@ class Loadgen {
     lateness_max_s_ = std::max(lateness_max_s_, raw.lateness_s);
     ++sent_;
     ++in_flight_;
-    l.handle = pool_.request(std::move(req), std::move(h));
+    l.handle = pools_[static_cast<size_t>(raw.target)]->request(std::move(req), std::move(h));
   }
 
   void on_head(size_t i, const http::ResponseHead& head) {
@@ -278,7 +291,7 @@ class Loadgen {
     progress_timer_.cancel();
     signals_.cancel();
     if (config_.on_progress) config_.on_progress(progress(), true);
-    pool_.close_idle();
+    for (const auto& p : pools_) p->close_idle();
     io_.stop();
   }
 
@@ -335,7 +348,7 @@ class Loadgen {
   bool finished_flag_ = false;
   // Declared last: destroyed first, so requests still in flight end silently before the
   // state their callbacks use goes away.
-  http::UpstreamPool pool_;
+  std::vector<std::unique_ptr<http::UpstreamPool>> pools_;  // one per target
   asio::steady_timer timer_;
   asio::steady_timer progress_timer_;
   asio::signal_set signals_;

@@ -47,6 +47,7 @@ struct RawResult {
   int64_t token_events = 0;
   int64_t usage_prompt_tokens = -1;  // from the usage chunk, -1 if none
   int64_t usage_completion_tokens = -1;
+  int target = 0;                           // which target (0: the first) it was sent to
   std::string replica;                      // x-eta-replica
   std::optional<double> predicted_ttft_ms;  // x-eta-predicted-ttft-ms
   std::optional<double> predicted_e2e_ms;   // x-eta-predicted-e2e-ms
@@ -54,6 +55,11 @@ struct RawResult {
 
 struct LoadgenConfig {
   http::Url target;
+  // More targets (several routers): request i goes to target i mod N (round robin) or to one
+  // drawn per request with `target_seed` (random); N = 1 + extra_targets.size().
+  std::vector<http::Url> extra_targets;
+  bool random_targets = false;
+  uint64_t target_seed = 0;
   std::vector<PlannedRequest> plan;  // in non-decreasing at_s order
   // Builds the body of request i (called once per request, on the io thread).
   std::function<std::string(size_t)> make_body;

@@ -150,12 +150,15 @@ DispatchInfo ClusterState::dispatch_info(const RequestFeatures& f, int replica) 
 }
 
 bool ClusterState::on_foreign_dispatch(RequestId id, int replica, DispatchInfo info,
-                                       std::string_view model, double now) {
+                                       std::string_view model, double now,
+                                       std::span<const uint64_t> block_hashes) {
   if (replica < 0 || replica >= num_replicas()) return false;
   info.tag = intern_model(model);
   info.base_ttft_s = 0;  // not this router's prediction: no speed lesson
   info.base_decode_s_per_token = 0;
-  return ledger_.dispatch(id, replica, info, now);
+  if (!ledger_.dispatch(id, replica, info, now)) return false;
+  if (options_.track_prefix && !block_hashes.empty()) prefix_.insert(replica, block_hashes);
+  return true;
 }
 
 void ClusterState::on_foreign_finish(RequestId id, int output_tokens, double now) {

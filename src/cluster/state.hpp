@@ -11,8 +11,8 @@
 //   on_step_tokens()  or: one engine step's tokens at once (the cluster simulator)
 //   on_finish()    completion (or on_abort)
 //   update_scrape  each /metrics scrape
-//   on_foreign_*() another router's dispatches, tokens and finishes (peer sync; cluster-sim's
-//                  --peer-sync only: `eta route` never calls them)
+//   on_foreign_*() another router's dispatches, tokens and finishes (peer sync: cluster-sim's
+//                  --peer-sync, and `eta route` through src/peer/peer_sync.*)
 // Single-threaded: the owner serialises calls.
 #pragma once
 
@@ -126,9 +126,11 @@ class ClusterState {
   // Another router dispatched request `id` (ids shared by all routers) to `replica`, sized as it
   // predicted (`info`): it enters the ledger as in-flight work, so that it is priced at its size
   // and a fresh scrape does not count it again. Nothing learns from it (no speed lesson, no
-  // prefix holdings).
+  // prefix holdings), except that `block_hashes` (the prompt's, as the other router sent them;
+  // live peer sync does, cluster-sim's idealised --peer-sync does not) enter the prefix index as
+  // held by `replica`.
   bool on_foreign_dispatch(RequestId id, int replica, DispatchInfo info, std::string_view model,
-                           double now);
+                           double now, std::span<const uint64_t> block_hashes = {});
   // Another router's requests each got one token (one engine step): only the ledger moves.
   void on_foreign_tokens(std::span<const RequestId> ids, double now) {
     ledger_.step_tokens(ids, now);

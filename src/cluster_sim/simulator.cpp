@@ -9,6 +9,7 @@
 #include "cluster_sim/oracle.hpp"
 #include "engine/block_pool.hpp"
 #include "engine/output_length.hpp"
+#include "peer/peer_sync.hpp"
 #include "policy/rng.hpp"
 #include "predict/token_estimate.hpp"
 #include "workload/random.hpp"
@@ -155,6 +156,7 @@ struct Router {
   std::vector<cluster::ReplicaView> blind;  // ledger off: the views without the ledger
   cluster::ClusterView blind_view;
   std::vector<cluster::RequestId> step_ids;  // deliver(): this router's tokens of one step
+  std::unique_ptr<peer::PeerSync> live;      // live peer sync (SimConfig::peer_sync_live)
 };
 
 // One router's ledger event on its way to the other routers (peer sync).
@@ -242,6 +244,16 @@ class Simulation {
           router->state.kv_events().set_active(static_cast<int>(i), true);
       }
     }
+    live_ = peer_sync_ && config_.peer_sync_live;
+    loss_rng_ = policy::Rng(config_.seed ^ 0x6c6f7373ull);
+    if (live_) {
+      for (size_t k = 0; k < routers_.size(); ++k) {
+        Router& r = *routers_[k];
+        r.live = std::make_unique<peer::PeerSync>(k + 1, r.state);
+        for (size_t i = 0; i < config_.replicas.size(); ++i)
+          r.live->set_replica(static_cast<int>(i), config_.replicas[i].name);
+      }
+    }
     decision_.explain = false;  // nobody reads the policies' reasons here
     out_ = SimResult{};
     out_.records.resize(n);
@@ -295,6 +307,10 @@ class Simulation {
           free_buffers_.push_back(static_cast<int>(e.payload));
           break;
         case EventKind::kPeer:
+          if (live_) {
+            receive_live(static_cast<size_t>(e.payload), e.time);
+            break;
+          }
           apply_peer(static_cast<int>(e.payload), e.time);
           free_peer_.push_back(static_cast<int>(e.payload));
           break;
@@ -303,9 +319,11 @@ class Simulation {
           break;
         case EventKind::kScrape:
           scrape(e.replica, e.time);
+          if (live_ && e.replica == 0) tick_live(e.time);
           // Scrapes go on while anything can still happen (a request stuck in an engine with
           // nothing scheduled would otherwise keep the loop alive; it is counted as lost).
-          if (remaining_ > 0 && (next_arrival < n || queue_.work() > 0)) {
+          if ((remaining_ > 0 && (next_arrival < n || queue_.work() > 0)) ||
+              live_settling(e.time)) {
             const double j = config_.scrape_jitter;
             const double gap =
                 config_.scrape_interval_s * (1 + j * (2 * scrape_rng_.uniform() - 1));
@@ -317,6 +335,18 @@ class Simulation {
     out_.lost = remaining_;
     for (const auto& router : routers_)
       out_.ledger_left += static_cast<int64_t>(router->state.ledger().size());
+    if (live_) {
+      for (const auto& router : routers_) {
+        const peer::PeerSyncStats& st = router->live->stats();
+        out_.peer_packets += st.packets_out;
+        out_.peer_bytes += st.bytes_out;
+        out_.peer_lost_frames += st.lost;
+        out_.peer_snapshots += st.snapshots_applied;
+        const auto foreign = static_cast<int64_t>(router->live->foreign_entries());
+        out_.peer_foreign_left += foreign;
+        out_.ledger_left -= foreign;  // counted apart: the routers' own entries must be 0
+      }
+    }
     out_.oracle_steps = oracle_.steps();
     for (size_t i = 0; i < replicas_.size(); ++i) {
       Replica& r = replicas_[i];
@@ -413,7 +443,11 @@ class Simulation {
       Router& router = *routers_[static_cast<size_t>(f.router)];
       router.state.on_dispatch(static_cast<cluster::RequestId>(i), replica,
                                router.prepared.features, now);
-      if (peer_sync_) {
+      if (live_) {
+        router.live->dispatched(static_cast<cluster::RequestId>(i), replica,
+                                router.prepared.features);
+        flush_live(f.router, now);
+      } else if (peer_sync_) {
         const int m = new_peer_message(PeerMessage::Kind::kDispatch, f.router, i, replica);
         peer_messages_[static_cast<size_t>(m)].info =
             cluster::ClusterState::dispatch_info(router.prepared.features, replica);
@@ -435,8 +469,12 @@ class Simulation {
     if (!rep.engine.add_request(make_engine_request(w_.requests[k], plans_[k], k, now))) {
       // Longer than the whole KV cache: vLLM refuses it.
       if (!oracle_mode_) routers_[static_cast<size_t>(flights_[k].router)]->state.on_abort(k);
-      if (peer_sync_)
+      if (live_) {
+        routers_[static_cast<size_t>(flights_[k].router)]->live->aborted(k);
+        flush_live(flights_[k].router, now);
+      } else if (peer_sync_) {
         send_peer(new_peer_message(PeerMessage::Kind::kAbort, flights_[k].router, k, replica), now);
+      }
       fail_request(i, "http_400", 400);
       return;
     }
@@ -541,7 +579,13 @@ class Simulation {
       for (const engine::TokenEvent& ev : result.tokens)
         routers_[static_cast<size_t>(flights_[static_cast<size_t>(ev.id)].router)]
             ->step_ids.push_back(ev.id);
-      if (peer_sync_) {  // the others learn each router's tokens (first, when immediate)
+      if (live_) {  // the live protocol shares first tokens only
+        for (const engine::TokenEvent& ev : result.tokens)
+          if (ev.first)
+            routers_[static_cast<size_t>(flights_[static_cast<size_t>(ev.id)].router)]
+                ->live->first_token(ev.id, 1);
+        for (size_t k = 0; k < routers_.size(); ++k) flush_live(static_cast<int>(k), now);
+      } else if (peer_sync_) {  // the others learn each router's tokens (first, when immediate)
         for (size_t k = 0; k < routers_.size(); ++k) {
           if (routers_[k]->step_ids.empty()) continue;
           const int m =
@@ -584,7 +628,10 @@ class Simulation {
         rec.replica = rep.config->name;
         ++rep.outcome.served;
         if (router) router->state.on_finish(ev.id, now, f.tokens);
-        if (peer_sync_) {
+        if (live_) {
+          router->live->finished(i, f.tokens);
+          flush_live(f.router, now);
+        } else if (peer_sync_) {
           const int m = new_peer_message(PeerMessage::Kind::kFinish, f.router, i, replica);
           peer_messages_[static_cast<size_t>(m)].output_tokens = f.tokens;
           send_peer(m, now);
@@ -620,6 +667,49 @@ class Simulation {
     } else {
       apply_peer(m, now);
       free_peer_.push_back(m);
+    }
+  }
+
+  // Live peer sync: router k's queued frames as one packet to each other router, peer_sync_s
+  // later, each delivery lost with probability peer_sync_loss.
+  void flush_live(int k, double now) {
+    peer::PeerSync& sync = *routers_[static_cast<size_t>(k)]->live;
+    if (!sync.has_output()) return;
+    const size_t p = live_packets_.size();
+    live_packets_.push_back(sync.take_packet());
+    for (size_t j = 0; j < routers_.size(); ++j) {
+      if (static_cast<int>(j) == k) continue;
+      if (config_.peer_sync_loss > 0 && loss_rng_.uniform() < config_.peer_sync_loss) {
+        ++out_.peer_dropped;
+        continue;
+      }
+      live_deliveries_.push_back({j, p});
+      queue_.push(now + config_.peer_sync_s, EventKind::kPeer, 0,
+                  static_cast<int64_t>(live_deliveries_.size() - 1));
+    }
+  }
+
+  void receive_live(size_t d, double now) {
+    const auto [to, p] = live_deliveries_[d];
+    routers_[to]->live->receive(live_packets_[p], now);
+    flush_live(static_cast<int>(to), now);  // its answers (a snapshot request, a snapshot)
+  }
+
+  // Live peer sync after the last completion: heartbeats go on (up to 5 s) while a router
+  // still holds a peer's entry whose finish was lost, so that the snapshots repair it.
+  bool live_settling(double now) const {
+    if (!live_ || remaining_ > 0 || now > out_.last_done_s + 5) return false;
+    for (const auto& router : routers_)
+      if (router->live->foreign_entries() > 0) return true;
+    return false;
+  }
+
+  void tick_live(double now) {
+    if (now - last_tick_ < 0.25) return;
+    last_tick_ = now;
+    for (size_t k = 0; k < routers_.size(); ++k) {
+      routers_[k]->live->tick(now);
+      flush_live(static_cast<int>(k), now);
     }
   }
 
@@ -685,6 +775,11 @@ class Simulation {
   std::vector<int> free_peer_;
   std::vector<std::vector<prefix::KvEventIndex::KeyedOp>> kv_batches_;  // KV-cache events
   std::vector<int> free_kv_;
+  bool live_ = false;                                       // SimConfig::peer_sync_live
+  std::vector<std::string> live_packets_;                   // every packet sent
+  std::vector<std::pair<size_t, size_t>> live_deliveries_;  // (receiver, packet)
+  double last_tick_ = -1e300;
+  policy::Rng loss_rng_{0x6c6f7373ull};  // reseeded from SimConfig::seed in setup()
   std::vector<const cluster::ClusterState*> router_states_;  // observe_routers' argument
   std::vector<Flight> flights_;
   EventQueue queue_;

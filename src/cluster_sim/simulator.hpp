@@ -80,6 +80,13 @@ struct SimConfig {
   // evictions per step, and every router applies a step's events this many seconds after the
   // step ends (prefix::KvEventIndex, matched instead of the router's own index); < 0: off.
   double kv_events_delay_s = -1;
+  // With peer sync: true runs the live protocol instead (src/peer/peer_sync.*, what `eta route
+  // --peer-sync` sends over NATS): encoded packets of dispatches (with prefix blocks), first
+  // tokens, finishes, heartbeats every 0.5 s and snapshots on loss, each packet reaching each
+  // other router peer_sync_s later unless lost (peer_sync_loss: the probability per packet and
+  // receiver, seeded).
+  bool peer_sync_live = false;
+  double peer_sync_loss = 0;
   // Tests: called at each routed arrival, before the pick, with every router's state.
   std::function<void(double now, std::span<const cluster::ClusterState* const> routers)>
       observe_routers;
@@ -142,6 +149,13 @@ struct SimResult {
   uint64_t oracle_steps = 0;  // steps the oracle simulated on engine clones
   int64_t lost = 0;           // requests that never completed (must be 0)
   int64_t ledger_left = 0;    // entries left in the routers' ledgers at the end (must be 0)
+  // Live peer sync (SimConfig::peer_sync_live): what the routers sent and what was lost.
+  uint64_t peer_packets = 0;      // packets published (each goes to every other router)
+  uint64_t peer_bytes = 0;        // their bytes
+  uint64_t peer_dropped = 0;      // packet deliveries lost (per receiver)
+  uint64_t peer_lost_frames = 0;  // frames the receivers counted as lost (gaps)
+  uint64_t peer_snapshots = 0;    // snapshots applied after a loss
+  int64_t peer_foreign_left = 0;  // peers' entries still held at the end (finishes lost)
 };
 
 // Runs the workload (arrival times as given) through the cluster with one policy. `plans` from

@@ -223,6 +223,7 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
                "retries", "admission", "api_keys", "api_keys_file", "rate_limit",
                "decision_log_size", "log_level", "log_format", "access_log", "max_body_bytes",
                "shutdown_grace_s", "client", "tls", "upstream_tls", "kv_events",
+               "peer_sync", "replica_dns", "dns_server",
                // dropin: upstream auth, request reading
                "upstream_api_key", "upstream_api_key_file", "request_estimates", "stream_usage"})) {
     // clang-format on
@@ -378,6 +379,36 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
     r.integer(n["video_tokens"], "request_estimates.video_tokens", e.video_tokens, 0, 1e7);
     r.integer(n["file_tokens"], "request_estimates.file_tokens", e.file_tokens, 0, 1e7);
   }
+  if (const YAML::Node n = root["peer_sync"]) {  // peer sync (issue 13)
+    if (!r.keys(n, "peer_sync", {"url", "cluster", "heartbeat_s", "peer_timeout_s", "entry_ttl_s"}))
+      return;
+    PeerSyncConfig& p = out.peer_sync;
+    r.text(n["url"], "peer_sync.url", p.url);
+    r.text(n["cluster"], "peer_sync.cluster", p.cluster);
+    r.number(n["heartbeat_s"], "peer_sync.heartbeat_s", p.heartbeat_s, 0.01, 60);
+    r.number(n["peer_timeout_s"], "peer_sync.peer_timeout_s", p.peer_timeout_s, 0.05, 3600);
+    r.number(n["entry_ttl_s"], "peer_sync.entry_ttl_s", p.entry_ttl_s, 0.1, kMaxSeconds);
+  }
+  if (const YAML::Node n = root["replica_dns"]) {  // replicas from DNS (issue 13)
+    if (!n.IsSequence() && !n.IsNull()) return r.fail(n, "replica_dns must be a list");
+    out.replica_dns.clear();
+    size_t i = 0;
+    for (const auto& item : n) {
+      const std::string where = "replica_dns[" + std::to_string(i++) + "]";
+      if (!item.IsMap()) return r.fail(item, where + " must be a map {name, port, interval_s}");
+      if (!r.keys(item, where, {"name", "port", "interval_s", "gpu", "arch"})) return;
+      ReplicaDnsConfig d;
+      r.text(item["name"], where + ".name", d.name);
+      r.integer(item["port"], where + ".port", d.port, 1, 65535);
+      r.number(item["interval_s"], where + ".interval_s", d.interval_s, 0.05, 86400);
+      r.text(item["gpu"], where + ".gpu", d.gpu);
+      r.text(item["arch"], where + ".arch", d.arch);
+      if (r.failed()) return;
+      if (d.name.empty()) return r.fail(item, where + " needs a name");
+      out.replica_dns.push_back(std::move(d));
+    }
+  }
+  r.text(root["dns_server"], "dns_server", out.dns_server);
   if (const YAML::Node n = root["client"]) {
     if (!r.keys(n, "client",
                 {"max_header_bytes", "request_timeout_s", "idle_timeout_s", "write_timeout_s",
@@ -527,6 +558,7 @@ bool apply_flags(const RouteFlags& f, RouterConfig& c, std::string& error) {
   if (f.log_level) c.log_level = *f.log_level;
   if (f.log_format) c.log_format = *f.log_format;
   if (f.access_log) c.access_log = *f.access_log;
+  if (f.peer_sync_url) c.peer_sync.url = *f.peer_sync_url;
   if (f.shutdown_grace_s) c.shutdown_grace_s = *f.shutdown_grace_s;
   if (f.upstream_api_key_file) c.upstream_api_key_file = *f.upstream_api_key_file;
   return true;
@@ -721,6 +753,36 @@ static bool validate_config_impl(RouterConfig& c, std::string& error) {
   check(c.log_format == "text" || c.log_format == "json",
         "log format must be text or json; got '" + c.log_format + "'");
   check(!c.access_log.empty(), "access log must be a file path, '-' (stdout) or 'off'");
+  for (const ReplicaDnsConfig& d : c.replica_dns) {  // replicas from DNS (issue 13)
+    ReplicaConfig probe;
+    probe.url = "http://127.0.0.1:" + std::to_string(d.port);
+    probe.gpu = d.gpu;
+    probe.arch = d.arch;
+    std::string e;
+    check(validate_replica(probe, e), "replica_dns " + d.name + ": " + e);
+  }
+  if (!c.dns_server.empty()) {
+    const size_t colon = c.dns_server.rfind(':');
+    const std::string host = c.dns_server.substr(0, colon == std::string::npos ? 0 : colon);
+    const std::string port = colon == std::string::npos ? "" : c.dns_server.substr(colon + 1);
+    check(!host.empty() && host.find_first_not_of("0123456789.") == std::string::npos &&
+              !port.empty() && port.find_first_not_of("0123456789") == std::string::npos &&
+              port.size() <= 5 && std::stoi(port) > 0 && std::stoi(port) <= 65535,
+          "dns_server must be IPv4ADDRESS:PORT, e.g. 127.0.0.1:53; got '" + c.dns_server + "'");
+  }
+  if (c.peer_sync.enabled()) {  // peer sync (issue 13)
+    const std::string& u = c.peer_sync.url;
+    check(u.rfind("nats://", 0) == 0 && u.size() > 7 && u.find_first_of(" \t") == std::string::npos,
+          "peer_sync.url must be nats://HOST:PORT; got '" + u + "'");
+    const std::string& cl = c.peer_sync.cluster;
+    check(!cl.empty() && cl.size() <= 64 &&
+              cl.find_first_not_of(
+                  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+                  std::string::npos,
+          "peer_sync.cluster must be 1-64 letters, digits, '_' or '-'; got '" + cl + "'");
+    check(c.peer_sync.peer_timeout_s > c.peer_sync.heartbeat_s,
+          "peer_sync.peer_timeout_s must be longer than peer_sync.heartbeat_s");
+  }
   return error.empty();
 }
 

@@ -60,6 +60,27 @@ struct ClientLimits {
   bool operator==(const ClientLimits&) const = default;
 };
 
+// Live peer sync between routers over NATS (issue 13; src/router/peer_link.*). Off without url.
+struct PeerSyncConfig {
+  std::string url;              // nats://host:port; "" = off
+  std::string cluster = "eta";  // routers with the same cluster share subject eta.peer.<cluster>
+  double heartbeat_s = 0.5;     // a heartbeat at least this often
+  double peer_timeout_s = 2.0;  // a peer silent this long: its requests leave the ledger
+  double entry_ttl_s = 900;     // a peer's request without its finish this long: dropped
+  bool enabled() const { return !url.empty(); }
+  bool operator==(const PeerSyncConfig&) const = default;
+};
+
+// Replicas from DNS (issue 13; src/router/discovery.*): every A/AAAA record of `name`.
+struct ReplicaDnsConfig {
+  std::string name;
+  int port = 8000;
+  double interval_s = 5;
+  std::string gpu;  // as a replica's gpu / arch ("" = defaults)
+  std::string arch;
+  bool operator==(const ReplicaDnsConfig&) const = default;
+};
+
 struct RouterConfig {
   std::string host = "127.0.0.1";
   int port = 8000;  // 0: any free port
@@ -128,6 +149,9 @@ struct RouterConfig {
   // still sees exactly the stream it asked for).
   openai::ExtractOptions request_estimates;
   bool stream_usage = true;
+  PeerSyncConfig peer_sync;  // peer sync (issue 13)
+  std::vector<ReplicaDnsConfig> replica_dns;  // replicas from DNS (issue 13)
+  std::string dns_server;                     // IPv4:PORT for replica_dns ("": resolv.conf)
 };
 
 // Parses YAML text into `out` (starting from `out`'s values: keys absent from the file keep
@@ -166,6 +190,7 @@ struct RouteFlags {
   std::optional<std::string> access_log;
   std::optional<double> shutdown_grace_s;
   std::optional<std::string> upstream_api_key_file;  // dropin: --upstream-api-key-file
+  std::optional<std::string> peer_sync_url;  // --peer-sync URL (peer sync, issue 13)
 };
 
 // Applies flags over `config`. Returns false with one line if a --replica or --policy-params

@@ -5,10 +5,8 @@
 
 namespace eta::router {
 
-RateLimiter::Verdict RateLimiter::charge(std::string_view key, const RateLimit& limit,
-                                         double tokens, double now_s) {
-  Verdict v;
-  if (!limit.any()) return v;
+RateLimiter::Bucket& RateLimiter::refill(std::string_view key, const RateLimit& limit,
+                                         double now_s) {
   auto [it, fresh] = buckets_.try_emplace(std::string(key));
   Bucket& b = it->second;
   const double rpm = limit.requests_per_minute;
@@ -22,6 +20,26 @@ RateLimiter::Verdict RateLimiter::charge(std::string_view key, const RateLimit& 
     b.tokens = std::min(tpm, b.tokens + dt * tpm / 60.0);
   }
   b.last_s = now_s;
+  return b;
+}
+
+void RateLimiter::consume(std::string_view key, const RateLimit& limit, double requests,
+                          double tokens, double now_s) {
+  if (!limit.any()) return;
+  Bucket& b = refill(key, limit, now_s);
+  const double rpm = limit.requests_per_minute;
+  const double tpm = limit.tokens_per_minute;
+  if (rpm > 0) b.requests = std::max(-rpm, b.requests - std::max(requests, 0.0));
+  if (tpm > 0) b.tokens = std::max(-tpm, b.tokens - std::min(std::max(tokens, 0.0), tpm));
+}
+
+RateLimiter::Verdict RateLimiter::charge(std::string_view key, const RateLimit& limit,
+                                         double tokens, double now_s) {
+  Verdict v;
+  if (!limit.any()) return v;
+  Bucket& b = refill(key, limit, now_s);
+  const double rpm = limit.requests_per_minute;
+  const double tpm = limit.tokens_per_minute;
   const double need_tokens = tpm > 0 ? std::min(std::max(tokens, 0.0), tpm) : 0;
   double wait_s = 0;
   if (rpm > 0 && b.requests < 1) wait_s = std::max(wait_s, (1 - b.requests) * 60.0 / rpm);

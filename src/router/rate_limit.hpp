@@ -33,6 +33,12 @@ class RateLimiter {
   // `limit`, or refuses without charging. Keys without limits always pass.
   Verdict charge(std::string_view key, const RateLimit& limit, double tokens, double now_s);
 
+  // A charge another router admitted for `key` (peer sync, issue 13): taken whatever the buckets
+  // hold. They may go below zero, down to minus one minute's allowance, so that several routers
+  // together admit the configured rate (each sees every router's charges, a few ms late).
+  void consume(std::string_view key, const RateLimit& limit, double requests, double tokens,
+               double now_s);
+
   size_t keys() const { return buckets_.size(); }
 
  private:
@@ -41,6 +47,8 @@ class RateLimiter {
     double tokens = 0;
     double last_s = 0;
   };
+  // The key's bucket, refilled up to `now_s`.
+  Bucket& refill(std::string_view key, const RateLimit& limit, double now_s);
   std::unordered_map<std::string, Bucket> buckets_;
 };
 

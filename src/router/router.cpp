@@ -34,9 +34,11 @@
 #include "router/aliases.hpp"
 #include "router/dashboard.hpp"
 #include "router/decision_log.hpp"
+#include "router/discovery.hpp"
 #include "router/features.hpp"
 #include "router/headers.hpp"
 #include "router/kv_events.hpp"
+#include "router/peer_link.hpp"
 #include "router/rate_limit.hpp"
 #include "router/replica_state.hpp"
 #include "router/router_metrics.hpp"
@@ -307,6 +309,20 @@ struct Router::Impl {
   void maybe_shutdown_done();
   bool reload(RouterConfig next, std::string& error);
 
+  // Peer sync (issue 13): null when off.
+  void start_peer_sync();
+  void arm_peer_timer();
+  void index_rate_keys();  // rate_keys from config.api_keys
+  std::unique_ptr<PeerLink> peer;
+  // Replicas from DNS (issue 13): null without replica_dns.
+  void start_discovery();
+  void apply_dns(size_t name, const std::vector<std::string>& urls, const std::string& error);
+  std::unique_ptr<DnsDiscovery> discovery;
+  std::vector<std::set<std::string>> dns_owned;  // per replica_dns entry: the replicas it added
+  std::vector<bool> dns_failing;                 // per entry: the last lookup failed (logged)
+  std::shared_ptr<int> dns_alive = std::make_shared<int>(0);
+  std::unordered_map<uint64_t, std::string> rate_keys;  // rate_key_hash -> key
+
   asio::io_context& io;
   RouterConfig config;
   Clock::time_point start_ = Clock::now();
@@ -331,6 +347,8 @@ struct Router::Impl {
   asio::steady_timer ready_timer;
   asio::steady_timer dashboard_timer;
   asio::steady_timer shutdown_timer;
+  asio::steady_timer peer_timer;        // peer sync: ticks
+  asio::steady_timer peer_flush_timer;  // peer sync: batching of outgoing frames
   bool shutting_down = false;
   std::function<void()> on_shutdown_done;
 
@@ -393,8 +411,23 @@ Router::Impl::Impl(asio::io_context& io_in, RouterConfig config_in)
       queue_timer(io_in),
       ready_timer(io_in),
       dashboard_timer(io_in),
-      shutdown_timer(io_in) {
+      shutdown_timer(io_in),
+      peer_timer(io_in),
+      peer_flush_timer(io_in) {
   std::string error;
+  if (config.peer_sync.enabled()) {
+    peer = std::make_unique<PeerLink>(
+        config.peer_sync, state, metrics.registry,
+        [&io_in](std::function<void()> f) { asio::post(io_in, std::move(f)); },
+        [this](std::function<void()> f) {
+          peer_flush_timer.expires_after(
+              std::chrono::microseconds(static_cast<int64_t>(PeerLink::kFlushDelayS * 1e6)));
+          peer_flush_timer.async_wait([f = std::move(f)](const boost::system::error_code& ec) {
+            if (!ec) f();
+          });
+        },
+        [this] { return now(); });
+  }
   policy = policy::make_policy(config.policy, config.policy_params, error);
   if (config.admin_port >= 0) {
     http::ServerOptions o;
@@ -459,6 +492,7 @@ bool Router::Impl::add_replica(ReplicaConfig rc, std::string& error) {
     return false;
   }
   Replica& added = *replicas.back();
+  if (peer) peer->set_replica(added.index, added.url());
   spdlog::info("replica {} added (gpu {}, arch {}, weight {})", added.url(), gpu, arch,
                added.config.weight);
   // KV-cache events (issue 15): its own endpoints or the pattern's.
@@ -530,6 +564,7 @@ void Router::Impl::finalize_removal(Replica& r) {
   state.set_routable(r.index, false);
   kv_events->detach(r.index);
   state.forget_prefix_cache(r.index);
+  if (peer) peer->set_replica(r.index, "");
   metrics.routable.with({r.url()}).set(0);
   metrics.healthy.with({r.url()}).set(0);
   r.in_flight_gauge->set(0);
@@ -619,6 +654,97 @@ void Router::Impl::start_polling() {
   arm_scrape();
   arm_health();
   arm_models();
+}
+
+// Peer sync (issue 13): PeerLink does the work; the router starts it and ticks it.
+void Router::Impl::start_peer_sync() {
+  if (!peer) return;
+  std::string error;
+  if (!peer->start(error)) {
+    spdlog::error("{}; peer sync off", error);
+    peer.reset();
+    return;
+  }
+  index_rate_keys();
+  // A peer admitted a request of a rate-limited key: our buckets for it pay too.
+  peer->on_rate_charge() = [this](uint64_t hash, uint32_t requests, uint64_t tokens) {
+    auto it = rate_keys.find(hash);
+    if (it == rate_keys.end()) return;
+    rate_limiter.consume(it->second, rate_limit_for(config, it->second), requests,
+                         static_cast<double>(tokens), now());
+  };
+  arm_peer_timer();
+}
+
+void Router::Impl::index_rate_keys() {
+  rate_keys.clear();
+  rate_keys[rate_key_hash(config.peer_sync.cluster, "")] = "";  // no keys configured
+  for (const std::string& k : config.api_keys)
+    rate_keys[rate_key_hash(config.peer_sync.cluster, k)] = k;
+}
+
+void Router::Impl::start_discovery() {
+  if (config.replica_dns.empty()) return;
+  dns_owned.assign(config.replica_dns.size(), {});
+  dns_failing.assign(config.replica_dns.size(), false);
+  std::weak_ptr<int> token = dns_alive;
+  discovery = std::make_unique<DnsDiscovery>(
+      config.replica_dns, config.dns_server,
+      [this, token](size_t i, std::vector<std::string> urls, std::string error) {
+        asio::post(io, [this, token, i, urls = std::move(urls), error = std::move(error)] {
+          if (!token.expired() && !stopped) apply_dns(i, urls, error);
+        });
+      });
+  discovery->start();
+}
+
+// New records become replicas (probed at once); vanished ones are drained then removed, as
+// POST /admin/replicas/remove does. A failed lookup changes nothing.
+void Router::Impl::apply_dns(size_t i, const std::vector<std::string>& urls,
+                             const std::string& error) {
+  const ReplicaDnsConfig& d = config.replica_dns[i];
+  if (!error.empty()) {
+    if (!dns_failing[i]) spdlog::warn("replica_dns {}: {}; keeping its replicas", d.name, error);
+    dns_failing[i] = true;
+    return;
+  }
+  dns_failing[i] = false;
+  std::set<std::string>& owned = dns_owned[i];
+  const std::set<std::string> wanted(urls.begin(), urls.end());
+  for (const std::string& url : wanted) {
+    if (owned.count(url) || find_replica(url)) continue;
+    ReplicaConfig rc;
+    rc.url = url;
+    rc.gpu = d.gpu;
+    rc.arch = d.arch;
+    std::string e;
+    if (!add_replica(rc, e)) {
+      spdlog::error("replica_dns {}: {}: {}", d.name, url, e);
+      continue;
+    }
+    spdlog::info("replica_dns {}: record {} appeared", d.name, url);
+    owned.insert(url);
+  }
+  for (auto it = owned.begin(); it != owned.end();) {
+    if (wanted.count(*it)) {
+      ++it;
+      continue;
+    }
+    if (Replica* r = find_replica(*it)) {
+      spdlog::info("replica_dns {}: record {} vanished: draining", d.name, *it);
+      begin_removal(*r, false);
+    }
+    it = owned.erase(it);
+  }
+}
+
+void Router::Impl::arm_peer_timer() {
+  peer_timer.expires_after(std::chrono::milliseconds(250));
+  peer_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopped || !peer) return;
+    peer->tick();
+    arm_peer_timer();
+  });
 }
 
 void Router::Impl::arm_scrape() {
@@ -1042,6 +1168,7 @@ void Router::Impl::handle_metrics(const http::ExchangePtr& e) {
   }
   drop_gone_from_queue();
   metrics.queue_length.with().set(static_cast<double>(queue.size()));
+  if (peer) peer->refresh_metrics();
   http::Response resp;
   resp.content_type = "text/plain; version=0.0.4; charset=utf-8";
   resp.body = metrics.registry.render();
@@ -1137,6 +1264,9 @@ void Router::Impl::handle_proxy(const http::ExchangePtr& e, const RouteSpec& rou
                     std::move(h));
       return;
     }
+    if (peer)
+      peer->rate_charge(rate_key_hash(config.peer_sync.cluster, key), 1,
+                        static_cast<uint64_t>(std::max(0.0, tokens)));
   }
   std::weak_ptr<Call> weak = c;
   e->on_disconnect([this, weak] {
@@ -1362,7 +1492,10 @@ void Router::Impl::start_attempt(const CallPtr& c, int index) {
   ++r.requests;
   ++total_in_flight;
   r.in_flight_gauge->set(r.in_flight);
-  if (c->use_ledger) state.on_dispatch(c->id, index, c->prepared.features, now());
+  if (c->use_ledger) {
+    state.on_dispatch(c->id, index, c->prepared.features, now());
+    if (peer) peer->dispatched(c->id, index, c->prepared.features);
+  }
   c->rewriter.reset();
 
   http::ClientRequest req;
@@ -1473,6 +1606,7 @@ void Router::Impl::on_body(const CallPtr& c, std::string_view data) {
       const double t = now();
       if (!c->first_token) {
         c->first_token = true;
+        if (peer) peer->first_token(c->id, n);
         const auto wall = Clock::now();
         c->ttft_s = std::chrono::duration<double>(wall - c->arrival_wall).count();
         metrics.ttft_seconds.with({replicas[static_cast<size_t>(c->replica)]->url()})
@@ -1504,6 +1638,7 @@ void Router::Impl::on_body(const CallPtr& c, std::string_view data) {
 void Router::Impl::release_attempt(Call& c) {
   if (!c.attempt_active) return;
   c.attempt_active = false;
+  if (peer) peer->ended(c.id);  // an abort unless complete() said finished first
   Replica& r = *replicas[static_cast<size_t>(c.replica)];
   --r.in_flight;
   --total_in_flight;
@@ -1636,6 +1771,8 @@ void Router::Impl::complete(const CallPtr& c) {
     }
     c->exchange->end_stream();
   }
+  if (peer && c->status >= 200 && c->status < 300)
+    peer->finished(c->id, tokens.value_or(c->relayed_tokens));
   release_attempt(*c);
   if (!c->info.decode) tokens.reset();  // prefill only: its usage counts no output
   if (c->status >= 200 && c->status < 300) {
@@ -1889,6 +2026,10 @@ void Router::Impl::add_admin_routes() {
   auto bad = [](std::string message) {
     return http::error_response(400, "BadRequestError", std::move(message));
   };
+  admin_routes.add("GET", "/admin/peers", [this, json_response](http::ExchangePtr e) {
+    if (!peer) return e->respond(json_response(404, R"({"error":"peer sync is off"})"));
+    e->respond(json_response(200, peer->admin_json()));
+  });
   admin_routes.add("GET", "/admin/replicas", [this, json_response](http::ExchangePtr e) {
     const double t = now();
     const cluster::ClusterView& view = state.view(t);
@@ -2140,6 +2281,12 @@ bool Router::Impl::reload(RouterConfig next, std::string& error) {
     if (changed) spdlog::warn("reload: a change of {} needs a restart; not applied", what);
     return changed;
   };
+  if (keep(next.peer_sync != config.peer_sync, "peer_sync")) next.peer_sync = config.peer_sync;
+  if (keep(next.replica_dns != config.replica_dns || next.dns_server != config.dns_server,
+           "replica_dns")) {
+    next.replica_dns = config.replica_dns;
+    next.dns_server = config.dns_server;
+  }
   if (keep(next.host != config.host || next.port != config.port, "listen")) {
     next.host = config.host;
     next.port = config.port;
@@ -2204,6 +2351,7 @@ bool Router::Impl::reload(RouterConfig next, std::string& error) {
   }
   // Applied from here on: nothing below fails.
   config = std::move(next);
+  if (peer) index_rate_keys();  // peer sync: the keys may have changed
   if (new_policy) {
     policy = std::move(new_policy);
     rng = policy::Rng(config.seed);
@@ -2212,6 +2360,9 @@ bool Router::Impl::reload(RouterConfig next, std::string& error) {
   int n_removed = 0;
   for (auto& r : replicas) {
     if (r->removed || r->removing || wanted.count(r->url())) continue;
+    if (std::any_of(dns_owned.begin(), dns_owned.end(),
+                    [&](const std::set<std::string>& o) { return o.count(r->url()) > 0; }))
+      continue;  // found by replica_dns, not configured
     ++n_removed;
     begin_removal(*r, false);
   }
@@ -2259,6 +2410,8 @@ void Router::start(std::function<void()> on_ready) {
   m.server.start();
   if (m.admin_server) m.admin_server->start();
   m.start_polling();
+  m.start_peer_sync();
+  m.start_discovery();
   m.ready_timer.expires_after(ms(kReadyTimeoutS));
   m.ready_timer.async_wait([&m](const boost::system::error_code& ec) {
     if (ec || m.ready) return;
@@ -2286,6 +2439,11 @@ void Router::stop() {
   m.dashboard_timer.cancel();
   m.dashboards.close_all();
   m.shutdown_timer.cancel();
+  m.peer_timer.cancel();
+  m.peer_flush_timer.cancel();
+  if (m.peer) m.peer->stop();
+  m.dns_alive.reset();
+  m.discovery.reset();  // joins its thread
   for (auto& [id, c] : m.calls) {
     c->finished = true;
     c->handle.cancel();

@@ -455,5 +455,46 @@ class BenchThroughRouterTest(unittest.TestCase):
                     self.assertEqual(len(report["replicas"]), 2, report["replicas"])
 
 
+class SeveralTargetsTest(unittest.TestCase):
+    """--target repeated (several routers): requests spread round robin or at random (seeded)."""
+
+    def test_round_robin_and_random(self):
+        sims = [etatest.start_sim("--time-scale", "20") for _ in range(2)]
+        try:
+            def served():
+                counts = []
+                for s in sims:
+                    c = s.client()
+                    counts.append(sum(v for _, v in c.metrics().find("vllm:request_success_total")))
+                    c.close()
+                return counts
+
+            base = ["--target", sims[0].url, "--target", sims[1].url, "--workload",
+                    "synthetic:n=12,in=50,out=5", "--rate", "50", "--progress", "off"]
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "r.json")
+                code, out, err = run_bench(base + ["--json", path])
+                self.assertEqual(code, 0, err)
+                self.assertEqual(served(), [6, 6])
+                with open(path) as f:
+                    report = json.load(f)
+                self.assertEqual(report["run"]["targets"], [sims[0].url, sims[1].url])
+                self.assertEqual(report["run"]["target_choice"], "round-robin")
+                code, out, err = run_bench(base + ["--target-choice", "random", "--seed", "1"])
+                self.assertEqual(code, 0, err)
+                after = served()
+                self.assertEqual(sum(after), 24)
+                self.assertNotEqual(after, [12, 12])  # 12 random draws: not exactly half with seed 1
+            code, _, err = run_bench(base + ["--target-choice", "sticky"])
+            self.assertEqual(code, 2)
+            self.assertIn("--target-choice must be round-robin or random", err)
+            code, _, err = run_bench(base + ["--target", "ftp://x"])
+            self.assertEqual(code, 2)
+            self.assertEqual(len(err.strip().splitlines()), 1, err)
+        finally:
+            for s in sims:
+                s.stop()
+
+
 if __name__ == "__main__":
     unittest.main()

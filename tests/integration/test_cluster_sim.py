@@ -2,6 +2,7 @@
 trace workloads from ETA_SHARED_DIR, and the command line's errors."""
 
 import json
+import re
 import os
 import tempfile
 import unittest
@@ -127,6 +128,43 @@ class ClusterSimTest(unittest.TestCase):
         for key in ["ttft_ms", "e2e_ms", "replica_share"]:
             self.assertEqual(runs[None]["round-robin"][key], runs["0"]["round-robin"][key])
         self.assertNotEqual(runs[None]["eta"]["replica_share"], runs["0"]["eta"]["replica_share"])
+
+    def test_peer_sync_live_protocol(self):
+        # The live protocol (src/peer/, what eta route sends over NATS) in virtual time: every
+        # request completes, no router's own entry is left, packets and bytes are reported, and
+        # with loss the gaps are repaired by snapshots (no peer entry left at the end).
+        docs, errs = {}, {}
+        with tempfile.TemporaryDirectory() as d:
+            for name, extra in [("ideal", ["--peer-sync", "5", "--peer-sync-tokens", "first"]),
+                                ("live", ["--peer-sync", "5", "--peer-sync-protocol", "live"]),
+                                ("lossy", ["--peer-sync", "5", "--peer-sync-protocol", "live",
+                                           "--peer-sync-loss", "0.2"])]:
+                path = os.path.join(d, "%s.json" % name)
+                _, errs[name] = self.run_sim(["--policy", "eta", "--load", "0.9", "--lengths",
+                                              "hidden", "--routers", "3", "--json", path] + extra)
+                with open(path) as f:
+                    docs[name] = json.load(f)
+        self.assertNotIn("peer_sync_protocol", docs["ideal"]["config"])
+        self.assertEqual(docs["live"]["config"]["peer_sync_protocol"], "live")
+        self.assertEqual(docs["lossy"]["config"]["peer_sync_loss"], 0.2)
+        self.assertNotIn("live peer sync", errs["ideal"])
+        for name in ["live", "lossy"]:
+            run = docs[name]["runs"][0]
+            self.assertEqual(run["lost"], 0)
+            self.assertEqual(run["requests"] + run["errors"], 120)
+            m = re.search(r"live peer sync: (\d+) packets, (\d+) bytes \(([\d.]+) bytes per "
+                          r"request\), (\d+) deliveries lost, (\d+) frames missed, (\d+) "
+                          r"snapshots applied, (-?\d+) peer entries left", errs[name])
+            self.assertIsNotNone(m, errs[name])
+            packets, _, per_request, dropped, missed, snapshots, left = m.groups()
+            self.assertGreater(int(packets), 120)
+            self.assertGreater(float(per_request), 20)
+            self.assertEqual(int(left), 0, errs[name])
+            if name == "live":
+                self.assertEqual((int(dropped), int(missed), int(snapshots)), (0, 0, 0))
+            else:
+                self.assertGreater(int(dropped), 0)
+                self.assertGreater(int(snapshots), 0)
 
     def test_find_capacity(self):
         with tempfile.TemporaryDirectory() as d:

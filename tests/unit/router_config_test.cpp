@@ -347,3 +347,55 @@ TEST(RouterConfigKvEvents, BadAddressesAreOneLine) {
 
 }  // namespace
 }  // namespace eta::router
+
+namespace eta::router {
+namespace {
+
+// Peer sync and replicas from DNS (issue 13).
+TEST(RouterConfig, PeerSyncAndReplicaDns) {
+  RouterConfig c;
+  std::string e;
+  ASSERT_TRUE(parse_config_yaml(
+      "peer_sync: {url: 'nats://n:4222', cluster: c-1, heartbeat_s: 0.25, peer_timeout_s: 1}\n"
+      "replica_dns: [{name: v.svc, port: 9000, interval_s: 2, gpu: a100}]\n"
+      "dns_server: 127.0.0.1:5353\n",
+      "eta.yaml", c, e))
+      << e;
+  EXPECT_EQ(c.peer_sync.url, "nats://n:4222");
+  EXPECT_EQ(c.peer_sync.cluster, "c-1");
+  EXPECT_EQ(c.peer_sync.heartbeat_s, 0.25);
+  EXPECT_EQ(c.peer_sync.peer_timeout_s, 1);
+  ASSERT_EQ(c.replica_dns.size(), 1u);
+  EXPECT_EQ(c.replica_dns[0].name, "v.svc");
+  EXPECT_EQ(c.replica_dns[0].port, 9000);
+  EXPECT_EQ(c.replica_dns[0].interval_s, 2);
+  EXPECT_EQ(c.replica_dns[0].gpu, "a100");
+  EXPECT_TRUE(validate_config(c, e)) << e;
+  RouteFlags f;
+  f.peer_sync_url = "nats://other:4222";
+  ASSERT_TRUE(apply_flags(f, c, e));
+  EXPECT_EQ(c.peer_sync.url, "nats://other:4222");
+
+  const std::pair<const char*, const char*> bad[] = {
+      {"peer_sync: {url: 'tcp://n:1'}\n", "peer_sync.url must be nats://HOST:PORT"},
+      {"peer_sync: {url: 'nats://n:1', cluster: 'a b'}\n", "peer_sync.cluster must be"},
+      {"peer_sync: {url: 'nats://n:1', heartbeat_s: 3}\n", "peer_timeout_s must be longer"},
+      {"peer_sync: {url: 'nats://n:1', colour: red}\n", "unknown key 'colour'"},
+      {"replica_dns: [{name: x, port: 0}]\n", "replica_dns[0].port"},
+      {"replica_dns: [{name: x, arch: nope}]\n", "replica_dns x:"},
+      {"replica_dns: x\n", "replica_dns must be a list"},
+      {"dns_server: '127.0.0.1'\n", "dns_server must be IPv4ADDRESS:PORT"},
+      {"dns_server: '127.0.0.1:99999'\n", "dns_server must be IPv4ADDRESS:PORT"},
+  };
+  for (const auto& [text, message] : bad) {
+    RouterConfig b;
+    std::string err;
+    const bool ok = parse_config_yaml(text, "eta.yaml", b, err) && validate_config(b, err);
+    EXPECT_FALSE(ok) << text;
+    EXPECT_NE(err.find(message), std::string::npos) << text << " -> " << err;
+    EXPECT_EQ(err.find('\n'), std::string::npos) << err;
+  }
+}
+
+}  // namespace
+}  // namespace eta::router

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "router/rate_limit.hpp"
 
 namespace eta::router {
@@ -47,6 +49,35 @@ TEST(RateLimiter, RefusedRequestsAreNotCharged) {
   for (int i = 0; i < 60; ++i) ASSERT_TRUE(l.charge("k", lim, 0, 0).allowed);
   for (int i = 0; i < 100; ++i) EXPECT_FALSE(l.charge("k", lim, 0, 0.5).allowed);
   EXPECT_TRUE(l.charge("k", lim, 0, 1.0).allowed);
+}
+
+// Peer sync: charges admitted by other routers empty this router's bucket too, so that N routers
+// sharing their charges admit the configured rate together (simulated here: 3 routers, one
+// client sending through each in turn as fast as it can, every charge seen by the others).
+TEST(RateLimiter, PeersChargesAreConsumed) {
+  RateLimit lim{60, 0};  // one request per second, a burst of 60
+  RateLimiter l;
+  l.consume("k", lim, 60, 0, 0);  // the whole burst taken elsewhere
+  EXPECT_FALSE(l.charge("k", lim, 0, 0.5).allowed);
+  EXPECT_TRUE(l.charge("k", lim, 0, 1.0).allowed);
+  // It may go below zero, down to one minute's allowance: a late charge still counts.
+  l.consume("k", lim, 1000, 0, 1.0);
+  EXPECT_FALSE(l.charge("k", lim, 0, 60.5).allowed);
+  EXPECT_TRUE(l.charge("k", lim, 0, 121.0).allowed);
+
+  std::vector<RateLimiter> routers(3);
+  int admitted = 0;
+  const double duration = 120;
+  for (int i = 0; i < 3 * 100 * static_cast<int>(duration); ++i) {  // 100 attempts/s per router
+    const double t = i / 300.0;
+    RateLimiter& r = routers[static_cast<size_t>(i % 3)];
+    if (r.charge("k", lim, 0, t).allowed) {
+      ++admitted;
+      for (size_t j = 0; j < routers.size(); ++j)
+        if (j != static_cast<size_t>(i % 3)) routers[j].consume("k", lim, 1, 0, t);
+    }
+  }
+  EXPECT_NEAR(admitted, 60 + duration, 0.1 * (60 + duration));
 }
 
 }  // namespace
