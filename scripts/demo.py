@@ -9,7 +9,7 @@ front of them, and replays the same workload through it with `eta bench` (bursty
 hidden, its own arrival process scaled to 85 % of the cluster's *sustained* capacity: the highest
 rate least-request sustains under that process, completions keeping up with arrivals, as
 measured by `eta cluster-sim --find-capacity`). The run lasts SPAN simulated seconds of sending
-(quick: 10, full: 240); the first WARMUP of them are excluded from the table, which reports
+(quick: 10, full: 120); the first WARMUP of them are excluded from the table, which reports
 the offered and the completed rate of the rest beside the latencies (steady state: they agree).
 
 Prints one table (offered and done rates, TTFT, TPOT, E2E, goodput, errors, ratios to nginx)
@@ -476,7 +476,7 @@ class Demo:
         # bursty-mix: 8 short requests/s plus a burst of 12 long-document requests every 20 s of
         # its own clock, scaled to the rate; its duration is chosen so that sending lasts SPAN
         # simulated seconds at that rate.
-        self.span = 10.0 if quick else 240.0
+        self.span = 10.0 if quick else 120.0
         rate = LOAD * self.capacity
         self.workload = "bursty-mix:duration=%d" % max(20, math.ceil(self.span * rate / NATURAL_RATE))
         print("eta demo: %s, 4 replicas (2 x h100, 2 x a100, %s) at time scale %g; routers: %s"
@@ -770,12 +770,12 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer requests, higher time scale")
     ap.add_argument("--requests", type=int, default=0, help="send only the first N requests")
     ap.add_argument("--time-scale", type=float, default=0.0,
-                    help="replicas' simulated seconds per wall second (default: 1, quick: 2)")
+                    help="replicas' simulated seconds per wall second (default: 2)")
     ap.add_argument("--out", default="demo-out", help="output directory (default demo-out)")
     ap.add_argument("--routers", default="", help="comma-separated subset of: " + ",".join(ROUTERS))
     a = ap.parse_args()
     if not a.time_scale:
-        a.time_scale = 2.0 if a.quick else 1.0
+        a.time_scale = 2.0
     if not os.access(a.eta, os.X_OK):
         print("demo: %s is not an executable (make build)" % a.eta, file=sys.stderr)
         return 2

@@ -20,7 +20,10 @@ bool parse_publisher_config(std::string_view text, PublisherConfig& out, std::st
   }
   PublisherConfig c = out;
   std::string publisher = "zmq";
-  for (const auto& [key, value] : v.as_object()) {
+  for (const auto& member : v.as_object()) {
+    // Named references, not a structured binding: clang 14 cannot capture bindings in lambdas.
+    const std::string_view key = member.key();
+    const json::value& value = member.value();
     auto str = [&](std::string& dst) {
       if (!value.is_string()) {
         error = "--kv-events-config: " + std::string(key) + " must be a string";

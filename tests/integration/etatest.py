@@ -371,3 +371,32 @@ def wait_until(predicate, timeout=5.0, interval=0.02):
 def url_split(url):
     u = urllib.parse.urlsplit(url)
     return u.hostname, u.port
+
+
+def npm_ci(folder, package):
+    """`npm ci` in a committed npm folder (tests/sdk, tests/browser) unless `package` is installed
+    there already. Test files run in parallel under ctest: an exclusive lock on the folder keeps
+    two of them from installing into it at once."""
+    import fcntl
+    import shutil
+
+    def installed():
+        return os.path.exists(os.path.join(folder, "node_modules", package, "package.json"))
+
+    if installed():
+        return
+    npm = shutil.which("npm")
+    if not npm:
+        raise AssertionError("npm is missing: run scripts/install-deps.sh")
+    with open(os.path.join(folder, "package.json")) as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if installed():
+                return
+            p = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"],
+                               cwd=folder, capture_output=True, text=True, timeout=300,
+                               stdin=subprocess.DEVNULL)
+            if p.returncode != 0:
+                raise AssertionError("npm ci in %s failed:\n%s%s" % (folder, p.stdout, p.stderr))
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -4,9 +4,7 @@ example: two `eta vllm-sim` started with the article's vLLM command line (ports 
 OpenAI client (npm `openai`, node). Both replicas serve (their request logs), and every answer --
 and every stream chunk -- names the public model.
 
-Needs vLLM's serve flags in `eta vllm-sim` (`--served-model-name`, `--tensor-parallel-size`,
-`--gpu-memory-utilization`: the `tp` branch) and an npm folder with the `openai` SDK (the
-`dropin` branch's SDK tests): until both are there the test is skipped with the reason."""
+The SDK comes from tests/sdk (npm `openai`, `npm ci` when node_modules is missing)."""
 
 import glob
 import json
@@ -45,30 +43,14 @@ def sdk_dir():
 
 
 def ensure_sdk(d):
-    """`npm ci` in the SDK folder unless `openai` is installed already (offline-safe)."""
-    if os.path.exists(os.path.join(d, "node_modules", "openai", "package.json")):
-        return
-    npm = shutil.which("npm")
-    if not npm:
-        raise AssertionError("npm is missing: run scripts/install-deps.sh")
-    p = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"], cwd=d,
-                       capture_output=True, text=True, timeout=300)
-    if p.returncode != 0:
-        raise AssertionError("npm ci in %s failed:\n%s%s" % (d, p.stdout, p.stderr))
+    etatest.npm_ci(d, "openai")
 
-
-def vllm_flags_missing():
-    code, out, err = etatest.run_eta(["vllm-sim", "--help"])
-    return "--served-model-name" not in out + err
 
 
 class ArticleTest(unittest.TestCase):
     def test_the_articles_setup(self):
-        if vllm_flags_missing():
-            self.skipTest("eta vllm-sim has no --served-model-name yet (the tp branch adds it)")
         d = sdk_dir()
-        if d is None:
-            self.skipTest("no npm folder with the openai SDK yet (the dropin branch adds it)")
+        self.assertIsNotNone(d, "no tests/*/package.json lists the openai SDK")
         ensure_sdk(d)
         node = shutil.which("node")
         if not node:

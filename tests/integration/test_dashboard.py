@@ -30,16 +30,7 @@ def output_dir():
 
 
 def ensure_playwright():
-    """`npm ci` in tests/browser unless playwright-core is installed already (offline-safe)."""
-    if os.path.exists(os.path.join(BROWSER_DIR, "node_modules", "playwright-core", "package.json")):
-        return
-    npm = shutil.which("npm")
-    if not npm:
-        raise AssertionError("npm is missing: run scripts/install-deps.sh")
-    p = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"], cwd=BROWSER_DIR,
-                       capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
-    if p.returncode != 0:
-        raise AssertionError("npm ci in tests/browser failed:\n" + p.stdout + p.stderr)
+    etatest.npm_ci(BROWSER_DIR, "playwright-core")
 
 
 class RouterProcess(etatest.EtaProcess):

@@ -4,12 +4,8 @@ requests vLLM accepts are never refused by the router, a replica's `--api-key` i
 forwarded requests and /v1/models polls (and a replica that refuses the polls is unroutable with
 the reason), stored responses are retrieved from the replica that created them, and streams whose
 events carry several tokens (`--stream-interval 4`) give the ledger and the speed model the same
-counts as one token per event.
+counts as one token per event."""
 
-Tests that need a simulator feature added by the `iface` work (`--api-key`, `--stream-interval`,
-the pooling and responses routes) skip, saying which, when the simulator does not have it."""
-
-import functools
 import json
 import os
 import re
@@ -20,29 +16,6 @@ import uuid
 import etatest
 from test_route import (MODEL, OTHER_MODEL, assert_error, completion, normalize, raw_stream,
                         start_router, start_sim, words)
-
-
-@functools.lru_cache(maxsize=None)
-def sim_help():
-    _, out, err = etatest.run_eta(["vllm-sim", "--help"])
-    return out + err
-
-
-def sim_has(flag):
-    return flag in sim_help()
-
-
-@functools.lru_cache(maxsize=None)
-def sim_serves(path, body_json):
-    """Whether a bare simulator answers POST `path` with something other than 404."""
-    sim = etatest.start_sim("--time-scale", "50")
-    try:
-        c = sim.client()
-        r = c.request("POST", path, json.loads(body_json))
-        c.close()
-        return r.status != 404
-    finally:
-        sim.stop()
 
 
 def request_log_ids(path):
@@ -353,7 +326,6 @@ class UpstreamAuthRulesTest(unittest.TestCase):
         c.close()
 
 
-@unittest.skipUnless(sim_has("--api-key"), "eta vllm-sim has no --api-key yet (iface)")
 class UpstreamAuthTest(unittest.TestCase):
     KEY = "sk-upstream-9f3c"
 
@@ -388,7 +360,6 @@ class UpstreamAuthTest(unittest.TestCase):
         c.close()
 
 
-@unittest.skipUnless(sim_has("--stream-interval"), "eta vllm-sim has no --stream-interval (iface)")
 class StreamIntervalTest(unittest.TestCase):
     # At time scale 1 a decode step takes ~10 ms of wall time. (At 10, ~1 ms steps, one-token
     # events reach the router in bunches and the gaps they give make the replica look about
@@ -423,9 +394,6 @@ class StreamIntervalTest(unittest.TestCase):
         self.assertAlmostEqual(d4, 1.0, delta=0.2)
 
 
-@unittest.skipUnless(sim_serves("/v1/responses", json.dumps({"model": "sim-model",
-                                                             "input": "x"})),
-                     "eta vllm-sim does not serve /v1/responses yet (iface)")
 class StoredResponsesTest(unittest.TestCase):
     def test_retrieval_reaches_the_creating_replica(self):
         sims = [start_sim(self) for _ in range(3)]
@@ -469,8 +437,6 @@ class StoredResponsesTest(unittest.TestCase):
         c.close()
 
 
-@unittest.skipUnless(sim_has("--max-num-queued-reqs"),
-                     "eta vllm-sim has no --max-num-queued-reqs yet (iface)")
 class FullQueueTest(unittest.TestCase):
     def test_a_full_queue_is_retried_elsewhere_not_a_health_failure(self):
         full = start_sim(self, "--max-num-seqs", "1", "--max-num-queued-reqs", "1")
@@ -497,8 +463,6 @@ class FullQueueTest(unittest.TestCase):
         c.close()
 
 
-@unittest.skipUnless(sim_has("--disable-log-stats"),
-                     "eta vllm-sim has no --disable-log-stats yet (tp / iface)")
 class NoStatsTest(unittest.TestCase):
     def test_a_replica_without_vllm_metrics_routes_on_the_ledger(self):
         quiet = start_sim(self, "--disable-log-stats")

@@ -12,7 +12,6 @@ import tempfile
 import unittest
 
 import etatest
-from test_dropin import sim_has, sim_serves
 from test_route import MODEL, start_router, start_sim
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -23,34 +22,14 @@ LIMITED_KEY = "sk-limited-01"
 
 
 def ensure_sdk():
-    if os.path.isdir(os.path.join(SDK_DIR, "node_modules", "openai")):
-        return
-    npm = shutil.which("npm")
-    if not npm:
-        raise AssertionError("npm is missing: run scripts/install-deps.sh")
-    p = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"], cwd=SDK_DIR,
-                       capture_output=True, text=True, timeout=300)
-    if p.returncode != 0:
-        raise AssertionError("npm ci in tests/sdk failed:\n" + p.stdout + p.stderr)
+    etatest.npm_ci(SDK_DIR, "openai")
 
 
-def sim_accepts(body):
-    """Whether a bare simulator answers this completions body with 200 (n > 1, batches)."""
-    sim = etatest.start_sim("--time-scale", "50")
-    try:
-        c = sim.client()
-        status = c.post("/v1/completions", body).status
-        c.close()
-        return status == 200
-    finally:
-        sim.stop()
 
 
 class SdkTest(unittest.TestCase):
-    # The replicas require a key when the simulator can (`--api-key`, from the iface work);
-    # before that the router's own keys and every call still run, and the calls the simulator
-    # cannot answer yet skip.
-    UPSTREAM = sim_has("--api-key")
+    # The replicas require a key (vLLM's --api-key): the router sends its upstream key.
+    UPSTREAM = True
 
     @classmethod
     def setUpClass(cls):
@@ -82,8 +61,6 @@ class SdkTest(unittest.TestCase):
         self.assertEqual(self.result("models")["ids"], [MODEL])
 
     def test_completions_n_and_batch(self):
-        if not sim_accepts({"model": MODEL, "prompt": "x", "n": 2}):
-            self.skipTest("eta vllm-sim refuses n > 1 yet (iface)")
         r = self.result("completion_n2")
         self.assertEqual(sorted(r["choices"]), [0, 1])
         self.assertIn(r["replica"], [s.url for s in self.sims])
@@ -112,8 +89,6 @@ class SdkTest(unittest.TestCase):
         c.close()
 
     def test_responses_create_retrieve_cancel(self):
-        if not sim_serves("/v1/responses", json.dumps({"model": MODEL, "input": "x"})):
-            self.skipTest("eta vllm-sim does not serve /v1/responses yet (iface)")
         r = self.result("responses")
         self.assertTrue(r["id"])
         self.assertEqual(r["retrieved_id"], r["id"])
@@ -121,8 +96,6 @@ class SdkTest(unittest.TestCase):
         self.assertEqual(r["cancel_replica"], r["replica"])
 
     def test_embeddings(self):
-        if not sim_serves("/v1/embeddings", json.dumps({"model": MODEL, "input": "x"})):
-            self.skipTest("eta vllm-sim does not serve /v1/embeddings yet (iface)")
         r = self.result("embeddings")
         self.assertEqual(r["n"], 2)
         self.assertGreater(r["dims"], 0)
