@@ -206,14 +206,29 @@ namespace {
 
 struct Reader {
   const char* p;
+  const char* end;  // of the checked payload: a malformed batch may make a reader count past it
   std::string error;
 
-  mp_type type() const { return mp_typeof(*p); }
+  // MP_EXT (never accepted) at the end, so a read past the payload fails instead of overflowing
+  // (fuzz_kv_events found one: a map whose field decoding stopped early).
+  mp_type type() const { return p < end ? mp_typeof(*p) : MP_EXT; }
+  // An array or map count bounded by the bytes left (each element takes one at least): msgpuck's
+  // mp_check lets a 32-bit map count overflow, so a 63-byte payload could claim 2^31 entries
+  // (fuzz_kv_events: a timeout). A clamped count marks the batch malformed.
+  bool malformed = false;
+  uint32_t count(uint32_t n, size_t per_element) {
+    const size_t left = static_cast<size_t>(end - p);
+    if (static_cast<uint64_t>(n) * per_element <= left) return n;
+    malformed = true;
+    return static_cast<uint32_t>(left / per_element);
+  }
   bool fail(std::string message) {
     if (error.empty()) error = std::move(message);
     return false;
   }
-  void skip() { mp_next(&p); }
+  void skip() {
+    if (p >= end || mp_check(&p, end) != 0) p = end;
+  }
   bool str(std::string_view& out) {
     if (type() != MP_STR) return false;
     uint32_t len = 0;
@@ -275,7 +290,7 @@ struct Reader {
   }
   bool hashes(std::vector<uint64_t>& out) {
     if (type() != MP_ARRAY) return false;
-    const uint32_t n = mp_decode_array(&p);
+    const uint32_t n = count(mp_decode_array(&p), 1);
     out.clear();
     out.reserve(n);
     for (uint32_t i = 0; i < n; ++i) {
@@ -287,7 +302,7 @@ struct Reader {
   }
   bool tokens(std::vector<uint32_t>& out) {
     if (type() != MP_ARRAY) return false;
-    const uint32_t n = mp_decode_array(&p);
+    const uint32_t n = count(mp_decode_array(&p), 1);
     out.clear();
     out.reserve(n);
     for (uint32_t i = 0; i < n; ++i) {
@@ -383,7 +398,7 @@ struct Reader {
     if (type() == MP_MAP) {
       // The tag may be anywhere among the keys: find it first.
       const char* start = p;
-      const uint32_t n = mp_decode_map(&p);
+      const uint32_t n = count(mp_decode_map(&p), 2);
       std::string_view tag;
       bool tagged = false;
       for (uint32_t i = 0; i < n; ++i) {
@@ -402,7 +417,7 @@ struct Reader {
         known = false;
         return true;  // p is past the map
       }
-      const char* end = p;
+      const char* map_end = p;
       p = start;
       mp_decode_map(&p);
       for (uint32_t i = 0; i < n; ++i) {
@@ -418,11 +433,11 @@ struct Reader {
         }
         if (!field(e, key)) return false;
       }
-      p = end;
+      p = map_end;
       return true;
     }
     if (type() != MP_ARRAY) return fail("event is neither an array nor a map");
-    const uint32_t n = mp_decode_array(&p);
+    const uint32_t n = count(mp_decode_array(&p), 1);
     if (n == 0) return fail("empty event array");
     std::string_view tag;
     if (!str(tag)) return fail("event tag is not a string");
@@ -447,7 +462,7 @@ struct Reader {
 
   bool events(EventBatch& b, DecodeStats* stats) {
     if (type() != MP_ARRAY) return fail("events is not an array");
-    const uint32_t n = mp_decode_array(&p);
+    const uint32_t n = count(mp_decode_array(&p), 1);
     b.events.clear();
     b.events.reserve(n < 4096 ? n : 4096);
     for (uint32_t i = 0; i < n; ++i) {
@@ -491,11 +506,11 @@ bool decode_batch(std::string_view payload, EventBatch& out, std::string& error,
     error = "bytes after the msgpack value";
     return false;
   }
-  Reader r{begin, {}};
+  Reader r{begin, end, {}};
   bool ok = true;
   bool have_events = false;
   if (r.type() == MP_ARRAY) {
-    const uint32_t n = mp_decode_array(&r.p);
+    const uint32_t n = r.count(mp_decode_array(&r.p), 1);
     if (n < 2) {
       ok = r.fail("batch array shorter than [ts, events]");
     } else {
@@ -505,7 +520,7 @@ bool decode_batch(std::string_view payload, EventBatch& out, std::string& error,
       if (ok && n >= 3) ok = r.rank(out);
     }
   } else if (r.type() == MP_MAP) {
-    const uint32_t n = mp_decode_map(&r.p);
+    const uint32_t n = r.count(mp_decode_map(&r.p), 2);
     for (uint32_t i = 0; ok && i < n; ++i) {
       std::string_view key;
       if (!r.str(key)) {
@@ -528,6 +543,7 @@ bool decode_batch(std::string_view payload, EventBatch& out, std::string& error,
   } else {
     ok = r.fail("batch is neither an array nor a map");
   }
+  if (ok && r.malformed) ok = r.fail("an array or map count larger than the payload");
   if (!ok) {
     error = r.error.empty() ? "malformed batch" : r.error;
     out = EventBatch{};
