@@ -58,7 +58,7 @@ struct ClusterSimOptions {
   int routers = 1;
   double peer_sync_ms = -1;  // < 0: off
   std::string peer_sync_tokens = "all";
-  double kv_events_delay_ms = -1;  // KV-cache events (issue 15); < 0: off
+  double kv_events_delay_ms = -1;            // KV-cache events (issue 15); < 0: off
   std::string peer_sync_protocol = "ideal";  // ideal | live (issue 13)
   double peer_sync_loss = 0;
   bool router_knows_gpus = false;
@@ -529,7 +529,7 @@ int run_cluster_sim(const ClusterSimOptions& o) {
                             {"load_basis", o.load_basis}};
     if (o.load_basis == "sustained") cfg["capacity_policy"] = capacity_choice.name;
     if (o.kv_events_delay_ms >= 0) cfg["kv_events_delay_ms"] = o.kv_events_delay_ms;  // absent: off
-    if (o.peer_sync_ms >= 0) {  // absent: off
+    if (o.peer_sync_ms >= 0) {                                                        // absent: off
       cfg["peer_sync_ms"] = o.peer_sync_ms;
       cfg["peer_sync_tokens"] = o.peer_sync_tokens;
       if (o.peer_sync_protocol == "live") {  // absent: ideal

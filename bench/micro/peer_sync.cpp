@@ -62,8 +62,12 @@ void run(benchmark::State& bs, bool receive) {
       benchmark::Counter(static_cast<double>(bytes) / static_cast<double>(id));
 }
 
-void BM_PeerSyncSend(benchmark::State& bs) { run(bs, false); }
-void BM_PeerSyncSendAndApply(benchmark::State& bs) { run(bs, true); }
+void BM_PeerSyncSend(benchmark::State& bs) {
+  run(bs, false);
+}
+void BM_PeerSyncSendAndApply(benchmark::State& bs) {
+  run(bs, true);
+}
 BENCHMARK(BM_PeerSyncSend);
 BENCHMARK(BM_PeerSyncSendAndApply);
 

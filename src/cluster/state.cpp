@@ -21,7 +21,9 @@ predict::OutputQuery output_query(const RequestFeatures& f, int max_model_len) {
 }  // namespace
 
 ClusterState::ClusterState(ClusterStateOptions options)
-    : options_(options), kv_(options.hash_block_size), output_(options.output),
+    : options_(options),
+      kv_(options.hash_block_size),
+      output_(options.output),
       latency_(options.latency) {
   view_.stale_after_s = options_.stale_after_s;
 }

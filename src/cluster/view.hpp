@@ -17,7 +17,7 @@
 namespace eta::predict {
 class SpeedModel;
 class LatencyModel;
-}
+}  // namespace eta::predict
 
 namespace eta::cluster {
 
@@ -139,7 +139,7 @@ struct RequestFeatures {
   std::span<const uint32_t> matched_blocks;
   std::optional<int> max_tokens;
   bool ignore_eos = false;
-  int predicted_output_tokens = 0;       // predict::OutputLengthPredictor; <= 0 counts as 1
+  int predicted_output_tokens = 0;  // predict::OutputLengthPredictor; <= 0 counts as 1
   // The predicted output-length distribution beyond its capped mean (predicted_output_tokens):
   // a point guess with the least median relative error, and the standard deviation (tokens);
   // 0: none.

@@ -82,9 +82,9 @@ struct ExtractedRequest {
   // Tokens on top of the first prompt's: the other prompts of a batch (toy tokenizer) and the
   // estimates of multimodal parts.
   int64_t extra_prompt_tokens = 0;
-  std::string session_id;  // body `session_id`
-  std::string user;        // body `user`
-  Api api = Api::kNone;    // the route's body kind (the output predictor's shape context)
+  std::string session_id;         // body `session_id`
+  std::string user;               // body `user`
+  Api api = Api::kNone;           // the route's body kind (the output predictor's shape context)
   std::vector<std::string> stop;  // body `stop`: a string or strings (the same)
 };
 

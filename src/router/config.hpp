@@ -149,7 +149,7 @@ struct RouterConfig {
   // still sees exactly the stream it asked for).
   openai::ExtractOptions request_estimates;
   bool stream_usage = true;
-  PeerSyncConfig peer_sync;  // peer sync (issue 13)
+  PeerSyncConfig peer_sync;                   // peer sync (issue 13)
   std::vector<ReplicaDnsConfig> replica_dns;  // replicas from DNS (issue 13)
   std::string dns_server;                     // IPv4:PORT for replica_dns ("": resolv.conf)
 };
@@ -190,7 +190,7 @@ struct RouteFlags {
   std::optional<std::string> access_log;
   std::optional<double> shutdown_grace_s;
   std::optional<std::string> upstream_api_key_file;  // dropin: --upstream-api-key-file
-  std::optional<std::string> peer_sync_url;  // --peer-sync URL (peer sync, issue 13)
+  std::optional<std::string> peer_sync_url;          // --peer-sync URL (peer sync, issue 13)
 };
 
 // Applies flags over `config`. Returns false with one line if a --replica or --policy-params

@@ -42,9 +42,10 @@ void extract_request_info(const openai::ExtractedRequest& r, std::string_view mo
     out.session_hash = predict::hash_session_key(r.user);
   }
   // The output-length predictor's shape context: the endpoint and the stop strings.
-  uint64_t shape = r.api == openai::Api::kChat          ? 0x63686174ull
-                   : r.api == openai::Api::kCompletions ? 0x636d706cull
-                                                        : 0x617069ull + static_cast<uint64_t>(r.api);
+  uint64_t shape = r.api == openai::Api::kChat ? 0x63686174ull
+                   : r.api == openai::Api::kCompletions
+                       ? 0x636d706cull
+                       : 0x617069ull + static_cast<uint64_t>(r.api);
   for (const std::string& s : r.stop)
     shape = predict::hash_session_key(std::to_string(shape) + '\x1f' + s);
   out.output_shape = shape;

@@ -318,8 +318,7 @@ kv_events: {endpoint: "tcp://{host}:6557"}
   EXPECT_EQ(c.replicas[0].kv_events.replay, "tcp://10.0.0.1:5558");
   EXPECT_EQ(c.replicas[0].kv_events.topic, "kv");
   EXPECT_TRUE(c.replicas[1].kv_events.endpoint.empty());
-  EXPECT_EQ(resolve_kv_events(c.replicas[1], c.kv_events_pattern).endpoint,
-            "tcp://10.0.0.2:6557");
+  EXPECT_EQ(resolve_kv_events(c.replicas[1], c.kv_events_pattern).endpoint, "tcp://10.0.0.2:6557");
   EXPECT_EQ(resolve_kv_events(c.replicas[0], c.kv_events_pattern).endpoint,
             "tcp://10.0.0.1:5557");  // its own wins
   ReplicaConfig r;
