@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "engine/tokenizer.hpp"
+#include "openai/lax.hpp"
 
 namespace eta::openai {
 
@@ -16,46 +17,6 @@ using simdjson::dom::array;
 using simdjson::dom::element;
 using simdjson::dom::element_type;
 using simdjson::dom::object;
-
-// pydantic's lax integer: 16, 16.0, "16", " 16 ". nullopt otherwise.
-std::optional<int64_t> lax_int(element v) {
-  switch (v.type()) {
-    case element_type::INT64:
-      return v.get_int64().value();
-    case element_type::UINT64: {
-      const uint64_t u = v.get_uint64().value();
-      return u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
-                 ? std::numeric_limits<int64_t>::max()
-                 : static_cast<int64_t>(u);
-    }
-    case element_type::DOUBLE: {
-      const double d = v.get_double().value();
-      if (!std::isfinite(d) || d != std::floor(d) || std::fabs(d) > 9e18) return std::nullopt;
-      return static_cast<int64_t>(d);
-    }
-    case element_type::STRING: {
-      std::string_view s = v.get_string().value();
-      while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-      while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-      if (s.empty() || s.size() > 18) return std::nullopt;
-      int64_t out = 0;
-      size_t i = 0;
-      bool neg = false;
-      if (s[0] == '-' || s[0] == '+') {
-        neg = s[0] == '-';
-        i = 1;
-      }
-      if (i == s.size()) return std::nullopt;
-      for (; i < s.size(); ++i) {
-        if (s[i] < '0' || s[i] > '9') return std::nullopt;
-        out = out * 10 + (s[i] - '0');
-      }
-      return neg ? -out : out;
-    }
-    default:
-      return std::nullopt;
-  }
-}
 
 // pydantic's lax boolean: true/false, 0/1, "true"/"false"/"1"/"0"/"yes"/"no"/"on"/"off".
 std::optional<bool> lax_bool(element v) {

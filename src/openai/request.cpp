@@ -14,6 +14,8 @@
 
 #include <fmt/format.h>
 
+#include "openai/lax.hpp"
+
 namespace eta::openai {
 
 namespace {
@@ -190,40 +192,21 @@ class RequestParser {
                    param);
   }
 
-  // An integer field, with pydantic's lax int: 16, 16.0, "16", true.
+  // An integer field, with pydantic's lax int (openai/lax.hpp); vLLM's text when it fails.
   bool integer(std::string_view param, element value, int64_t& out) {
+    if (const std::optional<int64_t> v = lax_int(value)) {
+      out = *v;
+      return true;
+    }
     switch (value.type()) {
-      case element_type::INT64:
-        out = value.get_int64().value_unsafe();
-        return true;
       case element_type::UINT64:
         return invalid("Input should be less than 2^63", param);
-      case element_type::DOUBLE: {
-        const double d = value.get_double().value_unsafe();
-        if (std::trunc(d) == d && std::fabs(d) < 9.2e18) {
-          out = static_cast<int64_t>(d);
-          return true;
-        }
+      case element_type::DOUBLE:
         return invalid("Input should be a valid integer, got a number with a fractional part",
                        param);
-      }
-      case element_type::BOOL:
-        out = value.get_bool().value_unsafe() ? 1 : 0;
-        return true;
-      case element_type::STRING: {
-        const std::string_view s = trim(value.get_string().value_unsafe());
-        int64_t v = 0;
-        const char* b = s.data();
-        const char* e = s.data() + s.size();
-        if (!s.empty() && *b == '+') ++b;
-        const auto r = std::from_chars(b, e, v);
-        if (!s.empty() && r.ec == std::errc() && r.ptr == e) {
-          out = v;
-          return true;
-        }
+      case element_type::STRING:
         return invalid("Input should be a valid integer, unable to parse string as an integer",
                        param);
-      }
       default:
         return wrong_type(param, "a valid integer", value);
     }
