@@ -49,10 +49,6 @@ namespace {
 
 constexpr auto kNever = Clock::time_point::max();
 
-bool iequals(std::string_view a, std::string_view b) {
-  return beast::iequals(a, b);
-}
-
 bool starts_with_nocase(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
 }
@@ -192,46 +188,6 @@ std::optional<Url> parse_url(std::string_view text, std::string* error) {
 // ---------------------------------------------------------------------------------------------
 // Results and heads
 
-std::string_view to_string(ClientError error) {
-  switch (error) {
-    case ClientError::kOk:
-      return "ok";
-    case ClientError::kConnectFailed:
-      return "connect_failed";
-    case ClientError::kConnectRefused:
-      return "connect_refused";
-    case ClientError::kTimeout:
-      return "timeout";
-    case ClientError::kReset:
-      return "reset";
-    case ClientError::kProtocolError:
-      return "protocol_error";
-    case ClientError::kCanceled:
-      return "canceled";
-    case ClientError::kTooLarge:
-      return "too_large";
-  }
-  return "unknown";
-}
-
-bool ClientResult::retryable() const {
-  if (head_received) return false;
-  switch (error) {
-    case ClientError::kConnectFailed:
-    case ClientError::kConnectRefused:
-    case ClientError::kTimeout:
-    case ClientError::kReset:
-      return true;
-    default:
-      return false;
-  }
-}
-
-std::string_view ResponseHead::header(std::string_view name) const {
-  for (const auto& [k, v] : headers)
-    if (iequals(k, name)) return v;
-  return {};
-}
 
 // ---------------------------------------------------------------------------------------------
 // TLS (https:// upstreams)

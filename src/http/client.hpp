@@ -66,7 +66,8 @@
 #include <utility>
 #include <vector>
 
-#include "http/server.hpp"  // Header, Headers
+#include "http/message.hpp"
+#include "http/server.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -111,78 +112,6 @@ class TlsClientContext;  // an OpenSSL context, shared by the connections of one
 // Loads the files; nullptr with one line in `error` ("TLS CA file ca.pem: no such file ...").
 std::shared_ptr<TlsClientContext> make_tls_client_context(const TlsClientOptions& options,
                                                           std::string& error);
-
-enum class ClientError : uint8_t {
-  kOk,
-  kConnectFailed,   // resolve failed, unreachable, or another connect error
-  kConnectRefused,  // the upstream refused the connection (nothing listens there)
-  kTimeout,         // connect, head, idle or total timeout
-  kReset,           // the upstream closed or reset the connection before the response ended
-  kProtocolError,   // the response is not valid HTTP/1.x
-  kCanceled,        // RequestHandle::cancel()
-  kTooLarge,        // response head or body over its limit
-};
-// "ok", "connect_failed", "connect_refused", "timeout", "reset", "protocol_error", "canceled",
-// "too_large".
-std::string_view to_string(ClientError error);
-
-struct ClientResult {
-  ClientError error = ClientError::kOk;
-  bool connected = false;      // a connection to the upstream was established
-  bool head_received = false;  // the response head had arrived (on_head was called)
-  int status = 0;              // the response status, once its status line arrived
-  std::string detail;          // one line for logs on error (empty when ok)
-
-  bool ok() const { return error == ClientError::kOk; }
-  // True when nothing of a response was received and the failure is about the upstream
-  // (connect failure, timeout or reset before the head): the request may go to another replica.
-  bool retryable() const;
-};
-
-using HeaderView = std::pair<std::string_view, std::string_view>;
-
-// The response head. The views point into the connection's buffers and are valid only during
-// on_head: copy what must outlive it.
-struct ResponseHead {
-  int status = 0;
-  int version = 11;  // 10 or 11
-  bool keep_alive = true;
-  bool chunked = false;
-  std::optional<uint64_t> content_length;
-  std::span<const HeaderView> headers;  // in arrival order, names as sent
-
-  // Value of the first header with this name (case-insensitive), or empty.
-  std::string_view header(std::string_view name) const;
-};
-
-struct ClientRequest {
-  std::string method = "GET";
-  // Path and query, e.g. "/v1/completions"; the pool's base path is put in front of it.
-  std::string target = "/";
-  // Extra headers. Host, Content-Length, Transfer-Encoding, Connection and Keep-Alive are the
-  // client's own and are dropped from here.
-  Headers headers;
-  // The body, sent with Content-Length (also when empty for POST, PUT and PATCH). Either a view
-  // whose bytes the caller keeps alive until on_complete, or bytes moved into body_storage, which
-  // the client then owns: a non-empty body_storage is sent and body is ignored.
-  std::string_view body;
-  std::string body_storage;
-
-  // Timeouts, 0 = none. "Request start" is the request() call (connecting included).
-  std::chrono::milliseconds head_timeout{0};  // request start to response head
-  // Longest time without a received byte, counted from when the request is written.
-  std::chrono::milliseconds idle_timeout{0};
-  std::chrono::milliseconds total_timeout{0};  // request start to the end of the response
-  uint64_t max_body_bytes = 0;                 // 0 = unbounded; over it: kTooLarge
-};
-
-struct ResponseHandlers {
-  // Each may be empty. Views passed to them are valid only during the call.
-  std::function<void(const ResponseHead&)> on_head;
-  std::function<void(std::string_view)> on_body;
-  // Exactly once per request (unless the pool is destroyed first).
-  std::function<void(const ClientResult&)> on_complete;
-};
 
 // Refers to one request. Copyable; default-constructed or finished handles do nothing.
 class RequestHandle {

@@ -72,10 +72,6 @@ void report_exception(std::exception_ptr e) {
   }
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return beast::iequals(a, b);
-}
-
 void append_status_line(std::string& out, int version, int status) {
   out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
   char buf[8];
@@ -135,45 +131,6 @@ void append_hex(std::string& out, size_t n) {
 
 // ---------------------------------------------------------------------------------------------
 // Request / Response helpers
-
-std::string_view Request::path() const {
-  std::string_view t = target;
-  auto q = t.find('?');
-  return q == std::string_view::npos ? t : t.substr(0, q);
-}
-
-std::string_view Request::query() const {
-  std::string_view t = target;
-  auto q = t.find('?');
-  return q == std::string_view::npos ? std::string_view{} : t.substr(q + 1);
-}
-
-std::string_view Request::header(std::string_view name) const {
-  for (const auto& [k, v] : headers)
-    if (iequals(k, name)) return v;
-  return {};
-}
-
-bool Request::has_header(std::string_view name) const {
-  for (const auto& h : headers)
-    if (iequals(h.first, name)) return true;
-  return false;
-}
-
-Response error_response(const openai::Error& error) {
-  Response r;
-  r.status = error.status;
-  r.body = openai::error_body(error);
-  return r;
-}
-
-Response error_response(int status, std::string_view type, std::string message) {
-  openai::Error e;
-  e.status = status;
-  e.type = std::string(type);
-  e.message = std::move(message);
-  return error_response(e);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Connection and Exchange

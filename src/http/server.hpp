@@ -54,13 +54,11 @@
 #include <utility>
 #include <vector>
 
+#include "http/message.hpp"
+
 namespace boost::asio {
 class io_context;
 }  // namespace boost::asio
-
-namespace eta::openai {
-struct Error;
-}  // namespace eta::openai
 
 namespace eta::http {
 
@@ -68,68 +66,6 @@ namespace detail {
 struct ServerImpl;
 }  // namespace detail
 
-using Header = std::pair<std::string, std::string>;
-using Headers = std::vector<Header>;
-
-struct Request {
-  std::string method;  // as sent, e.g. "GET"
-  std::string target;  // path and query, e.g. "/v1/models?x=1"
-  int version = 11;    // 10 or 11
-  Headers headers;     // in arrival order, names as sent
-  std::string body;
-  bool keep_alive = true;
-
-  std::string_view path() const;   // target up to '?'
-  std::string_view query() const;  // after '?', or empty
-  // Value of the first header with this name (case-insensitive), or empty.
-  std::string_view header(std::string_view name) const;
-  bool has_header(std::string_view name) const;
-};
-
-struct Response {
-  int status = 200;
-  std::string content_type = "application/json";
-  std::string body;
-  Headers headers;  // extra headers (not Content-Length, Transfer-Encoding or Connection)
-};
-
-// A JSON error response with vLLM's nested error body.
-Response error_response(const openai::Error& error);
-Response error_response(int status, std::string_view type, std::string message);
-
-class Exchange {
- public:
-  virtual ~Exchange() = default;
-
-  virtual const Request& request() const = 0;
-  Request& mutable_request() { return const_cast<Request&>(request()); }
-
-  // (a) The whole response. No-op if a response was already started or the client is gone.
-  virtual void respond(Response response) = 0;
-
-  // (b) Streaming. start_stream sends the head; write sends one chunk (empty data is ignored);
-  // end_stream finishes the response. Each returns false if the client is gone (or the call is
-  // out of order), true otherwise.
-  virtual bool start_stream(int status, std::string_view content_type,
-                            const Headers& headers = {}) = 0;
-  virtual bool write(std::string_view data) = 0;
-  virtual bool end_stream() = 0;
-
-  // (c) Client disconnect: see the header comment.
-  virtual void on_disconnect(std::function<void()> callback) = 0;
-  virtual bool disconnected() const = 0;
-  // True once the response has been completely handed to the socket.
-  virtual bool finished() const = 0;
-
-  // Bytes accepted by write() that the socket has not yet taken.
-  virtual size_t buffered_bytes() const = 0;
-  // Runs fn on this exchange's connection executor (inline if already there).
-  virtual void dispatch(std::function<void()> fn) = 0;
-  // The client's address as "ip:port".
-  virtual std::string remote_address() const = 0;
-};
-
-using ExchangePtr = std::shared_ptr<Exchange>;
 using Handler = std::function<void(ExchangePtr)>;
 
 struct ServerOptions {

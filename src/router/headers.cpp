@@ -6,10 +6,6 @@ namespace eta::router {
 
 namespace {
 
-char lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
 constexpr std::array<std::string_view, 9> kHopByHop = {"connection",
                                                        "keep-alive",
                                                        "proxy-connection",
@@ -45,13 +41,6 @@ std::string_view connection_value(const Range& headers) {
 }
 
 }  // namespace
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
 
 bool is_hop_by_hop(std::string_view name) {
   for (std::string_view h : kHopByHop)

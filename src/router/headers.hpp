@@ -10,13 +10,11 @@
 #include <string>
 #include <string_view>
 
-#include "http/client.hpp"
-#include "http/server.hpp"
+#include "http/message.hpp"
 
 namespace eta::router {
 
-// Case-insensitive ASCII comparison.
-bool iequals(std::string_view a, std::string_view b);
+using http::iequals;  // case-insensitive ASCII comparison
 bool is_hop_by_hop(std::string_view name);
 bool is_eta_header(std::string_view name);  // x-eta-*
 
