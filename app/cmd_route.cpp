@@ -94,7 +94,8 @@ void add_setting_options(CLI::App& cmd, RouteOptions& opts) {
     } else if (s.path == "api_keys") {
       cmd.add_option(names, opts.api_keys, flag_help(s))->type_name("KEY");
     } else {
-      static constexpr const char* kTypeNames[] = {"TEXT", "BOOL", "INT", "FLOAT", "LIST", "K=V,..."};
+      static constexpr const char* kTypeNames[] = {"TEXT",  "BOOL", "INT",
+                                                   "FLOAT", "LIST", "K=V,..."};
       cmd.add_option(names, opts.values[std::string(s.path)], flag_help(s))
           ->type_name(kTypeNames[static_cast<int>(s.type)]);
     }
@@ -116,7 +117,7 @@ void add_route_command(CLI::App& root, Action& action) {
                   "validate this configuration file (with the other flags over it) and exit: 0, "
                   "or 2 with the one-line error");
   cmd->add_flag("--print-settings-reference", opts->print_settings_reference,
-               "print the reference of every setting (docs/settings.md, Markdown) and exit");
+                "print the reference of every setting (docs/settings.md, Markdown) and exit");
   cmd->callback([opts, cmd, &action] { action = [opts, cmd] { return run_route(*opts, *cmd); }; });
 }
 

@@ -2287,7 +2287,8 @@ bool Router::Impl::reload(RouterConfig next, std::string& error) {
     next.replica_dns = config.replica_dns;
     next.dns_server = config.dns_server;
   }
-  if (keep(next.listen.host != config.listen.host || next.listen.port != config.listen.port, "listen")) {
+  if (keep(next.listen.host != config.listen.host || next.listen.port != config.listen.port,
+           "listen")) {
     next.listen.host = config.listen.host;
     next.listen.port = config.listen.port;
   }

@@ -271,7 +271,8 @@ TEST(RouterConfig, FlagsOverrideTheFile) {
   EXPECT_EQ(c.policy.params.at("objective"), "ttft");  // same policy: the file's params stay
 
   RouteFlags other;
-  other.values["policy.name"] = "least-request";  // another policy: the file's eta params do not apply
+  other.values["policy.name"] =
+      "least-request";  // another policy: the file's eta params do not apply
   ASSERT_TRUE(apply_flags(other, c, e)) << e;
   EXPECT_TRUE(c.policy.params.empty());
   EXPECT_TRUE(validate_config(c, e)) << e;

@@ -242,6 +242,41 @@ static bool read_upstream_key_file(RouterConfig& c, std::string& error) {
   return false;
 }
 
+// replica_dns, dns_server and peer_sync (issue 13): `check(ok, message)` records the first failure.
+template <typename Check>
+static void check_dns_and_peers(const RouterConfig& c, Check& check) {
+  for (const ReplicaDnsConfig& d : c.replica_dns) {  // replicas from DNS (issue 13)
+    ReplicaConfig probe;
+    probe.url = "http://127.0.0.1:" + std::to_string(d.port);
+    probe.gpu = d.gpu;
+    probe.arch = d.arch;
+    std::string e;
+    check(validate_replica(probe, e), "replica_dns " + d.name + ": " + e);
+  }
+  if (!c.dns_server.empty()) {
+    const size_t colon = c.dns_server.rfind(':');
+    const std::string host = c.dns_server.substr(0, colon == std::string::npos ? 0 : colon);
+    const std::string port = colon == std::string::npos ? "" : c.dns_server.substr(colon + 1);
+    check(!host.empty() && host.find_first_not_of("0123456789.") == std::string::npos &&
+              !port.empty() && port.find_first_not_of("0123456789") == std::string::npos &&
+              port.size() <= 5 && std::stoi(port) > 0 && std::stoi(port) <= 65535,
+          "dns_server must be IPv4ADDRESS:PORT, e.g. 127.0.0.1:53; got '" + c.dns_server + "'");
+  }
+  if (c.peer_sync.enabled()) {  // peer sync (issue 13)
+    const std::string& u = c.peer_sync.url;
+    check(u.rfind("nats://", 0) == 0 && u.size() > 7 && u.find_first_of(" \t") == std::string::npos,
+          "peer_sync.url must be nats://HOST:PORT; got '" + u + "'");
+    const std::string& cl = c.peer_sync.cluster;
+    check(!cl.empty() && cl.size() <= 64 &&
+              cl.find_first_not_of(
+                  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+                  std::string::npos,
+          "peer_sync.cluster must be 1-64 letters, digits, '_' or '-'; got '" + cl + "'");
+    check(c.peer_sync.peer_timeout_s > c.peer_sync.heartbeat_s,
+          "peer_sync.peer_timeout_s must be longer than peer_sync.heartbeat_s");
+  }
+}
+
 static bool validate_config_impl(RouterConfig& c, std::string& error,
                                  const TlsFilesCheck& tls_check) {
   if (!c.api_keys_file.empty() && !read_api_keys_file(c, error)) return false;
@@ -307,36 +342,7 @@ static bool validate_config_impl(RouterConfig& c, std::string& error,
   check(c.log_format == "text" || c.log_format == "json",
         "log format must be text or json; got '" + c.log_format + "'");
   check(!c.access_log.empty(), "access log must be a file path, '-' (stdout) or 'off'");
-  for (const ReplicaDnsConfig& d : c.replica_dns) {  // replicas from DNS (issue 13)
-    ReplicaConfig probe;
-    probe.url = "http://127.0.0.1:" + std::to_string(d.port);
-    probe.gpu = d.gpu;
-    probe.arch = d.arch;
-    std::string e;
-    check(validate_replica(probe, e), "replica_dns " + d.name + ": " + e);
-  }
-  if (!c.dns_server.empty()) {
-    const size_t colon = c.dns_server.rfind(':');
-    const std::string host = c.dns_server.substr(0, colon == std::string::npos ? 0 : colon);
-    const std::string port = colon == std::string::npos ? "" : c.dns_server.substr(colon + 1);
-    check(!host.empty() && host.find_first_not_of("0123456789.") == std::string::npos &&
-              !port.empty() && port.find_first_not_of("0123456789") == std::string::npos &&
-              port.size() <= 5 && std::stoi(port) > 0 && std::stoi(port) <= 65535,
-          "dns_server must be IPv4ADDRESS:PORT, e.g. 127.0.0.1:53; got '" + c.dns_server + "'");
-  }
-  if (c.peer_sync.enabled()) {  // peer sync (issue 13)
-    const std::string& u = c.peer_sync.url;
-    check(u.rfind("nats://", 0) == 0 && u.size() > 7 && u.find_first_of(" \t") == std::string::npos,
-          "peer_sync.url must be nats://HOST:PORT; got '" + u + "'");
-    const std::string& cl = c.peer_sync.cluster;
-    check(!cl.empty() && cl.size() <= 64 &&
-              cl.find_first_not_of(
-                  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
-                  std::string::npos,
-          "peer_sync.cluster must be 1-64 letters, digits, '_' or '-'; got '" + cl + "'");
-    check(c.peer_sync.peer_timeout_s > c.peer_sync.heartbeat_s,
-          "peer_sync.peer_timeout_s must be longer than peer_sync.heartbeat_s");
-  }
+  check_dns_and_peers(c, check);
   return error.empty();
 }
 

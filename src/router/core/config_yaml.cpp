@@ -277,8 +277,8 @@ void read_api_keys(Reader& r, const YAML::Node& n, RouterConfig& out) {
         return r.fail(k, where + " needs a non-empty key");
       }
       RateLimit lim;
-      r.number(k["requests_per_minute"], where + ".requests_per_minute", lim.requests_per_minute,
-               0, 1e9);
+      r.number(k["requests_per_minute"], where + ".requests_per_minute", lim.requests_per_minute, 0,
+               1e9);
       r.number(k["tokens_per_minute"], where + ".tokens_per_minute", lim.tokens_per_minute, 0,
                1e12);
       if (r.failed()) return;
@@ -322,9 +322,12 @@ void read_replica_dns(Reader& r, const YAML::Node& n, RouterConfig& out) {
 using ReadByHand = void (*)(Reader&, const YAML::Node&, RouterConfig&);
 ReadByHand read_by_hand(std::string_view key) {
   static const std::pair<std::string_view, ReadByHand> kReaders[] = {
-      {"replicas", read_replicas}, {"policy", read_policy},
-      {"models", read_models},     {"api_keys", read_api_keys},
-      {"kv_events", read_kv_events_pattern}, {"replica_dns", read_replica_dns},
+      {"replicas", read_replicas},
+      {"policy", read_policy},
+      {"models", read_models},
+      {"api_keys", read_api_keys},
+      {"kv_events", read_kv_events_pattern},
+      {"replica_dns", read_replica_dns},
   };
   for (const auto& [name, read] : kReaders)
     if (name == key) return read;

@@ -10,8 +10,8 @@ namespace eta::router {
 namespace {
 
 // What a reload cannot change on a running replica.
-bool replica_changed(const RouterConfig& running, const RunningReplica& r,
-                     const RouterConfig& next, const ReplicaConfig& rc) {
+bool replica_changed(const RouterConfig& running, const RunningReplica& r, const RouterConfig& next,
+                     const ReplicaConfig& rc) {
   return r.config.weight != rc.weight || (!rc.gpu.empty() && rc.gpu != r.config.gpu) ||
          (!rc.arch.empty() && rc.arch != r.config.arch) ||
          (rc.url.rfind("https://", 0) == 0 &&

@@ -24,7 +24,7 @@ struct ReloadPlan {
   // Non-empty: the reload is rejected and nothing is applied (a bad replica, or the running
   // non-loopback admin listener left without admin.token).
   std::string error;
-  std::vector<ReplicaConfig> add;  // in the new file, not running
+  std::vector<ReplicaConfig> add;   // in the new file, not running
   std::vector<std::string> remove;  // running, neither in the file nor from DNS: begin removal
   std::vector<std::string> revive;  // removing, but back in the file: routable again
   // In both, with another weight, gpu, arch or (https://) tls: warned, not applied (a change

@@ -15,7 +15,8 @@ constexpr Reload kLive = Reload::kLive;
 constexpr Reload kRestart = Reload::kRestart;
 
 // A reference to one field of RouterConfig, as a plain function pointer.
-#define ETA_FIELD(member) SettingField(+[](RouterConfig& c) -> decltype(auto) { return (c.member); })
+#define ETA_FIELD(member) \
+  SettingField(+[](RouterConfig& c) -> decltype(auto) { return (c.member); })
 
 SettingType type_of(const SettingField& field) {
   switch (field.index()) {
@@ -45,8 +46,8 @@ Setting plain(std::string_view path, std::string_view flag, Reload reload, std::
 }
 
 // A number or integer row with its inclusive range.
-Setting ranged(std::string_view path, std::string_view flag, double min, double max,
-               Reload reload, std::string_view help, SettingField field) {
+Setting ranged(std::string_view path, std::string_view flag, double min, double max, Reload reload,
+               std::string_view help, SettingField field) {
   Setting s = plain(path, flag, reload, help, field);
   s.min = min;
   s.max = max;
@@ -129,7 +130,7 @@ std::vector<Setting> make_table() {
     compound("replica_dns", "", SettingType::kList, kRestart, "replicas from DNS: [{name, port, interval_s, gpu, arch}], every A/AAAA record of name"),
     plain("dns_server", "", kRestart, "IPv4:PORT of the DNS server for replica_dns (empty: resolv.conf)", ETA_FIELD(dns_server)),
     plain("upstream_api_key", "", kLive, "key sent to replicas without their own api_key as 'Authorization: Bearer' (vLLM --api-key)", ETA_FIELD(upstream_api_key)),
-    plain("upstream_api_key_file", "--upstream-api-key-file", kLive, "file holding that key: its first non-comment line", ETA_FIELD(upstream_api_key_file)),
+    plain("upstream_api_key_file", "--upstream-api-key-file", kLive, "file holding upstream_api_key, the key sent to the replicas: its first non-comment line", ETA_FIELD(upstream_api_key_file)),
     ranged("request_estimates.image_tokens", "", 0, 1e7, kLive, "prompt tokens counted for one image part", ETA_FIELD(request_estimates.image_tokens)),
     ranged("request_estimates.audio_tokens", "", 0, 1e7, kLive, "prompt tokens counted for one audio part", ETA_FIELD(request_estimates.audio_tokens)),
     ranged("request_estimates.video_tokens", "", 0, 1e7, kLive, "prompt tokens counted for one video part", ETA_FIELD(request_estimates.video_tokens)),
@@ -241,50 +242,49 @@ bool check_number(const Setting& s, std::string_view text, std::string_view name
 bool set_setting(const Setting& s, std::string_view text, std::string_view name,
                  RouterConfig& config, std::string& error) {
   const std::string who(name);
-  return std::visit(
-      Overloaded{
-          [&](std::monostate) {
-            error = who + " is a " + std::string(setting_type_name(s.type)) + ", not a value";
-            return false;
-          },
-          [&](std::string& (*f)(RouterConfig&)) {
-            f(config) = std::string(text);
-            return true;
-          },
-          [&](bool& (*f)(RouterConfig&)) {
-            if (text == "true" || text == "yes" || text == "on") {
-              f(config) = true;
-            } else if (text == "false" || text == "no" || text == "off") {
-              f(config) = false;
-            } else {
-              error = who + " must be true or false";
-              return false;
-            }
-            return true;
-          },
-          [&](auto f) {  // int, uint64_t, double
-            double v = 0;
-            if (!check_number(s, text, name, v, error)) return false;
-            using T = std::remove_reference_t<decltype(f(config))>;
-            f(config) = static_cast<T>(v);
-            return true;
-          },
-      },
-      s.field);
+  return std::visit(Overloaded{
+                        [&](std::monostate) {
+                          error = who + " is a " + std::string(setting_type_name(s.type)) +
+                                  ", not a value";
+                          return false;
+                        },
+                        [&](std::string& (*f)(RouterConfig&)) {
+                          f(config) = std::string(text);
+                          return true;
+                        },
+                        [&](bool& (*f)(RouterConfig&)) {
+                          if (text == "true" || text == "yes" || text == "on") {
+                            f(config) = true;
+                          } else if (text == "false" || text == "no" || text == "off") {
+                            f(config) = false;
+                          } else {
+                            error = who + " must be true or false";
+                            return false;
+                          }
+                          return true;
+                        },
+                        [&](auto f) {  // int, uint64_t, double
+                          double v = 0;
+                          if (!check_number(s, text, name, v, error)) return false;
+                          using T = std::remove_reference_t<decltype(f(config))>;
+                          f(config) = static_cast<T>(v);
+                          return true;
+                        },
+                    },
+                    s.field);
 }
 
 std::string setting_value(const Setting& s, const RouterConfig& config) {
   // The accessors take a non-const RouterConfig; they only return a reference, read here.
   RouterConfig& c = const_cast<RouterConfig&>(config);
-  return std::visit(Overloaded{
-                        [](std::monostate) { return std::string(); },
-                        [&](std::string& (*f)(RouterConfig&)) { return f(c); },
-                        [&](bool& (*f)(RouterConfig&)) {
-                          return std::string(f(c) ? "true" : "false");
-                        },
-                        [&](auto f) { return format_number(static_cast<double>(f(c))); },
-                    },
-                    s.field);
+  return std::visit(
+      Overloaded{
+          [](std::monostate) { return std::string(); },
+          [&](std::string& (*f)(RouterConfig&)) { return f(c); },
+          [&](bool& (*f)(RouterConfig&)) { return std::string(f(c) ? "true" : "false"); },
+          [&](auto f) { return format_number(static_cast<double>(f(c))); },
+      },
+      s.field);
 }
 
 bool setting_in_range(const Setting& s, const RouterConfig& config, std::string& error) {
@@ -351,12 +351,12 @@ std::string settings_reference_markdown() {
       rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
     }
     std::string def;
-    if (!std::holds_alternative<std::monostate>(s.field)) def = "`" + setting_value(s, defaults) + "`";
+    if (!std::holds_alternative<std::monostate>(s.field))
+      def = "`" + setting_value(s, defaults) + "`";
     if (def == "``") def = "\"\"";
     out += "| `" + std::string(s.path) + "` | " + flags + " | " +
-           std::string(setting_type_name(s.type)) + " | " + setting_range(s) + " | " + def +
-           " | " + (s.reload == Reload::kLive ? "live" : "restart") + " | " + std::string(s.help) +
-           " |\n";
+           std::string(setting_type_name(s.type)) + " | " + setting_range(s) + " | " + def + " | " +
+           (s.reload == Reload::kLive ? "live" : "restart") + " | " + std::string(s.help) + " |\n";
   }
   return out;
 }
