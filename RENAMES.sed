@@ -1,6 +1,8 @@
 # RouterConfig nested as the YAML (branch `settings`): old flat field -> new nested path.
 # Usage: sed -E -i -f RENAMES.sed FILE...   (GNU sed, extended regexps)
 # Receivers covered: config, next, running, cfg, config_ (with . or ->) and config(). (a getter).
+# Only on code whose receivers are RouterConfigs (router.cpp and its successors); NOT on
+# app/cmd_cluster_sim.cpp or src/cluster_sim/, whose `config.seed` etc. are other structs.
 # Safe to apply twice: the policy rules first protect already-renamed policy.name/params/seed.
 s/(\b(config|next|running|cfg|config_)(\.|->)|\bconfig\(\)\.)policy\.(name|params|seed)\b/\1POLICY_RENAMED_\4/g
 s/(\b(config|next|running|cfg|config_)(\.|->)|\bconfig\(\)\.)policy\b/\1policy.name/g
