@@ -209,6 +209,42 @@ TEST(Settings, EveryRestartOnlyScalarIsKeptAndNoLiveOne) {
   }
 }
 
+// What the running router cannot change (opened or sized at start); Router::Impl::reload kept
+// exactly these before the table existed.
+TEST(Settings, RestartOnlyAreTheSettingsFixedAtStart) {
+  std::vector<std::string_view> restart;
+  for (const Setting& s : settings())
+    if (s.reload == Reload::kRestart) restart.push_back(s.path);
+  const std::vector<std::string_view> expected = {
+      "listen.host",
+      "listen.port",
+      "admin.host",
+      "admin.port",
+      "scrape.stale_after_s",
+      "health.failure_threshold",
+      "health.success_threshold",
+      "decision_log_size",
+      "log_format",
+      "access_log",
+      "max_body_bytes",
+      "client.max_header_bytes",
+      "client.request_timeout_s",
+      "client.idle_timeout_s",
+      "client.write_timeout_s",
+      "client.max_buffered_bytes",
+      "tls.cert_file",
+      "tls.key_file",
+      "peer_sync.url",
+      "peer_sync.cluster",
+      "peer_sync.heartbeat_s",
+      "peer_sync.peer_timeout_s",
+      "peer_sync.entry_ttl_s",
+      "replica_dns",
+      "dns_server",
+  };
+  EXPECT_EQ(restart, expected);
+}
+
 TEST(Settings, SetSettingTypes) {
   RouterConfig c;
   std::string e;
