@@ -20,6 +20,7 @@
 #include "openai/extract.hpp"
 #include "policy/registry.hpp"
 #include "router/aliases.hpp"
+#include "router/core/admission_config.hpp"
 #include "router/rate_limit.hpp"
 
 namespace eta::router {
@@ -43,15 +44,6 @@ struct ReplicaConfig {
   // Upstream auth (dropin): the replica's own key (vLLM --api-key), sent as "Authorization:
   // Bearer"; empty: RouterConfig::upstream_api_key. Never logged or shown.
   std::string api_key;
-};
-
-struct AdmissionConfig {
-  int max_in_flight = 0;              // requests in flight through the router; 0 = unlimited
-  int max_in_flight_per_replica = 0;  // 0 = unlimited
-  double ttft_slo_s = 0;       // shed when every replica's predicted TTFT is over it; 0 = off
-  int queue_size = 0;          // requests held while at capacity; 0 = no queue (429 at once)
-  double queue_timeout_s = 5;  // a held request gets 429 after this long
-  int retry_after_s = 1;       // Retry-After of a 429
 };
 
 // Limits on client connections (the client listener's http::ServerOptions).
