@@ -68,6 +68,8 @@
 
 #include "http/message.hpp"
 #include "http/server.hpp"
+#include "http/tls_options.hpp"  // TlsClientOptions
+#include "http/url.hpp"          // Url, parse_url
 
 namespace boost::asio {
 class io_context;
@@ -80,34 +82,6 @@ struct PoolImpl;
 class ClientConnection;
 }  // namespace detail
 
-// An upstream base URL: http[s]://host[:port][/base].
-struct Url {
-  std::string host;  // name or IP literal (IPv6 without brackets)
-  uint16_t port = 80;
-  std::string base_path;  // "" or "/base" (no trailing '/'); prefixed to every request target
-  bool tls = false;       // https://
-
-  // "host:port" as sent in the Host header (IPv6 in brackets).
-  std::string authority() const;
-  // Canonical form, e.g. "http://127.0.0.1:8000/base", "https://h:443".
-  std::string str() const;
-};
-
-// Parses "http[s]://host[:port][/base]" (port defaults to 80, 443 for https; a trailing '/' is
-// dropped). On failure returns nullopt and, if error is given, sets it to one line: "bad URL
-// '<text>': <reason>".
-std::optional<Url> parse_url(std::string_view text, std::string* error = nullptr);
-
-// TLS to https:// upstreams. PEM files; empty ca_file: the system's CA store. cert_file and
-// key_file (both or neither): a client certificate for servers that ask for one. verify false
-// accepts any certificate (and host): for tests and trusted networks only.
-struct TlsClientOptions {
-  std::string ca_file;
-  std::string cert_file;
-  std::string key_file;
-  bool verify = true;
-  bool operator==(const TlsClientOptions&) const = default;
-};
 class TlsClientContext;  // an OpenSSL context, shared by the connections of one or more pools
 // Loads the files; nullptr with one line in `error` ("TLS CA file ca.pem: no such file ...").
 std::shared_ptr<TlsClientContext> make_tls_client_context(const TlsClientOptions& options,

@@ -379,19 +379,19 @@ Router::Impl::Impl(asio::io_context& io_in, RouterConfig config_in)
       config(std::move(config_in)),
       state([&] {
         cluster::ClusterStateOptions o;
-        o.stale_after_s = config.stale_after_s;
+        o.stale_after_s = config.scrape.stale_after_s;
         o.hash_block_size = kHashBlockSize;
         return o;
       }()),
-      rng(config.seed),
-      metrics(config.policy),
+      rng(config.policy.seed),
+      metrics(config.policy.name),
       decisions(config.decision_log_size),
       server(
           io_in,
           [&] {
             http::ServerOptions o;
-            o.host = config.host;
-            o.port = static_cast<uint16_t>(config.port);
+            o.host = config.listen.host;
+            o.port = static_cast<uint16_t>(config.listen.port);
             o.max_body_bytes = config.max_body_bytes;
             const ClientLimits& l = config.client;
             o.max_header_bytes = l.max_header_bytes;
@@ -400,8 +400,8 @@ Router::Impl::Impl(asio::io_context& io_in, RouterConfig config_in)
             // Streams stay open while replicas generate; requests are small.
             o.write_timeout = ms(l.write_timeout_s);
             o.max_buffered_bytes = l.max_buffered_bytes;
-            o.tls_cert_file = config.tls_cert_file;
-            o.tls_key_file = config.tls_key_file;
+            o.tls_cert_file = config.tls.cert_file;
+            o.tls_key_file = config.tls.key_file;
             return o;
           }(),
           [this](http::ExchangePtr e) { dispatch_client(e); }),
@@ -428,11 +428,11 @@ Router::Impl::Impl(asio::io_context& io_in, RouterConfig config_in)
         },
         [this] { return now(); });
   }
-  policy = policy::make_policy(config.policy, config.policy_params, error);
-  if (config.admin_port >= 0) {
+  policy = policy::make_policy(config.policy.name, config.policy.params, error);
+  if (config.admin.port >= 0) {
     http::ServerOptions o;
-    o.host = config.admin_host;
-    o.port = static_cast<uint16_t>(config.admin_port);
+    o.host = config.admin.host;
+    o.port = static_cast<uint16_t>(config.admin.port);
     admin_server = std::make_unique<http::Server>(io_in, o, [this](http::ExchangePtr e) {
       if (admin_authorized(e)) admin_routes.dispatch(e);
     });
@@ -466,9 +466,9 @@ bool Router::Impl::add_replica(ReplicaConfig rc, std::string& error) {
   r->config = rc;
   r->config.arch = arch;
   r->config.gpu = gpu;
-  r->health = HealthTracker(config.health_failure_threshold, config.health_success_threshold);
+  r->health = HealthTracker(config.health.failure_threshold, config.health.success_threshold);
   http::PoolOptions po;
-  po.connect_timeout = ms(config.connect_timeout_s);
+  po.connect_timeout = ms(config.timeouts.connect_s);
   po.max_idle_connections = 256;
   const http::Url url = *http::parse_url(rc.url);
   if (url.tls) {  // https:// replica: its TLS settings, else upstream_tls
@@ -496,7 +496,7 @@ bool Router::Impl::add_replica(ReplicaConfig rc, std::string& error) {
   spdlog::info("replica {} added (gpu {}, arch {}, weight {})", added.url(), gpu, arch,
                added.config.weight);
   // KV-cache events (issue 15): its own endpoints or the pattern's.
-  if (const KvEventsEndpoints kv = resolve_kv_events(added.config, config.kv_events_pattern);
+  if (const KvEventsEndpoints kv = resolve_kv_events(added.config, config.kv_events);
       !kv.endpoint.empty()) {
     std::string kv_error;
     if (!kv_events->attach(added.index, kv, kv_error))
@@ -607,7 +607,7 @@ ReplicaReport Router::Impl::report(const Replica& r, const cluster::ClusterView&
   out.time_scale = r.models.time_scale;
   out.scrape = v.scrape;
   out.scrape_age_s = r.last_scrape_ok >= 0 ? t - r.last_scrape_ok : -1;
-  out.scrape_fresh = v.scrape.fresh(t, config.stale_after_s);
+  out.scrape_fresh = v.scrape.fresh(t, config.scrape.stale_after_s);
   out.scrapes = r.scrapes;
   out.scrape_failures = r.scrape_failures;
   out.ledger = v.ledger_or_empty();
@@ -748,7 +748,7 @@ void Router::Impl::arm_peer_timer() {
 }
 
 void Router::Impl::arm_scrape() {
-  scrape_timer.expires_after(ms(config.scrape_interval_s));
+  scrape_timer.expires_after(ms(config.scrape.interval_s));
   scrape_timer.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopped) return;
     for (auto& r : replicas)
@@ -758,7 +758,7 @@ void Router::Impl::arm_scrape() {
 }
 
 void Router::Impl::arm_health() {
-  health_timer.expires_after(ms(config.health_interval_s));
+  health_timer.expires_after(ms(config.health.interval_s));
   health_timer.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopped) return;
     for (auto& r : replicas)
@@ -768,7 +768,7 @@ void Router::Impl::arm_health() {
 }
 
 void Router::Impl::arm_models() {
-  models_timer.expires_after(ms(config.models_interval_s));
+  models_timer.expires_after(ms(config.models.refresh_interval_s));
   models_timer.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopped) return;
     for (auto& r : replicas)
@@ -781,7 +781,7 @@ void Router::Impl::scrape(Replica& r) {
   if (r.scrape_busy || !r.pool) return;
   r.scrape_busy = true;
   const int index = r.index;
-  poll_get(r, "/metrics", config.scrape_max_bytes, config.scrape_timeout_s,
+  poll_get(r, "/metrics", config.scrape.max_body_bytes, config.scrape.timeout_s,
            [this, index](int status, std::string body, const http::ClientResult& result) {
              Replica& r = *replicas[static_cast<size_t>(index)];
              r.scrape_busy = false;
@@ -831,7 +831,7 @@ void Router::Impl::check_health(Replica& r) {
   if (r.health_busy || !r.pool) return;
   r.health_busy = true;
   const int index = r.index;
-  poll_get(r, "/health", 64 * 1024, config.health_timeout_s,
+  poll_get(r, "/health", 64 * 1024, config.health.timeout_s,
            [this, index](int status, std::string, const http::ClientResult& result) {
              Replica& r = *replicas[static_cast<size_t>(index)];
              r.health_busy = false;
@@ -849,7 +849,7 @@ void Router::Impl::fetch_models(Replica& r) {
   if (r.models_busy || !r.pool) return;
   r.models_busy = true;
   const int index = r.index;
-  poll_get(r, "/v1/models", kMaxModelsBody, std::max(config.health_timeout_s, 1.0),
+  poll_get(r, "/v1/models", kMaxModelsBody, std::max(config.health.timeout_s, 1.0),
            [this, index](int status, std::string body, const http::ClientResult& result) {
              Replica& r = *replicas[static_cast<size_t>(index)];
              r.models_busy = false;
@@ -1067,19 +1067,19 @@ bool same_secret(std::string_view token, std::string_view key) {
 // send that header with a page load or an EventSource, as the HttpOnly cookie that
 // `GET /dashboard?token=...` sets (then redirecting to /dashboard, so the token leaves the URL).
 bool Router::Impl::admin_authorized(const http::ExchangePtr& e) {
-  if (config.admin_token.empty()) return true;
+  if (config.admin.token.empty()) return true;
   const http::Request& req = e->request();
-  if (same_secret(bearer_token(req.header("authorization")), config.admin_token) ||
-      same_secret(cookie_value(req.header("cookie"), kAdminCookie), config.admin_token)) {
+  if (same_secret(bearer_token(req.header("authorization")), config.admin.token) ||
+      same_secret(cookie_value(req.header("cookie"), kAdminCookie), config.admin.token)) {
     return true;
   }
   if (req.method == "GET" && req.path() == "/dashboard" &&
-      same_secret(query_value(req.query(), "token"), config.admin_token)) {
+      same_secret(query_value(req.query(), "token"), config.admin.token)) {
     http::Response r;
     r.status = 303;
     r.content_type = "text/plain";
     r.headers.emplace_back("Location", "/dashboard");
-    r.headers.emplace_back("Set-Cookie", std::string(kAdminCookie) + "=" + config.admin_token +
+    r.headers.emplace_back("Set-Cookie", std::string(kAdminCookie) + "=" + config.admin.token +
                                              "; Path=/; HttpOnly; SameSite=Strict");
     e->respond(std::move(r));
     return false;
@@ -1126,7 +1126,7 @@ void Router::Impl::handle_models(const http::ExchangePtr& e) {
     for (size_t i = 0; i < r->models.ids.size(); ++i) {
       const std::string& served = r->models.ids[i];
       // Model aliases: a served name is listed as its public name (its replica's card otherwise).
-      const std::string* alias = public_name_of(config.model_aliases, served);
+      const std::string* alias = public_name_of(config.models.aliases, served);
       const std::string& id = alias != nullptr ? *alias : served;
       if (std::find(seen.begin(), seen.end(), id) != seen.end()) continue;
       seen.push_back(id);
@@ -1326,7 +1326,7 @@ RouteResult Router::Impl::route(const CallPtr& c) {
     bool ok = false;
     if (!r->removed) {
       any_known = any_known || r->models_known;
-      const bool serves = any_model || r->serves(model, config.model_aliases);
+      const bool serves = any_model || r->serves(model, config.models.aliases);
       any_serving = any_serving || serves;
       if (r->routable() && serves) {
         ++eligible;
@@ -1417,7 +1417,7 @@ void Router::Impl::log_decision(const Call& c, const cluster::Decision& d, int c
   rec->unix_time_s = unix_now();
   rec->request_id = c.id;
   rec->attempt = chosen >= 0 ? c.attempt : c.attempt + 1;
-  rec->policy = config.policy;
+  rec->policy = config.policy.name;
   rec->model = c.info.model;
   rec->prompt_tokens = c.prepared.features.prompt_tokens;
   rec->cached_tokens = chosen >= 0 ? c.prepared.features.cached_tokens_on(chosen) : 0;
@@ -1458,7 +1458,7 @@ void Router::Impl::write_access_log(const Call& c, int status) {
   r.unix_time_s = unix_now() - std::chrono::duration<double>(Clock::now() - c.arrival_wall).count();
   r.request_id = c.id;
   if (c.replica >= 0) r.replica = replicas[static_cast<size_t>(c.replica)]->url();
-  r.policy = config.policy;
+  r.policy = config.policy.name;
   r.model = c.info.model.empty() ? std::string_view(c.req.model) : c.info.model;
   r.prompt_tokens = c.prepared.features.prompt_tokens;
   r.output_tokens = c.output_tokens;
@@ -1507,15 +1507,15 @@ void Router::Impl::start_attempt(const CallPtr& c, int index) {
                                      : std::string_view(c->forward_body);
   // Model aliases: the replica is asked for the model under the name it serves (each attempt
   // from the client's body), and answers are rewritten back.
-  const std::string* served = served_name_for(config.model_aliases, c->info.model, r.models.ids);
+  const std::string* served = served_name_for(config.models.aliases, c->info.model, r.models.ids);
   if (served != nullptr && *served != c->info.model) {
     req.body_storage = rewrite_field(req.body, "model", c->info.model, *served, true);
     c->model_rewriter.reset("model", *served, c->info.model);
   } else {
     c->model_rewriter.clear();
   }
-  req.head_timeout = ms(config.first_byte_timeout_s);
-  req.idle_timeout = ms(config.idle_timeout_s);
+  req.head_timeout = ms(config.timeouts.first_byte_s);
+  req.idle_timeout = ms(config.timeouts.idle_s);
   // Callbacks belong to this attempt: once the call has moved on (fail_over_unanswered cancels an
   // attempt and retries at once), the canceled attempt's completion must not touch the new one.
   const int attempt = c->attempt;
@@ -1539,7 +1539,7 @@ bool Router::Impl::has_retry_target(const Call& c) const {
   const bool any_model = c.route && c.route->cls == RouteClass::kStored;
   for (const auto& r : replicas) {
     if (r->index == c.replica || !r->routable() ||
-        (!any_model && !r->serves(c.info.model, config.model_aliases)))
+        (!any_model && !r->serves(c.info.model, config.models.aliases)))
       continue;
     if (std::find(c.tried.begin(), c.tried.end(), r->index) != c.tried.end()) continue;
     return true;
@@ -2003,7 +2003,7 @@ void Router::Impl::arm_queue_timer() {
   if (queue.empty() || queue_timer_armed || stopped) return;
   // Wake at the head's deadline, or sooner to re-check predictions as scrapes arrive.
   const double wait =
-      std::clamp(queue.front()->queue_deadline - now(), 0.0, config.scrape_interval_s);
+      std::clamp(queue.front()->queue_deadline - now(), 0.0, config.scrape.interval_s);
   queue_timer_armed = true;
   queue_timer.expires_after(std::chrono::microseconds(static_cast<int64_t>(wait * 1e6) + 100));
   queue_timer.async_wait([this](const boost::system::error_code& ec) {
@@ -2197,7 +2197,7 @@ std::string Router::Impl::dashboard_snapshot(StreamCursor& cursor, const StreamP
   meta.unix_time_s = unix_now();
   meta.uptime_s = t;
   meta.interval_s = params.interval_s;
-  meta.policy = config.policy;
+  meta.policy = config.policy.name;
   meta.in_flight = total_in_flight;
   drop_gone_from_queue();
   meta.queued = queue.size();
@@ -2269,11 +2269,11 @@ bool Router::Impl::reload(RouterConfig next, std::string& error) {
     if (!validate_replica(rc, error)) return false;
   }
   std::unique_ptr<policy::Policy> new_policy;
-  const bool policy_changed = next.policy != config.policy ||
-                              next.policy_params != config.policy_params ||
-                              next.seed != config.seed;
+  const bool policy_changed = next.policy.name != config.policy.name ||
+                              next.policy.params != config.policy.params ||
+                              next.policy.seed != config.policy.seed;
   if (policy_changed) {
-    new_policy = policy::make_policy(next.policy, next.policy_params, error);
+    new_policy = policy::make_policy(next.policy.name, next.policy.params, error);
     if (!new_policy) return false;
   }
   // Fixed at start: keep the running values.
@@ -2287,17 +2287,18 @@ bool Router::Impl::reload(RouterConfig next, std::string& error) {
     next.replica_dns = config.replica_dns;
     next.dns_server = config.dns_server;
   }
-  if (keep(next.host != config.host || next.port != config.port, "listen")) {
-    next.host = config.host;
-    next.port = config.port;
+  if (keep(next.listen.host != config.listen.host || next.listen.port != config.listen.port,
+           "listen")) {
+    next.listen.host = config.listen.host;
+    next.listen.port = config.listen.port;
   }
-  if (keep(next.admin_host != config.admin_host || next.admin_port != config.admin_port, "admin")) {
-    next.admin_host = config.admin_host;
-    next.admin_port = config.admin_port;
+  if (keep(next.admin.host != config.admin.host || next.admin.port != config.admin.port, "admin")) {
+    next.admin.host = config.admin.host;
+    next.admin.port = config.admin.port;
   }
   // The token is reloaded, the address is not: validate() saw the new file's address.
-  if (config.admin_port >= 0 && !is_loopback_host(config.admin_host) && next.admin_token.empty()) {
-    error = "the running admin listener on " + config.admin_host +
+  if (config.admin.port >= 0 && !is_loopback_host(config.admin.host) && next.admin.token.empty()) {
+    error = "the running admin listener on " + config.admin.host +
             " needs admin.token (a new admin address needs a restart)";
     return false;
   }
@@ -2305,22 +2306,22 @@ bool Router::Impl::reload(RouterConfig next, std::string& error) {
     next.max_body_bytes = config.max_body_bytes;
   }
   if (keep(next.client != config.client, "client limits")) next.client = config.client;
-  if (keep(next.tls_cert_file != config.tls_cert_file || next.tls_key_file != config.tls_key_file,
+  if (keep(next.tls.cert_file != config.tls.cert_file || next.tls.key_file != config.tls.key_file,
            "tls")) {
-    next.tls_cert_file = config.tls_cert_file;
-    next.tls_key_file = config.tls_key_file;
+    next.tls.cert_file = config.tls.cert_file;
+    next.tls.key_file = config.tls.key_file;
   }
   if (keep(next.decision_log_size != config.decision_log_size, "decision_log_size")) {
     next.decision_log_size = config.decision_log_size;
   }
-  if (keep(next.stale_after_s != config.stale_after_s, "scrape.stale_after_s")) {
-    next.stale_after_s = config.stale_after_s;
+  if (keep(next.scrape.stale_after_s != config.scrape.stale_after_s, "scrape.stale_after_s")) {
+    next.scrape.stale_after_s = config.scrape.stale_after_s;
   }
-  if (keep(next.health_failure_threshold != config.health_failure_threshold ||
-               next.health_success_threshold != config.health_success_threshold,
+  if (keep(next.health.failure_threshold != config.health.failure_threshold ||
+               next.health.success_threshold != config.health.success_threshold,
            "health thresholds")) {
-    next.health_failure_threshold = config.health_failure_threshold;
-    next.health_success_threshold = config.health_success_threshold;
+    next.health.failure_threshold = config.health.failure_threshold;
+    next.health.success_threshold = config.health.success_threshold;
   }
   // Opened at start (run_until_signal): the running access log and log format stay.
   if (keep(next.access_log != config.access_log, "access_log")) next.access_log = config.access_log;
@@ -2354,7 +2355,7 @@ bool Router::Impl::reload(RouterConfig next, std::string& error) {
   if (peer) index_rate_keys();  // peer sync: the keys may have changed
   if (new_policy) {
     policy = std::move(new_policy);
-    rng = policy::Rng(config.seed);
+    rng = policy::Rng(config.policy.seed);
   }
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   int n_removed = 0;
@@ -2371,7 +2372,7 @@ bool Router::Impl::reload(RouterConfig next, std::string& error) {
     if (!add_replica(rc, e)) spdlog::error("reload: replica {}: {}", rc.url, e);
   }
   spdlog::info("configuration reloaded: {} replicas added, {} removed, policy {}{}", added.size(),
-               n_removed, config.policy, policy_changed ? " (rebuilt)" : "");
+               n_removed, config.policy.name, policy_changed ? " (rebuilt)" : "");
   pump_queue();
   return true;
 }
@@ -2490,11 +2491,11 @@ int run_until_signal(const RouterConfig& config, const ConfigLoader& reload) {
     return "http://" + host + ":" + std::to_string(port);
   };
   router.start([&] {
-    std::string listen_url = url(config.host, router.port());
-    if (!config.tls_cert_file.empty()) listen_url.insert(4, "s");  // https://
+    std::string listen_url = url(config.listen.host, router.port());
+    if (!config.tls.cert_file.empty()) listen_url.insert(4, "s");  // https://
     std::printf("listening on %s\n", listen_url.c_str());
-    if (config.admin_port >= 0) {
-      std::printf("admin on %s\n", url(config.admin_host, router.admin_port()).c_str());
+    if (config.admin.port >= 0) {
+      std::printf("admin on %s\n", url(config.admin.host, router.admin_port()).c_str());
     }
     std::fflush(stdout);
   });

@@ -718,6 +718,14 @@ class ConfigErrorTest(unittest.TestCase):
                            "cannot read upstream_api_key_file /nonexistent/eta-key")
         self.expect_exit_2([], "unknown key 'apikey' in replicas[0]",
                            config="replicas: [{url: 'http://a:1', apikey: x}]\n")
+        # flags have the file's types and ranges (one table: src/router/core/settings.cpp)
+        self.expect_exit_2(["--admin-port", "70000"],
+                           "--admin-port must be in [-1, 65535], got 70000")
+        self.expect_exit_2(["--scrape-interval-s", "0"],
+                           "--scrape-interval-s must be in [0.001, 3600], got 0")
+        self.expect_exit_2(["--max-in-flight", "1.5"], "--max-in-flight must be an integer")
+        self.expect_exit_2([], "scrape.interval_s must be in [0.001, 3600], got 0",
+                           config="scrape: {interval_s: 0}\n")
 
 
 if __name__ == "__main__":

@@ -164,11 +164,11 @@ TEST(RouterAliases, ConfigFile) {
                         "    served_names: [llama-2-7b-replica-1, llama-2-7b-replica-2]\n",
                         "eta.yaml", c, error))
       << error;
-  ASSERT_EQ(c.model_aliases.size(), 1u);
-  EXPECT_EQ(c.model_aliases[0].name, "llama-2-7b-chat");
-  EXPECT_EQ(c.model_aliases[0].served_names,
+  ASSERT_EQ(c.models.aliases.size(), 1u);
+  EXPECT_EQ(c.models.aliases[0].name, "llama-2-7b-chat");
+  EXPECT_EQ(c.models.aliases[0].served_names,
             (std::vector<std::string>{"llama-2-7b-replica-1", "llama-2-7b-replica-2"}));
-  EXPECT_EQ(c.models_interval_s, 5.0);
+  EXPECT_EQ(c.models.refresh_interval_s, 5.0);
   EXPECT_TRUE(validate_config(c, error)) << error;
 
   // The map form keeps refresh_interval_s and takes aliases too.
@@ -178,8 +178,8 @@ TEST(RouterAliases, ConfigFile) {
                         "    - {name: a, served_names: [b]}\n",
                         "eta.yaml", m, error))
       << error;
-  EXPECT_EQ(m.models_interval_s, 2.0);
-  ASSERT_EQ(m.model_aliases.size(), 1u);
+  EXPECT_EQ(m.models.refresh_interval_s, 2.0);
+  ASSERT_EQ(m.models.aliases.size(), 1u);
 
   for (const auto& [yaml, message] : std::vector<std::pair<std::string, std::string>>{
            {"models:\n  - {name: a}\n", "eta.yaml:2: models[0] needs served_names"},

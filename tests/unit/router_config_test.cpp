@@ -56,27 +56,27 @@ access_log: /var/log/eta/access.log
 )";
   RouterConfig c;
   ASSERT_EQ(load(yaml, &c), "");
-  EXPECT_EQ(c.host, "0.0.0.0");
-  EXPECT_EQ(c.port, 8080);
-  EXPECT_EQ(c.admin_port, 9090);
+  EXPECT_EQ(c.listen.host, "0.0.0.0");
+  EXPECT_EQ(c.listen.port, 8080);
+  EXPECT_EQ(c.admin.port, 9090);
   ASSERT_EQ(c.replicas.size(), 2u);
   EXPECT_EQ(c.replicas[0].url, "http://127.0.0.1:8001");  // canonical: no trailing '/'
   EXPECT_EQ(c.replicas[0].weight, 2);
   EXPECT_EQ(c.replicas[0].gpu, "a100");
   EXPECT_EQ(c.replicas[1].url, "http://127.0.0.1:8002");
-  EXPECT_EQ(c.policy, "eta");
-  EXPECT_EQ(c.policy_params.at("objective"), "ttft");
-  EXPECT_EQ(c.policy_params.at("use_scrape"), "false");
-  EXPECT_EQ(c.seed, 7u);
-  EXPECT_DOUBLE_EQ(c.scrape_interval_s, 0.1);
-  EXPECT_DOUBLE_EQ(c.stale_after_s, 3);
-  EXPECT_EQ(c.scrape_max_bytes, 1048576u);
-  EXPECT_EQ(c.health_failure_threshold, 3);
-  EXPECT_EQ(c.health_success_threshold, 2);
-  EXPECT_DOUBLE_EQ(c.models_interval_s, 10);
-  EXPECT_DOUBLE_EQ(c.connect_timeout_s, 1);
-  EXPECT_DOUBLE_EQ(c.first_byte_timeout_s, 60);
-  EXPECT_DOUBLE_EQ(c.idle_timeout_s, 30);
+  EXPECT_EQ(c.policy.name, "eta");
+  EXPECT_EQ(c.policy.params.at("objective"), "ttft");
+  EXPECT_EQ(c.policy.params.at("use_scrape"), "false");
+  EXPECT_EQ(c.policy.seed, 7u);
+  EXPECT_DOUBLE_EQ(c.scrape.interval_s, 0.1);
+  EXPECT_DOUBLE_EQ(c.scrape.stale_after_s, 3);
+  EXPECT_EQ(c.scrape.max_body_bytes, 1048576u);
+  EXPECT_EQ(c.health.failure_threshold, 3);
+  EXPECT_EQ(c.health.success_threshold, 2);
+  EXPECT_DOUBLE_EQ(c.models.refresh_interval_s, 10);
+  EXPECT_DOUBLE_EQ(c.timeouts.connect_s, 1);
+  EXPECT_DOUBLE_EQ(c.timeouts.first_byte_s, 60);
+  EXPECT_DOUBLE_EQ(c.timeouts.idle_s, 30);
   EXPECT_EQ(c.retries, 1);
   EXPECT_EQ(c.admission.max_in_flight, 100);
   EXPECT_EQ(c.admission.max_in_flight_per_replica, 40);
@@ -95,18 +95,18 @@ access_log: /var/log/eta/access.log
 TEST(RouterConfig, EmptyFileKeepsDefaults) {
   RouterConfig c;
   ASSERT_EQ(load("", &c), "");
-  EXPECT_EQ(c.policy, "eta");
-  EXPECT_DOUBLE_EQ(c.scrape_interval_s, 0.05);
-  EXPECT_DOUBLE_EQ(c.health_interval_s, 1.0);
-  EXPECT_EQ(c.health_failure_threshold, 2);
+  EXPECT_EQ(c.policy.name, "eta");
+  EXPECT_DOUBLE_EQ(c.scrape.interval_s, 0.05);
+  EXPECT_DOUBLE_EQ(c.health.interval_s, 1.0);
+  EXPECT_EQ(c.health.failure_threshold, 2);
   EXPECT_EQ(c.retries, 2);
-  EXPECT_DOUBLE_EQ(c.stale_after_s, 2.0);
+  EXPECT_DOUBLE_EQ(c.scrape.stale_after_s, 2.0);
 }
 
 TEST(RouterConfig, PolicyAsString) {
   RouterConfig c;
   ASSERT_EQ(load("policy: least-request\n", &c), "");
-  EXPECT_EQ(c.policy, "least-request");
+  EXPECT_EQ(c.policy.name, "least-request");
 }
 
 TEST(RouterConfig, UnknownKeyNamesItAndTheLine) {
@@ -228,7 +228,7 @@ TEST(RouterConfig, ShutdownGrace) {
   expect_one_line(e);
   EXPECT_NE(e.find("shutdown_grace_s must be in"), std::string::npos) << e;
   RouteFlags f;
-  f.shutdown_grace_s = 0;
+  f.values["shutdown_grace_s"] = "0";
   std::string error;
   ASSERT_TRUE(apply_flags(f, c, error)) << error;
   EXPECT_DOUBLE_EQ(c.shutdown_grace_s, 0.0);
@@ -255,32 +255,33 @@ TEST(RouterConfig, FlagsOverrideTheFile) {
       "eta.yaml", c, e))
       << e;
   RouteFlags f;
-  f.port = 0;
+  f.values["listen.port"] = "0";
   f.replicas = {"http://b:2,weight=3,gpu=a100", "http://c:3"};
-  f.retries = 4;
-  f.max_in_flight_per_replica = 8;
+  f.values["retries"] = "4";
+  f.values["admission.max_in_flight_per_replica"] = "8";
   ASSERT_TRUE(apply_flags(f, c, e)) << e;
   ASSERT_TRUE(validate_config(c, e)) << e;
-  EXPECT_EQ(c.port, 0);
+  EXPECT_EQ(c.listen.port, 0);
   ASSERT_EQ(c.replicas.size(), 2u);
   EXPECT_EQ(c.replicas[0].url, "http://b:2");
   EXPECT_EQ(c.replicas[0].weight, 3);
   EXPECT_EQ(c.replicas[0].gpu, "a100");
   EXPECT_EQ(c.retries, 4);
   EXPECT_EQ(c.admission.max_in_flight_per_replica, 8);
-  EXPECT_EQ(c.policy_params.at("objective"), "ttft");  // same policy: the file's params stay
+  EXPECT_EQ(c.policy.params.at("objective"), "ttft");  // same policy: the file's params stay
 
   RouteFlags other;
-  other.policy = "least-request";  // another policy: the file's eta params do not apply
+  other.values["policy.name"] =
+      "least-request";  // another policy: the file's eta params do not apply
   ASSERT_TRUE(apply_flags(other, c, e)) << e;
-  EXPECT_TRUE(c.policy_params.empty());
+  EXPECT_TRUE(c.policy.params.empty());
   EXPECT_TRUE(validate_config(c, e)) << e;
 
   RouteFlags params;
-  params.policy = "eta";
-  params.policy_params = "objective=e2e,kv_pressure=false";
+  params.values["policy.name"] = "eta";
+  params.values["policy.params"] = "objective=e2e,kv_pressure=false";
   ASSERT_TRUE(apply_flags(params, c, e)) << e;
-  EXPECT_EQ(c.policy_params.at("kv_pressure"), "false");
+  EXPECT_EQ(c.policy.params.at("kv_pressure"), "false");
   EXPECT_TRUE(validate_config(c, e)) << e;
 }
 
@@ -318,8 +319,8 @@ kv_events: {endpoint: "tcp://{host}:6557"}
   EXPECT_EQ(c.replicas[0].kv_events.replay, "tcp://10.0.0.1:5558");
   EXPECT_EQ(c.replicas[0].kv_events.topic, "kv");
   EXPECT_TRUE(c.replicas[1].kv_events.endpoint.empty());
-  EXPECT_EQ(resolve_kv_events(c.replicas[1], c.kv_events_pattern).endpoint, "tcp://10.0.0.2:6557");
-  EXPECT_EQ(resolve_kv_events(c.replicas[0], c.kv_events_pattern).endpoint,
+  EXPECT_EQ(resolve_kv_events(c.replicas[1], c.kv_events).endpoint, "tcp://10.0.0.2:6557");
+  EXPECT_EQ(resolve_kv_events(c.replicas[0], c.kv_events).endpoint,
             "tcp://10.0.0.1:5557");  // its own wins
   ReplicaConfig r;
   std::string error;
@@ -371,7 +372,7 @@ TEST(RouterConfig, PeerSyncAndReplicaDns) {
   EXPECT_EQ(c.replica_dns[0].gpu, "a100");
   EXPECT_TRUE(validate_config(c, e)) << e;
   RouteFlags f;
-  f.peer_sync_url = "nats://other:4222";
+  f.values["peer_sync.url"] = "nats://other:4222";
   ASSERT_TRUE(apply_flags(f, c, e));
   EXPECT_EQ(c.peer_sync.url, "nats://other:4222");
 

@@ -117,7 +117,7 @@ TEST(RouterUpstreamAuth, Config) {
   // the flag
   RouterConfig d;
   RouteFlags f;
-  f.upstream_api_key_file = path;
+  f.values["upstream_api_key_file"] = path;
   ASSERT_TRUE(apply_flags(f, d, error));
   ASSERT_TRUE(validate_config(d, error)) << error;
   EXPECT_EQ(d.upstream_api_key, "sk-upstream");

@@ -11,17 +11,9 @@
 #include <string>
 #include <string_view>
 
-namespace eta::router {
+#include "router/core/admission_config.hpp"  // AdmissionConfig
 
-struct AdmissionConfig {
-  int max_in_flight = 0;              // requests in flight through the router; 0 = unlimited
-  int max_in_flight_per_replica = 0;  // 0 = unlimited
-  double ttft_slo_s = 0;       // shed when every replica's predicted TTFT is over it; 0 = off
-  int queue_size = 0;          // requests held while at capacity; 0 = no queue (429 at once)
-  double queue_timeout_s = 5;  // a held request gets 429 after this long
-  int retry_after_s = 1;       // Retry-After of a 429
-  bool operator==(const AdmissionConfig&) const = default;
-};
+namespace eta::router {
 
 // How many replicas could take one request (ReplicaSet::eligibility).
 struct Eligibility {

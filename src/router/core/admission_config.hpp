@@ -1,0 +1,18 @@
+// The admission settings (the `admission:` section of eta route's file): one struct shared by the
+// configuration (core/config.hpp) and admission (core/admission.hpp) without either pulling in
+// the other.
+#pragma once
+
+namespace eta::router {
+
+struct AdmissionConfig {
+  int max_in_flight = 0;              // requests in flight through the router; 0 = unlimited
+  int max_in_flight_per_replica = 0;  // 0 = unlimited
+  double ttft_slo_s = 0;       // shed when every replica's predicted TTFT is over it; 0 = off
+  int queue_size = 0;          // requests held while at capacity; 0 = no queue (429 at once)
+  double queue_timeout_s = 5;  // a held request gets 429 after this long
+  int retry_after_s = 1;       // Retry-After of a 429
+  bool operator==(const AdmissionConfig&) const = default;
+};
+
+}  // namespace eta::router
