@@ -156,6 +156,16 @@ class Bench:
             finally:
                 self.procs.stop(p)
 
+    def wrk(self, name, target, lua, conns, extra=()):
+        """wrk on core 1 for --wrk-seconds with CONNS connections, its output in OUT/NAME.txt."""
+        cmd = ["taskset", "-c", "1", shutil.which("wrk"), "-t1", "-c%d" % conns,
+               "-d%ds" % self.a.wrk_seconds] + list(extra) + ["-s", lua,
+                                                              target + "/v1/completions"]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=self.a.wrk_seconds + 30)
+        with open(os.path.join(self.out, name + ".txt"), "w") as f:
+            f.write("$ %s\n%s%s" % (" ".join(cmd), r.stdout, r.stderr))
+        return r
+
     # 1. added latency ---------------------------------------------------------------------------
     def latency(self):
         n = self.a.lat_requests
@@ -191,11 +201,7 @@ class Bench:
         url, rep = self.start_replica(10000, core=1)
         try:
             for name, target in self.targets(url, core=0):
-                cmd = ["taskset", "-c", "1", shutil.which("wrk"), "-t1", "-c%d" % self.a.wrk_conns,
-                       "-d%ds" % self.a.wrk_seconds, "--latency", "-s", lua, target + "/v1/completions"]
-                r = subprocess.run(cmd, capture_output=True, text=True, timeout=self.a.wrk_seconds + 30)
-                with open(os.path.join(self.out, "wrk-%s.txt" % name), "w") as f:
-                    f.write("$ %s\n%s%s" % (" ".join(cmd), r.stdout, r.stderr))
+                r = self.wrk("wrk-" + name, target, lua, self.a.wrk_conns, ["--latency"])
                 m = re.search(r"Requests/sec:\s*([0-9.]+)", r.stdout)
                 errs = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", r.stdout)
                 sock = re.search(r"Socket errors:.*", r.stdout)
@@ -241,11 +247,7 @@ class Bench:
         url, rep = self.start_replica(10000, core=1)
         try:
             for name, target in self.targets(url, core=0):
-                cmd = ["taskset", "-c", "1", shutil.which("wrk"), "-t1", "-c%d" % self.a.sse_conc,
-                       "-d%ds" % self.a.wrk_seconds, "-s", lua, target + "/v1/completions"]
-                r = subprocess.run(cmd, capture_output=True, text=True, timeout=self.a.wrk_seconds + 30)
-                with open(os.path.join(self.out, "wrk-sse-%s.txt" % name), "w") as f:
-                    f.write("$ %s\n%s%s" % (" ".join(cmd), r.stdout, r.stderr))
+                r = self.wrk("wrk-sse-" + name, target, lua, self.a.sse_conc)
                 m = re.search(r"Requests/sec:\s*([0-9.]+)", r.stdout)
                 t = re.search(r"Transfer/sec:\s*([0-9.]+)(B|KB|MB|GB)", r.stdout)
                 errs = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", r.stdout)
@@ -485,18 +487,12 @@ def main():
         print("bench-proxy: unknown proxy %s, or %s / wrk missing (make deps build)" % (bad, a.eta),
               file=sys.stderr)
         return 2
-    etalib.raise_on_signals()
     b = Bench(a)
-    try:
+
+    def body():
         b.run()
         return 0
-    except etalib.Interrupted as e:
-        print("\nbench-proxy: interrupted (%s); stopping everything" % e, file=sys.stderr)
-        return 130
-    finally:
-        etalib.ignore_signals()
-        b.cleanup()
-
+    return etalib.run_stoppable("bench-proxy", body, b.cleanup)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -38,7 +38,7 @@ import threading
 import time
 
 import etalib
-from etalib import Interrupted, Procs, group_cpu_seconds, machine_cpu, read_listening
+from etalib import Procs, group_cpu_seconds, machine_cpu, read_listening
 
 POLICIES = ["round-robin", "least-request", "llm-d", "cache-aware", "llm-d-latency", "least-load",
             "eta"]
@@ -552,22 +552,12 @@ def main():
         if bad:
             print("demo: unknown router(s) %s" % ",".join(bad), file=sys.stderr)
             return 2
-    etalib.raise_on_signals()
     demo = Demo(a)
-    try:
-        demo.run()
-        bad = [r for r, x in demo.results.items() if x["report"]["errors"]]
-        return 0 if not bad else 1
-    except Interrupted as e:
-        print("\ndemo: interrupted (%s); stopping everything" % e, file=sys.stderr)
-        return 130
-    except Exception as e:  # noqa: BLE001
-        print("\ndemo: failed: %s" % e, file=sys.stderr)
-        return 1
-    finally:
-        etalib.ignore_signals()
-        demo.cleanup()
 
+    def body():
+        demo.run()
+        return 1 if any(x["report"]["errors"] for x in demo.results.values()) else 0
+    return etalib.run_stoppable("demo", body, demo.cleanup, report_failures=True)
 
 if __name__ == "__main__":
     sys.exit(main())

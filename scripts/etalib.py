@@ -9,7 +9,8 @@ sys.path). Tested by tests/integration/test_etalib.py.
   (programs in their own process groups, with output to files, all stopped by stop_all()),
   read_listening() (the `listening on` lines of a program writing to a file), killpg().
 - Signals: Interrupted and raise_on_signals() (SIGINT, SIGTERM and SIGHUP raise Interrupted,
-  so `finally:` blocks stop what was started), ignore_signals().
+  so `finally:` blocks stop what was started), ignore_signals(), run_stoppable() (a script's
+  main: exit 130 when interrupted, clean-up always).
 - /proc sampling: proc_stat(), group_pids(), cpu_seconds(), group_cpu_seconds(), rss_kb(),
   group_rss_kb(), group_fds(), machine_cpu().
 - Statistics: percentile() (linear interpolation between closest ranks, numpy's default).
@@ -25,6 +26,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -80,6 +82,27 @@ def ignore_signals():
     """For the final clean-up: a second Ctrl-C must not interrupt it."""
     for s in STOP_SIGNALS:
         signal.signal(s, signal.SIG_IGN)
+
+
+def run_stoppable(name, body, cleanup, report_failures=False):
+    """Runs body() with SIGINT, SIGTERM and SIGHUP raising Interrupted and returns its result;
+    on Interrupted prints `NAME: interrupted (SIG); stopping everything` and returns 130, and
+    with report_failures any other exception is one line `NAME: failed: ...` and 1. cleanup()
+    runs in every case, with those signals ignored."""
+    raise_on_signals()
+    try:
+        return body()
+    except Interrupted as e:
+        print("\n%s: interrupted (%s); stopping everything" % (name, e), file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001
+        if not report_failures:
+            raise
+        print("\n%s: failed: %s" % (name, e), file=sys.stderr)
+        return 1
+    finally:
+        ignore_signals()
+        cleanup()
 
 
 # ---------------------------------------------------------------------------------------------

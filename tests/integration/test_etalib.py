@@ -271,6 +271,26 @@ class SignalsTest(unittest.TestCase):
             for s, h in saved.items():
                 signal.signal(s, h)
 
+    def test_run_stoppable(self):
+        scripts = os.path.dirname(os.path.abspath(etalib.__file__))
+        prog = ("import sys, time; sys.path.insert(0, %r); import etalib\n"
+                "def body():\n"
+                "    print('running', flush=True)\n"
+                "    if sys.argv[1] == 'fail': raise OSError('no disk')\n"
+                "    time.sleep(30)\n"
+                "sys.exit(etalib.run_stoppable('prog', body, lambda: print('cleaned'), "
+                "report_failures=True))\n" % scripts)
+        p = subprocess.Popen([PY, "-c", prog, "sleep"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        self.assertEqual(p.stdout.readline(), "running\n")
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=10)
+        self.assertEqual((p.returncode, out), (130, "cleaned\n"))
+        self.assertIn("prog: interrupted (SIGTERM); stopping everything", err)
+        r = subprocess.run([PY, "-c", prog, "fail"], capture_output=True, text=True, timeout=10)
+        self.assertEqual((r.returncode, r.stdout), (1, "running\ncleaned\n"))
+        self.assertEqual(r.stderr.strip(), "prog: failed: no disk")
+
 
 if __name__ == "__main__":
     unittest.main()
