@@ -22,6 +22,7 @@ struct BenchFlags {
   int64_t num_requests = 0;
   double duration_s = 0;
   double time_scale = 0;
+  double warmup = 0;
   CLI::Option* rate_opt = nullptr;
   CLI::Option* load_opt = nullptr;
   CLI::Option* capacity_opt = nullptr;
@@ -33,6 +34,7 @@ struct BenchFlags {
   // Compare.
   std::vector<std::string> reports;
   std::string format = "markdown";
+  stats::CompareOptions compare;
 };
 
 int fail(const std::string& message, int code = 2) {
@@ -70,6 +72,11 @@ int run_bench_command(BenchFlags& f) {
 
   bench::BenchRun run;
   bench::run_bench(o, setup, target, run);
+  if (f.warmup > 0) {  // the report of the steady part, with the whole run's extras
+    stats::Report steady = stats::steady_report(run.report.label, run.records, f.warmup, setup.slo);
+    steady.extra.insert(run.report.extra.begin(), run.report.extra.end());
+    run.report = std::move(steady);
+  }
 
   int code = 0;
   if (!o.json_path.empty() && !write_file(o.json_path, bench::report_json(o, setup, run))) {
@@ -88,11 +95,11 @@ int run_bench_command(BenchFlags& f) {
 }
 
 int run_compare(const BenchFlags& f) {
-  stats::TableFormat format;
+  stats::CompareOptions options = f.compare;
   if (f.format == "markdown") {
-    format = stats::TableFormat::kMarkdown;
+    options.format = stats::TableFormat::kMarkdown;
   } else if (f.format == "plain") {
-    format = stats::TableFormat::kPlain;
+    options.format = stats::TableFormat::kPlain;
   } else {
     return fail("compare: --format must be markdown or plain, got '" + f.format + "'");
   }
@@ -103,7 +110,8 @@ int run_compare(const BenchFlags& f) {
     if (!stats::load_report_file(path, r, error)) return fail("compare: " + error);
     reports.push_back(std::move(r));
   }
-  const std::string table = stats::render_comparison(reports, format);
+  std::string table, error;
+  if (!stats::render_comparison(reports, options, table, error)) return fail("compare: " + error);
   std::fputs(table.c_str(), stdout);
   return 0;
 }
@@ -166,6 +174,11 @@ void add_bench_command(CLI::App& root, Action& action) {
                   "at most N requests in flight (default: none, pure open loop)");
   cmd->add_option("--timeout", o.timeout_s, "per-request timeout in (simulated) seconds")
       ->capture_default_str();
+  cmd->add_option("--warmup", f->warmup,
+                  "leave the requests sent in the first FRACTION of the sending span out of the "
+                  "report (e.g. 0.2), which then also gives the offered and completed rates of "
+                  "the rest (extra.offered_rps, extra.completed_rps)")
+      ->check(CLI::Range(0.0, 0.99));
   cmd->add_option("--progress", o.progress,
                   "progress line on stderr: auto, tty (rewritten in place), lines, off")
       ->capture_default_str();
@@ -175,6 +188,26 @@ void add_bench_command(CLI::App& root, Action& action) {
   compare->add_option("reports", f->reports, "report files written by eta bench --json")
       ->required();
   compare->add_option("--format", f->format, "markdown or plain")->capture_default_str();
+  stats::CompareOptions& c = f->compare;
+  compare
+      ->add_option("--metrics", c.metrics,
+                   "the metrics to show, in order, each NAME[=TITLE]: NAME as the default table "
+                   "prints it (ttft_ms.p99 for 'ttft_ms p99') or extra.KEY (default: all)")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  compare->add_option("--baseline", c.baseline,
+                      "the label of the report ratios are to (default: the first)");
+  compare->add_flag("--by-report", c.by_report,
+                    "one row per report and one column per metric (default: one row per metric)");
+  compare
+      ->add_option("--ratios", c.ratios,
+                   "with --by-report: a column 'METRIC / BASELINE' for each of these metrics")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  compare
+      ->add_option("--first-column", c.first_column,
+                   "with --by-report: the title of the column of labels")
+      ->capture_default_str();
 
   compare->callback([f, &action] { action = [f] { return run_compare(*f); }; });
   cmd->callback([f, compare, &action] {

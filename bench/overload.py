@@ -22,44 +22,24 @@ import argparse
 import http.client
 import json
 import os
-import re
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+import etalib  # noqa: E402
+
 WORKLOAD = "synthetic:in=512,out=64"  # and n= the number of requests sent
 MODEL = "sim-model"
 
 
-class Proc:
+class Proc(etalib.Server):
+    """A program printing `listening on URL` first, in its own process group, stderr dropped."""
+
     def __init__(self, args, name):
-        self.name = name
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     stdin=subprocess.DEVNULL, text=True, start_new_session=True)
-        line = self.proc.stdout.readline()
-        m = re.match(r"listening on (http://\S+)", line or "")
-        if not m:
-            self.stop()
-            raise RuntimeError("%s did not start: %r" % (name, line))
-        self.url = m.group(1)
-        self.lines = []
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self):
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        super().__init__(args, name, capture_stderr=False, new_session=True)
 
 
 def start_router(eta, sims, yaml_extra, tmp):
@@ -98,13 +78,7 @@ def measure_capacity(eta, sims, max_num_seqs, tmp, procs):
 
 
 def pct(values, q):
-    if not values:
-        return float("nan")
-    v = sorted(values)
-    k = (len(v) - 1) * q
-    lo = int(k)
-    hi = min(lo + 1, len(v) - 1)
-    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+    return etalib.percentile(values, q, empty=float("nan"))
 
 
 class Probe:
@@ -181,14 +155,7 @@ class Probe:
 
 
 def rss_kb(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return etalib.rss_kb(pid) or 0
 
 
 def main():

@@ -16,18 +16,14 @@ import subprocess
 import sys
 import tempfile
 
-TICK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import etalib  # noqa: E402
 
 
 def start(args, live):
-    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    live.append(p)
-    return p, p.stdout.readline().split()[-1]  # "listening on URL"
-
-
-def cpu_s(pid):
-    f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / TICK
+    s = etalib.Server(args, capture_stderr=False)
+    live.append(s)
+    return s, s.url
 
 
 def wrk(lua, url, seconds):
@@ -55,11 +51,10 @@ def main():
                 r, url = start([eta, "route", "--port", "0", "--admin-port", "-1", "--replica",
                                 sim_url, "--log-level", "warn", "--access-log", target], live)
                 wrk(lua, url, 3)
-                c0 = cpu_s(r.pid)
+                c0 = etalib.cpu_seconds(r.proc.pid)
                 out = wrk(lua, url, 10)
-                c1 = cpu_s(r.pid)
-                r.terminate()
-                r.wait()
+                c1 = etalib.cpu_seconds(r.proc.pid)
+                r.stop()
                 n = int(re.search(r"(\d+) requests in", out).group(1))
                 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
                 us = (c1 - c0) / n * 1e6
@@ -76,9 +71,7 @@ def main():
                   % (key, sum(x for x, _ in v) / len(v), sum(y for _, y in v) / len(v)))
     finally:
         for p in live:
-            if p.poll() is None:
-                p.terminate()
-                p.wait()
+            p.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -17,7 +17,7 @@ the same run, for `eta route` (policies eta and round-robin), nginx and HAProxy:
 
 Prints a table and writes bench-proxy-out/: results.json (every figure), per-run bench JSON, wrk
 output and logs. Every process runs in its own process group and is stopped on exit.
-Reuses scripts/demo.py's process handling and nginx/HAProxy configurations.
+Process handling, /proc sampling and the nginx/HAProxy configurations: scripts/etalib.py.
 
 Usage: scripts/bench_proxy.py --eta build/eta [--out DIR] [--quick]
 """
@@ -28,7 +28,6 @@ import os
 import re
 import resource
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -36,7 +35,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import demo  # noqa: E402  (Procs, free_port, wait_port, read_listening, nginx_conf, haproxy_conf)
+import etalib  # noqa: E402
+from etalib import group_fds, group_rss_kb  # noqa: E402
 
 PROXIES = ["eta", "round-robin", "nginx", "haproxy"]
 MODEL = "bench-model"
@@ -55,51 +55,6 @@ def raise_nofile(n):
     return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
-def group_rss_kb(pgid):
-    total = 0
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                s = f.read()
-            if int(s[s.rfind(")") + 2:].split()[2]) != pgid:
-                continue
-            with open("/proc/%s/status" % d) as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
-
-
-def group_fds(pgid):
-    n = 0
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                s = f.read()
-            if int(s[s.rfind(")") + 2:].split()[2]) != pgid:
-                continue
-            n += len(os.listdir("/proc/%s/fd" % d))
-        except (OSError, ValueError, IndexError):
-            continue
-    return n
-
-
-def pct(v, q):
-    v = sorted(v)
-    if not v:
-        return None
-    k = (len(v) - 1) * q
-    f = int(k)
-    c = min(f + 1, len(v) - 1)
-    return v[f] + (v[c] - v[f]) * (k - f)
-
-
 class Bench:
     def __init__(self, a):
         self.a = a
@@ -108,7 +63,7 @@ class Bench:
         os.makedirs(self.out, exist_ok=True)
         self.tmp = tempfile.mkdtemp(prefix="eta-bench-proxy-")
         os.chmod(self.tmp, 0o755)
-        self.procs = demo.Procs(pid_log=os.path.join(self.out, "pids.txt"))
+        self.procs = etalib.Procs(pid_log=os.path.join(self.out, "pids.txt"))
         self.res = {"machine": {}, "latency": {}, "rps": {}, "sse": {}, "memory": {}, "profile": None,
                     "notes": []}
         self.n = 0
@@ -129,7 +84,7 @@ class Bench:
             args = ["taskset", "-c", str(core)] + args
         with open(outp, "w") as o, self.logf("replica") as e:
             p = self.procs.start("replica", args, o, e)
-        got = demo.read_listening(outp, p)
+        got = etalib.read_listening(outp, p)
         if not got:
             raise RuntimeError("vllm-sim did not start (see replica.log)")
         return got[0], p
@@ -144,33 +99,27 @@ class Bench:
                           "--log-level", "warn", "--replica", url]
             with open(outp, "w") as o:
                 p = self.procs.start(proxy, args, o, log)
-            got = demo.read_listening(outp, p)
+            got = etalib.read_listening(outp, p)
             if not got:
                 raise RuntimeError("eta route did not start (see %s.log)" % proxy)
             return got[0], p
-        port = demo.free_port()
+        port = etalib.free_port()
         self.n += 1
+
+        def edit(conf):
+            if proxy == "nginx":  # worker_processes 1, least_conn, keepalive 64
+                conf = conf.replace("access_log %s/access.log;" % d, "access_log off;")
+                if big:
+                    conf = conf.replace("worker_connections 4096;", "worker_connections 30000;")
+                    conf = conf.replace("worker_processes 1;",
+                                        "worker_processes 1;\nworker_rlimit_nofile 65536;")
+                return conf
+            conf = conf.replace("global\n", "global\n  nbthread 1\n")
+            return conf.replace("maxconn 4096", "maxconn %d" % self.max_streams) if big else conf
         d = os.path.join(self.tmp, "%s-%d" % (proxy, self.n))
-        os.makedirs(d)
-        os.chmod(d, 0o777)
-        if proxy == "nginx":
-            conf = demo.nginx_conf(d, port, [url])  # worker_processes 1, least_conn, keepalive 64
-            conf = conf.replace("access_log %s/access.log;" % d, "access_log off;")
-            if big:
-                conf = conf.replace("worker_connections 4096;", "worker_connections 30000;")
-                conf = conf.replace("worker_processes 1;", "worker_processes 1;\nworker_rlimit_nofile 65536;")
-            path = os.path.join(d, "nginx.conf")
-            args = pre + [shutil.which("nginx"), "-c", path, "-p", d, "-g", "daemon off;"]
-        else:
-            conf = demo.haproxy_conf(d, port, [url]).replace("global\n", "global\n  nbthread 1\n")
-            if big:
-                conf = conf.replace("maxconn 4096", "maxconn %d" % self.max_streams)
-            path = os.path.join(d, "haproxy.cfg")
-            args = pre + [shutil.which("haproxy"), "-f", path, "-db"]
-        with open(path, "w") as f:
-            f.write(conf)
+        args = pre + etalib.proxy_command(proxy, d, port, [url], edit)
         p = self.procs.start(proxy, args, log, log)
-        if not demo.wait_port(port, p):
+        if not etalib.wait_port(port, p):
             raise RuntimeError("%s did not start (see %s.log)" % (proxy, proxy))
         return "http://127.0.0.1:%d" % port, p
 
@@ -207,6 +156,16 @@ class Bench:
             finally:
                 self.procs.stop(p)
 
+    def wrk(self, name, target, lua, conns, extra=()):
+        """wrk on core 1 for --wrk-seconds with CONNS connections, its output in OUT/NAME.txt."""
+        cmd = ["taskset", "-c", "1", shutil.which("wrk"), "-t1", "-c%d" % conns,
+               "-d%ds" % self.a.wrk_seconds] + list(extra) + ["-s", lua,
+                                                              target + "/v1/completions"]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=self.a.wrk_seconds + 30)
+        with open(os.path.join(self.out, name + ".txt"), "w") as f:
+            f.write("$ %s\n%s%s" % (" ".join(cmd), r.stdout, r.stderr))
+        return r
+
     # 1. added latency ---------------------------------------------------------------------------
     def latency(self):
         n = self.a.lat_requests
@@ -242,11 +201,7 @@ class Bench:
         url, rep = self.start_replica(10000, core=1)
         try:
             for name, target in self.targets(url, core=0):
-                cmd = ["taskset", "-c", "1", shutil.which("wrk"), "-t1", "-c%d" % self.a.wrk_conns,
-                       "-d%ds" % self.a.wrk_seconds, "--latency", "-s", lua, target + "/v1/completions"]
-                r = subprocess.run(cmd, capture_output=True, text=True, timeout=self.a.wrk_seconds + 30)
-                with open(os.path.join(self.out, "wrk-%s.txt" % name), "w") as f:
-                    f.write("$ %s\n%s%s" % (" ".join(cmd), r.stdout, r.stderr))
+                r = self.wrk("wrk-" + name, target, lua, self.a.wrk_conns, ["--latency"])
                 m = re.search(r"Requests/sec:\s*([0-9.]+)", r.stdout)
                 errs = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", r.stdout)
                 sock = re.search(r"Socket errors:.*", r.stdout)
@@ -292,11 +247,7 @@ class Bench:
         url, rep = self.start_replica(10000, core=1)
         try:
             for name, target in self.targets(url, core=0):
-                cmd = ["taskset", "-c", "1", shutil.which("wrk"), "-t1", "-c%d" % self.a.sse_conc,
-                       "-d%ds" % self.a.wrk_seconds, "-s", lua, target + "/v1/completions"]
-                r = subprocess.run(cmd, capture_output=True, text=True, timeout=self.a.wrk_seconds + 30)
-                with open(os.path.join(self.out, "wrk-sse-%s.txt" % name), "w") as f:
-                    f.write("$ %s\n%s%s" % (" ".join(cmd), r.stdout, r.stderr))
+                r = self.wrk("wrk-sse-" + name, target, lua, self.a.sse_conc)
                 m = re.search(r"Requests/sec:\s*([0-9.]+)", r.stdout)
                 t = re.search(r"Transfer/sec:\s*([0-9.]+)(B|KB|MB|GB)", r.stdout)
                 errs = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", r.stdout)
@@ -436,9 +387,9 @@ class Bench:
     def machine(self):
         with open("/proc/loadavg") as f:
             load = f.read().split()[:3]
-        c0 = demo.machine_cpu()
+        c0 = etalib.machine_cpu()
         time.sleep(1)
-        c1 = demo.machine_cpu()
+        c1 = etalib.machine_cpu()
         busy = (c1[0] - c0[0]) / max(1, c1[1] - c0[1])
         return {"nproc": os.cpu_count(), "loadavg": load, "busy_before_start": round(busy, 3),
                 "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
@@ -536,20 +487,12 @@ def main():
         print("bench-proxy: unknown proxy %s, or %s / wrk missing (make deps build)" % (bad, a.eta),
               file=sys.stderr)
         return 2
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, demo._on_signal)
     b = Bench(a)
-    try:
+
+    def body():
         b.run()
         return 0
-    except demo.Interrupted as e:
-        print("\nbench-proxy: interrupted (%s); stopping everything" % e, file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        b.cleanup()
-
+    return etalib.run_stoppable("bench-proxy", body, b.cleanup)
 
 if __name__ == "__main__":
     sys.exit(main())

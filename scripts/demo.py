@@ -12,13 +12,14 @@ measured by `eta cluster-sim --find-capacity`). The run lasts SPAN simulated sec
 (quick: 10, full: 120); the first WARMUP of them are excluded from the table, which reports
 the offered and the completed rate of the rest beside the latencies (steady state: they agree).
 
-Prints one table (offered and done rates, TTFT, TPOT, E2E, goodput, errors, ratios to nginx)
-and writes demo-out/:
+Prints one table (offered and done rates, TTFT, TPOT, E2E, goodput, errors, ratios to nginx:
+`eta bench compare --by-report` of the runs' reports, which `eta bench --warmup` writes without
+the warm-up) and writes demo-out/:
 report.md (table, SVG plots, CPU use), cdf_e2e.svg, cdf_ttft.svg, load_<router>.svg, and per
 run <router>.json (bench's report), <router>.csv (per request), <router>.log (stderr of what ran).
 
 Everything it starts runs in its own process group and is stopped on exit, on Ctrl-C, on
-SIGTERM and on failure. Python 3 standard library only.
+SIGTERM and on failure (scripts/etalib.py's Procs). Python 3 standard library only.
 
 Usage: scripts/demo.py --eta build/eta [--quick] [--requests N] [--out DIR] [--routers a,b,...]
 """
@@ -30,13 +31,14 @@ import math
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+import etalib
+from etalib import Procs, group_cpu_seconds, machine_cpu, read_listening
 
 POLICIES = ["round-robin", "least-request", "llm-d", "cache-aware", "llm-d-latency", "least-load",
             "eta"]
@@ -49,205 +51,11 @@ NATURAL_RATE = 8.6  # bursty-mix's requests per second of its own clock (8 short
 WARMUP = 0.2  # the first fifth of the sending span is excluded from the table
 CAPACITY_WORKLOAD = "bursty-mix:duration=120"
 SLO = "ttft=1000,tpot=100"  # cluster-sim's default SLOs, for goodput
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-class Interrupted(Exception):
-    pass
-
-
-def _on_signal(signum, _frame):
-    raise Interrupted(signal.Signals(signum).name)
-
-
-# ---------------------------------------------------------------------------------------------
-# Processes: every one in its own session (process group), all stopped by stop_all().
-
-
-class Procs:
-    def __init__(self, pid_log=None):
-        self.live = []  # (name, Popen)
-        self.pid_log = pid_log
-        self.cpu = {}  # name -> [cpu seconds, wall seconds] accumulated over runs
-
-    def start(self, name, args, stdout, stderr):
-        p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                             start_new_session=True)
-        self.live.append((name, p))
-        if self.pid_log:
-            with open(self.pid_log, "a") as f:
-                f.write("%d %s\n" % (p.pid, name))
-        return p
-
-    def stop(self, p, timeout=5.0):
-        if p.poll() is None:
-            _killpg(p.pid, signal.SIGTERM)
-            try:
-                p.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        # The group too: nginx's workers, anything a process left behind.
-        _killpg(p.pid, signal.SIGKILL)
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        self.live = [(n, q) for n, q in self.live if q is not p]
-
-    def stop_all(self):
-        for _, p in list(self.live):
-            if p.poll() is None:
-                _killpg(p.pid, signal.SIGTERM)
-        deadline = time.time() + 5
-        for _, p in list(self.live):
-            try:
-                p.wait(timeout=max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                pass
-        for _, p in list(self.live):
-            self.stop(p, timeout=0.1)
-
-
-def _killpg(pgid, sig):
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def group_cpu_seconds(pgid):
-    """utime + stime (and children's) of every process of a process group, from /proc."""
-    total = 0.0
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                s = f.read()
-        except OSError:
-            continue
-        fields = s[s.rfind(")") + 2:].split()
-        # fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15, cutime 16, cstime 17
-        if int(fields[2]) != pgid:
-            continue
-        total += sum(int(x) for x in fields[11:15]) / CLK_TCK
-    return total
-
-
-def machine_cpu():
-    """(busy, total) jiffies of all cores, from /proc/stat."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    idle = v[3] + (v[4] if len(v) > 4 else 0)
-    return sum(v[:8]) - idle, sum(v[:8])
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port, proc, timeout=10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-def read_listening(path, proc, prefix="listening on ", timeout=20.0, count=1):
-    """Waits for COUNT lines starting with the given prefixes in a process's stdout file."""
-    deadline = time.time() + timeout
-    prefixes = prefix if isinstance(prefix, list) else [prefix]
-    while time.time() < deadline:
-        found = {}
-        try:
-            with open(path) as f:
-                for line in f:
-                    for pf in prefixes:
-                        if line.startswith(pf) and pf not in found:
-                            found[pf] = line[len(pf):].strip()
-        except OSError:
-            pass
-        if len(found) == len(prefixes):
-            return [found[pf] for pf in prefixes]
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    return None
-
-
-# ---------------------------------------------------------------------------------------------
-# Routers
-
-
-def nginx_conf(tmp, port, replicas):
-    servers = "\n".join("    server %s max_fails=0;" % u.split("://", 1)[1] for u in replicas)
-    return """worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log {tmp}/access.log;
-  client_body_temp_path {tmp}/client_body;
-  proxy_temp_path {tmp}/proxy;
-  fastcgi_temp_path {tmp}/fastcgi;
-  uwsgi_temp_path {tmp}/uwsgi;
-  scgi_temp_path {tmp}/scgi;
-  upstream replicas {{
-    least_conn;
-{servers}
-    keepalive 64;
-    keepalive_requests 100000;
-  }}
-  server {{
-    listen 127.0.0.1:{port};
-    client_max_body_size 64m;
-    location / {{
-      proxy_pass http://replicas;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-      proxy_request_buffering off;
-      proxy_read_timeout 3600s;
-      proxy_send_timeout 3600s;
-      add_header x-eta-replica $upstream_addr always;
-    }}
-  }}
-}}
-""".format(tmp=tmp, port=port, servers=servers)
-
-
-def haproxy_conf(tmp, port, replicas):
-    servers = "\n".join("  server %s %s" % (u.split("://", 1)[1], u.split("://", 1)[1])
-                        for u in replicas)
-    return """global
-  maxconn 4096
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 1h
-  timeout server 1h
-  timeout http-keep-alive 1h
-  option http-keep-alive
-  option http-no-delay
-frontend demo
-  bind 127.0.0.1:{port}
-  default_backend replicas
-backend replicas
-  balance leastconn
-  http-response set-header x-eta-replica %[srv_name]
-{servers}
-""".format(port=port, servers=servers)
-
+# The table's columns: `eta bench compare --metrics` (NAME=TITLE) and the ratios to nginx.
+TABLE_METRICS = ["extra.offered_rps=offered req/s", "extra.completed_rps=done req/s",
+                 "ttft_ms.p50=p50 TTFT ms", "ttft_ms.p99=p99 TTFT ms", "tpot_ms.p99=p99 TPOT ms",
+                 "e2e_ms.p99=p99 E2E ms", "goodput_rps=goodput req/s", "errors"]
+TABLE_RATIOS = ["ttft_ms.p99=p99 TTFT", "e2e_ms.p99=p99 E2E"]
 
 # ---------------------------------------------------------------------------------------------
 # Progress
@@ -364,23 +172,11 @@ class Demo:
             if not got:
                 raise RuntimeError("eta route did not start (see %s.log)" % router)
             return got[0], p, got[1]
-        port = free_port()
-        d = os.path.join(self.tmp, router)
-        os.makedirs(d, exist_ok=True)
+        port = etalib.free_port()
         os.chmod(self.tmp, 0o755)
-        os.chmod(d, 0o777)  # nginx's workers run as nobody when started by root
-        if router == "nginx":
-            conf = os.path.join(d, "nginx.conf")
-            with open(conf, "w") as f:
-                f.write(nginx_conf(d, port, urls))
-            args = [shutil.which("nginx"), "-c", conf, "-p", d, "-g", "daemon off;"]
-        else:
-            conf = os.path.join(d, "haproxy.cfg")
-            with open(conf, "w") as f:
-                f.write(haproxy_conf(d, port, urls))
-            args = [shutil.which("haproxy"), "-f", conf, "-db"]
+        args = etalib.proxy_command(router, os.path.join(self.tmp, router), port, urls)
         p = self.procs.start("router-" + router, args, log, log)
-        if not wait_port(port, p):
+        if not etalib.wait_port(port, p):
             raise RuntimeError("%s did not start (see %s.log)" % (router, router))
         return "http://127.0.0.1:%d" % port, p, None
 
@@ -423,7 +219,7 @@ class Demo:
                    "--lengths", "hidden", "--load", str(LOAD), "--capacity", "%.4f" % self.capacity,
                    "--slo", SLO, "--json", jpath, "--csv", cpath, "--label", router,
                    "--model", MODEL, "--time-scale", str(self.a.time_scale), "--progress", "off",
-                   "--seed", "0", "--timeout", "600"]
+                   "--seed", "0", "--timeout", "600", "--warmup", str(WARMUP)]
             if self.a.requests:
                 cmd += ["--num-requests", str(self.a.requests)]
             groups = {"replicas": [p.pid for p in replicas], "router": [rproc.pid]}
@@ -458,7 +254,8 @@ class Demo:
             with open(jpath) as f:
                 rep = json.load(f)
             names = {u.rsplit(":", 1)[1]: "%s %s" % (n, g) for u, (g, n) in zip(urls, REPLICAS)}
-            self.results[router] = {"report": rep, "csv": cpath, "wall_s": wall, "names": names}
+            self.results[router] = {"report": rep, "json": jpath, "csv": cpath, "wall_s": wall,
+                                    "names": names}
         finally:
             for _, p in list(self.procs.live):
                 self.procs.stop(p, timeout=3)
@@ -496,9 +293,11 @@ class Demo:
                 self.progress.set("[%d/%d] %s" % (i + 1, len(routers), router))
                 self.run_one(router)
                 r = self.results[router]
-                self.log("  %-13s done in %.1f s wall: %d requests, %d errors, p99 E2E %.0f ms"
-                         % (router, r["wall_s"], r["report"]["requests"], r["report"]["errors"],
-                            r["report"]["e2e_ms"]["p99"]))
+                rep = r["report"]
+                self.log("  %-13s done in %.1f s wall: %d requests sent, %d errors after the "
+                         "warm-up, p99 E2E %.0f ms" % (router, r["wall_s"],
+                                                      rep["extra"]["sent_requests"],
+                                                      rep["errors"], rep["e2e_ms"]["p99"]))
         finally:
             self.progress.close()
         self.total_wall = time.time() - t_start
@@ -516,56 +315,25 @@ class Demo:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     # output -----------------------------------------------------------------------------------
-    def steady(self, router):
-        """The run's figures without the warm-up: requests sent after the first WARMUP of the
-        sending span; offered = their count / the window, done = completions in the window."""
-        rows = read_csv(self.results[router]["csv"])
-        sent = [float(x["sent_s"]) for x in rows]
-        t0, t1 = min(sent), max(sent)
-        start = t0 + WARMUP * (t1 - t0)
-        window = max(t1 - start, 1e-9)
-        kept = [x for x in rows if float(x["sent_s"]) > start]
-        ok = [x for x in kept if not x["error"]]
-        done = sum(1 for x in rows if not x["error"] and x["e2e_ms"]
-                   and start < float(x["sent_s"]) + float(x["e2e_ms"]) / 1000 <= t1)
-        slo = dict(kv.split("=") for kv in SLO.split(","))
-
-        def pct(key, q):
-            v = sorted(float(x[key]) for x in ok if x[key])
-            return v[min(len(v) - 1, int(math.ceil(q / 100 * len(v))) - 1)] if v else 0.0
-        good = sum(1 for x in ok if float(x["ttft_ms"] or 0) <= float(slo["ttft"])
-                   and float(x["tpot_ms"] or 0) <= float(slo["tpot"]))
-        return {"offered": len(kept) / window, "done": done / window, "requests": len(kept),
-                "ttft50": pct("ttft_ms", 50), "ttft99": pct("ttft_ms", 99),
-                "tpot99": pct("tpot_ms", 99), "e2e99": pct("e2e_ms", 99),
-                "goodput": good / window, "errors": len(kept) - len(ok)}
-
     def table(self):
-        head = ["router", "offered req/s", "done req/s", "p50 TTFT ms", "p99 TTFT ms",
-                "p99 TPOT ms", "p99 E2E ms", "goodput req/s", "errors", "p99 TTFT / nginx",
-                "p99 E2E / nginx"]
-        stats = {r: self.steady(r) for r in self.results}
-        base = stats.get("nginx")
-        rows = []
+        """`eta bench compare` of the runs' reports (bench --warmup: without the warm-up), one
+        row per router, ratios to nginx; a row for each router skipped."""
+        routers = [r for r in ROUTERS if r in self.results]
+        cmd = [self.eta, "bench", "compare", "--by-report", "--first-column", "router",
+               "--metrics", ",".join(TABLE_METRICS)]
+        if "nginx" in self.results:
+            cmd += ["--baseline", "nginx", "--ratios", ",".join(TABLE_RATIOS)]
+        r = subprocess.run(cmd + [self.results[x]["json"] for x in routers], capture_output=True,
+                           text=True, timeout=60) if routers else None
+        if r is not None and r.returncode != 0:
+            raise RuntimeError("eta bench compare failed: %s" % r.stderr.strip())
+        lines = r.stdout.rstrip("\n").splitlines() if r else [
+            "| router |", "|---|"]
+        cells = lines[0].count("|") - 1
         for router in ROUTERS:
             if router in self.skipped:
-                rows.append([router, "skipped: " + self.skipped[router]] + [""] * (len(head) - 2))
-                continue
-            if router not in self.results:
-                continue
-            s = stats[router]
-
-            def ratio(key):
-                if not base or not base[key]:
-                    return "-"
-                return "%.2fx" % (s[key] / base[key])
-            rows.append([router, "%.1f" % s["offered"], "%.1f" % s["done"], "%.0f" % s["ttft50"],
-                         "%.0f" % s["ttft99"], "%.1f" % s["tpot99"], "%.0f" % s["e2e99"],
-                         "%.2f" % s["goodput"], "%d" % s["errors"], ratio("ttft99"),
-                         ratio("e2e99")])
-        lines = ["| " + " | ".join(head) + " |",
-                 "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
+                lines.append("| %s | skipped: %s |%s" % (router, self.skipped[router],
+                                                         " |" * (cells - 2)))
         return "\n".join(lines)
 
     def cpu_text(self):
@@ -784,25 +552,12 @@ def main():
         if bad:
             print("demo: unknown router(s) %s" % ",".join(bad), file=sys.stderr)
             return 2
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGHUP, _on_signal)
     demo = Demo(a)
-    try:
-        demo.run()
-        bad = [r for r, x in demo.results.items() if x["report"]["errors"]]
-        return 0 if not bad else 1
-    except Interrupted as e:
-        print("\ndemo: interrupted (%s); stopping everything" % e, file=sys.stderr)
-        return 130
-    except Exception as e:  # noqa: BLE001
-        print("\ndemo: failed: %s" % e, file=sys.stderr)
-        return 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        demo.cleanup()
 
+    def body():
+        demo.run()
+        return 1 if any(x["report"]["errors"] for x in demo.results.values()) else 0
+    return etalib.run_stoppable("demo", body, demo.cleanup, report_failures=True)
 
 if __name__ == "__main__":
     sys.exit(main())

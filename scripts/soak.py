@@ -20,39 +20,17 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "bench"))
-import overload  # noqa: E402  (process handling, bench runs, capacity, RSS)
+import etalib  # noqa: E402  (overload puts scripts/ on sys.path)
+import overload  # noqa: E402  (bench runs, capacity)
 
 MODEL = overload.MODEL
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def admin_call(admin, method, path, body=None):
-    import http.client
-    host, port = admin[len("http://"):].rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
-    try:
-        data = json.dumps(body).encode() if body is not None else None
-        conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
-        r = conn.getresponse()
-        return r.status, json.loads(r.read() or b"null")
-    finally:
-        conn.close()
 
 
 def start_sim(eta, port, seqs):
@@ -90,7 +68,7 @@ def main():
     try:
         with tempfile.TemporaryDirectory(prefix="eta-soak-") as tmp:
             for _ in range(3):
-                port = free_port()
+                port = etalib.free_port()
                 sims[port] = start_sim(a.eta, port, a.max_num_seqs)
             cap = overload.measure_capacity(a.eta, list(sims.values()), a.max_num_seqs, tmp,
                                             procs)
@@ -105,7 +83,7 @@ def main():
             router = overload.Proc([a.eta, "route", "--config", path, "--port", "0"],
                                    "eta route")
             procs.append(router)
-            admin = etaroute_admin(router)
+            admin = router.wait_line("admin on ")
             print("soak: capacity %.2f req/s; %.2f req/s for %g s (%d requests); a replica "
                   "restarted (%s) every %g s" % (cap["request_throughput_rps"], rate, a.seconds,
                                                   n, a.restart, every), file=sys.stderr)
@@ -127,7 +105,7 @@ def main():
             while load.poll() is None:
                 now = time.monotonic()
                 if now >= next_rss:
-                    rss.append((round(now - t0, 1), overload.rss_kb(router.proc.pid)))
+                    rss.append((round(now - t0, 1), etalib.rss_kb(router.proc.pid)))
                     next_rss += 10
                 if now >= next_restart and now - t0 < a.seconds - 5:
                     port = ports[k % len(ports)]
@@ -135,7 +113,7 @@ def main():
                     restarts.append(restart(a, admin, sims, port, t0))
                     next_restart += every
                 time.sleep(0.1)
-            rss.append((round(time.monotonic() - t0, 1), overload.rss_kb(router.proc.pid)))
+            rss.append((round(time.monotonic() - t0, 1), etalib.rss_kb(router.proc.pid)))
             with open(report) as f:
                 rep = json.load(f)
             with open(rows) as f:
@@ -180,25 +158,14 @@ def main():
     return 1 if failures else 0
 
 
-def etaroute_admin(router):
-    """The admin URL (second stdout line of eta route)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        for ln in router.lines:
-            if ln.startswith("admin on "):
-                return ln.split()[-1]
-        time.sleep(0.05)
-    raise RuntimeError("eta route printed no admin line")
-
-
 def restart(a, admin, sims, port, t0):
     url = sims[port].url
     t = time.monotonic()
     drain_s = 0.0
     if a.restart == "drain":
-        admin_call(admin, "POST", "/admin/replicas/drain", {"url": url})
+        etalib.http_json(admin, "POST", "/admin/replicas/drain", {"url": url})
         while time.monotonic() - t < 60:
-            _, body = admin_call(admin, "GET", "/admin/replicas")
+            _, body = etalib.http_json(admin, "GET", "/admin/replicas")
             r = [x for x in body["replicas"] if x["url"] == url][0]
             if r["ledger"]["in_flight"] == 0:
                 break
@@ -210,29 +177,15 @@ def restart(a, admin, sims, port, t0):
         sims[port].proc.wait(5)
     sims[port] = start_sim(a.eta, port, a.max_num_seqs)
     if a.restart == "drain":
-        admin_call(admin, "POST", "/admin/replicas/undrain", {"url": url})
+        etalib.http_json(admin, "POST", "/admin/replicas/undrain", {"url": url})
     return {"replica": url, "at_s": round(t - t0, 1), "drain_s": round(drain_s, 2),
             "down_s": round(time.monotonic() - t - drain_s, 2)}
 
 
 def scrape(url):
-    import http.client
-    host, port = url[len("http://"):].rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
-    try:
-        conn.request("GET", "/metrics")
-        text = conn.getresponse().read().decode()
-    finally:
-        conn.close()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            try:
-                out[name] = float(value)
-            except ValueError:
-                pass
-    return out
+    """The router's /metrics as {name{labels}: value}."""
+    return {n + ("{%s}" % ",".join('%s="%s"' % kv for kv in sorted(l.items())) if l else ""): v
+            for n, l, v in etalib.scrape_metrics(url)}
 
 
 if __name__ == "__main__":

@@ -456,13 +456,45 @@ bool load_report_file(const std::string& path, Report& out, std::string& error) 
   return true;
 }
 
-std::string render_comparison(const std::vector<Report>& reports, TableFormat format) {
-  struct Row {
-    std::string name;
-    std::function<std::optional<double>(const Report&)> get;
-    int decimals;
-  };
-  std::vector<Row> rows = {
+Report steady_report(std::string label, const std::vector<RequestRecord>& records,
+                     double warmup_fraction, const Slo& slo) {
+  if (records.empty()) return build_report(std::move(label), records, 0, slo);
+  double first = records.front().start_s, last = first;
+  for (const RequestRecord& rec : records) {
+    first = std::min(first, rec.start_s);
+    last = std::max(last, rec.start_s);
+  }
+  const bool all = warmup_fraction <= 0;
+  const double from = all ? first : first + warmup_fraction * (last - first);
+  const double window = last - from;
+  std::vector<RequestRecord> kept;
+  int64_t completed = 0;
+  for (const RequestRecord& rec : records) {
+    if (all || rec.start_s > from) kept.push_back(rec);
+    const double done = rec.start_s + rec.e2e_s;
+    if (rec.ok() && done > from && done <= last) ++completed;
+  }
+  Report r = build_report(std::move(label), kept, std::max(window, 0.0), slo);
+  r.extra["warmup_s"] = from - first;
+  r.extra["window_s"] = window;
+  r.extra["offered_rps"] = window > 0 ? static_cast<double>(kept.size()) / window : 0.0;
+  r.extra["completed_rps"] = window > 0 ? static_cast<double>(completed) / window : 0.0;
+  return r;
+}
+
+namespace {
+
+using MetricGetter = std::function<std::optional<double>(const Report&)>;
+
+struct MetricRow {
+  std::string name;
+  MetricGetter get;
+  int decimals = 2;
+};
+
+// Every metric of the comparison, in the default table's order (without "replicas").
+std::vector<MetricRow> metric_rows() {
+  std::vector<MetricRow> rows = {
       {"requests", [](const Report& r) { return double(r.requests); }, 0},
       {"errors", [](const Report& r) { return double(r.errors); }, 0},
       {"duration_s", [](const Report& r) { return r.duration_s; }, 2},
@@ -490,69 +522,185 @@ std::string render_comparison(const std::vector<Report>& reports, TableFormat fo
   }
   rows.push_back(
       {"send_lateness_ms p99", [](const Report& r) { return r.send_lateness_ms.p99; }, 2});
+  return rows;
+}
 
-  std::vector<std::vector<std::string>> table;
+// "NAME[=TITLE]": NAME as the default table prints it ("ttft_ms p99"), with '.' for the space
+// ("ttft_ms.p99"), or extra.KEY; false for an unknown name.
+bool find_metric(const std::string& spec, MetricRow& out, std::string& error) {
+  const std::size_t eq = spec.find('=');
+  std::string name = spec.substr(0, eq);
+  const std::string title = eq == std::string::npos ? name : spec.substr(eq + 1);
+  if (name.rfind("extra.", 0) == 0) {
+    const std::string key = name.substr(6);
+    out = {title,
+           [key](const Report& r) -> std::optional<double> {
+             const auto it = r.extra.find(key);
+             if (it == r.extra.end()) return std::nullopt;
+             return it->second;
+           },
+           3};
+    return true;
+  }
+  if (const std::size_t dot = name.find('.'); dot != std::string::npos) name[dot] = ' ';
+  for (MetricRow& row : metric_rows()) {
+    if (row.name == name) {
+      out = std::move(row);
+      if (eq != std::string::npos) out.name = title;
+      return true;
+    }
+  }
+  error = fmt::format("unknown metric '{}' (e.g. requests, ttft_ms.p99, extra.offered_rps)",
+                      spec.substr(0, eq));
+  return false;
+}
+
+std::string ratio_text(std::optional<double> v, std::optional<double> base) {
+  if (!v || !base || *base == 0) return "-";
+  return fmt::format("{:.2f}x", *v / *base);
+}
+
+std::string replicas_text(const Report& r) {
+  std::string cell;
+  for (const auto& [name, n] : r.replicas) {
+    if (!cell.empty()) cell += " ";
+    cell += fmt::format("{}={}", name, n);
+  }
+  return cell.empty() ? "-" : cell;
+}
+
+std::string report_name(const Report& r) {
+  return r.label.empty() ? "(unlabelled)" : r.label;
+}
+
+using Table = std::vector<std::vector<std::string>>;
+
+// One row per metric, one column per report; ratios to the baseline in the later cells.
+Table metric_table(const std::vector<Report>& reports, const std::vector<MetricRow>& rows,
+                   std::size_t baseline, bool with_replicas) {
+  Table table;
   std::vector<std::string> header = {"metric"};
-  for (const Report& r : reports) header.push_back(r.label.empty() ? "(unlabelled)" : r.label);
+  for (const Report& r : reports) header.push_back(report_name(r));
   table.push_back(header);
-  for (const Row& row : rows) {
+  for (const MetricRow& row : rows) {
     std::vector<std::string> line = {row.name};
-    std::optional<double> base;
+    const std::optional<double> base = row.get(reports[baseline]);
     for (std::size_t i = 0; i < reports.size(); ++i) {
       const std::optional<double> v = row.get(reports[i]);
-      if (i == 0) base = v;
       std::string cell = v ? trim_number(*v, row.decimals) : "-";
-      if (i > 0 && v && base) {
-        cell += *base != 0 ? fmt::format(" ({:.2f}x)", *v / *base) : " (-)";
-      }
+      if (i != baseline && v && base) cell += " (" + ratio_text(v, base) + ")";
       line.push_back(std::move(cell));
     }
     table.push_back(std::move(line));
   }
-  // Replica shares: text only.
-  std::vector<std::string> replicas = {"replicas"};
-  for (const Report& r : reports) {
-    std::string cell;
-    for (const auto& [name, n] : r.replicas) {
-      if (!cell.empty()) cell += " ";
-      cell += fmt::format("{}={}", name, n);
-    }
-    replicas.push_back(cell.empty() ? "-" : cell);
+  if (with_replicas) {  // replica shares: text only
+    std::vector<std::string> line = {"replicas"};
+    for (const Report& r : reports) line.push_back(replicas_text(r));
+    table.push_back(std::move(line));
   }
-  table.push_back(std::move(replicas));
+  return table;
+}
 
-  std::vector<std::size_t> widths(header.size(), 0);
+// One row per report, one column per metric, then a "METRIC / BASELINE" column per ratio.
+Table report_table(const std::vector<Report>& reports, const std::vector<MetricRow>& rows,
+                   const std::vector<MetricRow>& ratios, std::size_t baseline,
+                   const std::string& first_column) {
+  Table table;
+  std::vector<std::string> header = {first_column};
+  for (const MetricRow& row : rows) header.push_back(row.name);
+  for (const MetricRow& row : ratios) {
+    header.push_back(fmt::format("{} / {}", row.name, report_name(reports[baseline])));
+  }
+  table.push_back(header);
+  for (const Report& r : reports) {
+    std::vector<std::string> line = {report_name(r)};
+    for (const MetricRow& row : rows) {
+      const std::optional<double> v = row.get(r);
+      line.push_back(v ? trim_number(*v, row.decimals) : "-");
+    }
+    for (const MetricRow& row : ratios) {
+      line.push_back(ratio_text(row.get(r), row.get(reports[baseline])));
+    }
+    table.push_back(std::move(line));
+  }
+  return table;
+}
+
+std::string render_table(const Table& table, TableFormat format) {
+  std::vector<std::size_t> widths(table.front().size(), 0);
   for (const auto& line : table) {
     for (std::size_t c = 0; c < line.size(); ++c) widths[c] = std::max(widths[c], line[c].size());
   }
   std::string out;
   for (std::size_t li = 0; li < table.size(); ++li) {
     const auto& line = table[li];
-    if (format == TableFormat::kMarkdown) {
+    for (std::size_t c = 0; c < line.size(); ++c) {
+      if (format == TableFormat::kPlain) {
+        out += c == 0 ? fmt::format("{:<{}}", line[c], widths[c])
+                      : fmt::format("  {:>{}}", line[c], widths[c]);
+      } else {
+        out += fmt::format("{} {:<{}} |", c == 0 ? "|" : "", line[c], widths[c]);
+      }
+    }
+    out += "\n";
+    if (li == 0 && format == TableFormat::kMarkdown) {
       out += "|";
       for (std::size_t c = 0; c < line.size(); ++c) {
-        out += fmt::format(" {:<{}} |", line[c], widths[c]);
-      }
-      out += "\n";
-      if (li == 0) {
-        out += "|";
-        for (std::size_t c = 0; c < line.size(); ++c) {
-          out += c == 0 ? fmt::format("{:-<{}}|", "", widths[c] + 2)
-                        : fmt::format("{:->{}}:|", "", widths[c] + 1);
-        }
-        out += "\n";
-      }
-    } else {
-      for (std::size_t c = 0; c < line.size(); ++c) {
-        if (c == 0) {
-          out += fmt::format("{:<{}}", line[c], widths[c]);
-        } else {
-          out += fmt::format("  {:>{}}", line[c], widths[c]);
-        }
+        out += c == 0 ? fmt::format("{:-<{}}|", "", widths[c] + 2)
+                      : fmt::format("{:->{}}:|", "", widths[c] + 1);
       }
       out += "\n";
     }
   }
+  return out;
+}
+
+}  // namespace
+
+bool render_comparison(const std::vector<Report>& reports, const CompareOptions& options,
+                       std::string& out, std::string& error) {
+  if (reports.empty()) {
+    error = "no reports";
+    return false;
+  }
+  std::size_t baseline = 0;
+  if (!options.baseline.empty()) {
+    const auto it = std::find_if(reports.begin(), reports.end(),
+                                 [&](const Report& r) { return r.label == options.baseline; });
+    if (it == reports.end()) {
+      error = fmt::format("no report is labelled '{}' (--baseline)", options.baseline);
+      return false;
+    }
+    baseline = static_cast<std::size_t>(it - reports.begin());
+  }
+  std::vector<MetricRow> rows, ratios;
+  auto find_all = [&error](const std::vector<std::string>& specs, std::vector<MetricRow>& into) {
+    for (const std::string& spec : specs) {
+      MetricRow row;
+      if (!find_metric(spec, row, error)) return false;
+      into.push_back(std::move(row));
+    }
+    return true;
+  };
+  if (!find_all(options.metrics, rows) || !find_all(options.ratios, ratios)) return false;
+  const bool all = options.metrics.empty();
+  if (all) rows = metric_rows();
+  if (!options.by_report && !ratios.empty()) {
+    error = "--ratios goes with --by-report (the default table has a ratio in every cell)";
+    return false;
+  }
+  const Table table = options.by_report
+                          ? report_table(reports, rows, ratios, baseline, options.first_column)
+                          : metric_table(reports, rows, baseline, all);
+  out = render_table(table, options.format);
+  return true;
+}
+
+std::string render_comparison(const std::vector<Report>& reports, TableFormat format) {
+  CompareOptions options;
+  options.format = format;
+  std::string out, error;
+  render_comparison(reports, options, out, error);
   return out;
 }
 

@@ -102,9 +102,35 @@ bool parse_report(std::string_view text, Report& out, std::string& error);
 // names the file.
 bool load_report_file(const std::string& path, Report& out, std::string& error);
 
+// The report of a run without its warm-up: the records sent after the first `warmup_fraction`
+// of the sending span (from = first send + fraction * (last send - first send); all records
+// when the fraction is 0), over the window from..last send as the duration. Its extra gains
+// warmup_s (from - first send), window_s, offered_rps (records kept / window) and completed_rps
+// (successful requests, sent when they may, that completed within the window, / window: the
+// two agree in a steady state).
+Report steady_report(std::string label, const std::vector<RequestRecord>& records,
+                     double warmup_fraction, const Slo& slo = {});
+
 enum class TableFormat { kMarkdown, kPlain };
-// A side-by-side table of the reports: one row per metric, one column per report, and for the
-// second and later reports the ratio to the first ("0.85x").
+// How `eta bench compare` lays reports side by side.
+struct CompareOptions {
+  TableFormat format = TableFormat::kMarkdown;
+  // Metrics, each "NAME[=TITLE]": NAME as the default table's first column prints it
+  // ("ttft_ms p99", also "ttft_ms.p99") or extra.KEY; empty: all of them (and the replicas).
+  std::vector<std::string> metrics;
+  std::string baseline;  // the label ratios are to; empty: the first report
+  // One row per report (first column titled first_column) instead of one per metric, with a
+  // "METRIC / BASELINE" column for each of `ratios` (metrics as above).
+  bool by_report = false;
+  std::vector<std::string> ratios;
+  std::string first_column = "report";
+};
+// A side-by-side table of the reports: by default one row per metric, one column per report,
+// and for the other reports the ratio to the baseline ("(0.85x)"). False with a one-line error
+// for an unknown metric or baseline.
+bool render_comparison(const std::vector<Report>& reports, const CompareOptions& options,
+                       std::string& out, std::string& error);
+// The default table (every metric, ratios to the first report).
 std::string render_comparison(const std::vector<Report>& reports,
                               TableFormat format = TableFormat::kMarkdown);
 

@@ -1,8 +1,10 @@
-"""Helpers for eta's integration tests (standard library only).
+"""Helpers for eta's integration tests (standard library only). Ports, processes, /proc
+sampling, percentiles and the Prometheus parser are scripts/etalib.py's, shared with the scripts.
 
 - EtaProcess / start_sim(): start `$ETA_BIN vllm-sim --port 0 ...`, read the first stdout line
   `listening on http://HOST:PORT`, and stop it at the end (SIGTERM, then SIGKILL): use it as a
-  context manager or call stop(); an atexit hook kills anything still running.
+  context manager or call stop(); an atexit hook kills anything still running. EtaRouter:
+  `eta route`, with its admin address.
 - Client: JSON requests over http.client (keep-alive), raw requests, and SSE streams that yield
   each event with its arrival time.
 - parse_prometheus() / Metrics: the Prometheus text format, for /metrics assertions.
@@ -13,40 +15,18 @@ import atexit
 import http.client
 import json
 import os
-import re
-import signal
-import socket
 import subprocess
-import threading
+import sys
 import time
 import urllib.parse
 
-
-def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago (for programs that take a fixed port)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+import etalib  # noqa: E402
+from etalib import free_port, parse_prometheus, wait_port  # noqa: E402,F401  (re-exported)
 
 ETA_BIN = os.environ.get("ETA_BIN", "")
 
-_live = set()
-_live_lock = threading.Lock()
-
-
-def _kill_all():
-    with _live_lock:
-        procs = list(_live)
-    for p in procs:
-        try:
-            p.kill()
-            p.wait(timeout=5)
-        except Exception:
-            pass
-
-
-atexit.register(_kill_all)
+atexit.register(etalib.kill_live_servers)
 
 
 def eta_bin():
@@ -55,81 +35,16 @@ def eta_bin():
     return ETA_BIN
 
 
-class EtaProcess:
-    """A running `eta` subcommand that prints `listening on http://HOST:PORT` first."""
+class EtaProcess(etalib.Server):
+    """A running `eta` subcommand that prints `listening on http://HOST:PORT` first (later
+    stdout lines in .stdout_lines, stderr in .stderr_lines)."""
 
     def __init__(self, args, ready_timeout=20.0):
-        self.args = [eta_bin()] + list(args)
-        self.stderr_lines = []
-        self.proc = subprocess.Popen(
-            self.args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            bufsize=1,
-        )
-        with _live_lock:
-            _live.add(self.proc)
-        self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
-        self._stderr_thread.start()
-        first = self._read_first_line(ready_timeout)
-        m = re.fullmatch(r"listening on (https?://(\S+):(\d+))", first.strip())
-        if not m:
-            self.stop()
-            raise RuntimeError(
-                "eta did not start: first line %r, stderr %r" % (first, "".join(self.stderr_lines))
-            )
-        self.url = m.group(1)
-        self.host = m.group(2).strip("[]")
-        self.port = int(m.group(3))
-        self._stdout_thread = threading.Thread(target=self._drain_stdout, daemon=True)
-        self._stdout_thread.start()
-
-    def _read_first_line(self, timeout):
-        box = []
-        t = threading.Thread(target=lambda: box.append(self.proc.stdout.readline()), daemon=True)
-        t.start()
-        t.join(timeout)
-        if not box:
-            self.stop()
-            raise RuntimeError("eta printed nothing within %.0f s" % timeout)
-        return box[0]
-
-    def _drain_stdout(self):
-        for _ in self.proc.stdout:
-            pass
-
-    def _drain_stderr(self):
-        for line in self.proc.stderr:
-            self.stderr_lines.append(line)
+        super().__init__([eta_bin()] + list(args), name="eta", ready_timeout=ready_timeout)
+        self.stdout_lines = self.lines
 
     def client(self, timeout=30.0):
         return Client(self.host, self.port, timeout=timeout)
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def stop(self, timeout=10.0):
-        """SIGTERM, wait, SIGKILL if needed. Returns the exit code."""
-        if self.proc.poll() is None:
-            try:
-                self.proc.send_signal(signal.SIGTERM)
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        with _live_lock:
-            _live.discard(self.proc)
-        for t in (getattr(self, "_stdout_thread", None), self._stderr_thread):
-            if t is not None:
-                t.join(timeout=2)
-        for f in (self.proc.stdout, self.proc.stderr):
-            try:
-                f.close()
-            except Exception:
-                pass
-        return self.proc.returncode
 
     def __enter__(self):
         return self
@@ -140,6 +55,23 @@ class EtaProcess:
             raise AssertionError("%s exited with %r; stderr:\n%s"
                                  % (" ".join(self.args), code, "".join(self.stderr_lines)))
         return False
+
+
+class EtaRouter(EtaProcess):
+    """`eta route ARGS`: `listening on URL`, then `admin on URL` (admin_url, admin_host,
+    admin_port; admin() is a Client for it)."""
+
+    def __init__(self, args, **kwargs):
+        super().__init__(["route"] + [str(a) for a in args], **kwargs)
+        try:
+            self.admin_url = self.wait_line("admin on ")
+        except RuntimeError:
+            self.stop()
+            raise
+        self.admin_host, self.admin_port = url_split(self.admin_url)
+
+    def admin(self):
+        return Client(self.admin_host, self.admin_port)
 
 
 def start_sim(*extra, model="sim-model", **kwargs):
@@ -287,45 +219,6 @@ class Client:
         if r.status != 200:
             raise AssertionError("/metrics returned %d" % r.status)
         return Metrics(r.text())
-
-
-_SAMPLE_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\S+)?$")
-_LABEL_RE = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
-
-
-def _unescape(v):
-    return v.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
-
-
-def parse_prometheus(text):
-    """Returns (samples, types, helps): samples is a list of (name, labels dict, value)."""
-    samples, types, helps = [], {}, {}
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        if line.startswith("#"):
-            parts = line.split(None, 3)
-            if len(parts) >= 3 and parts[1] == "TYPE":
-                types[parts[2]] = parts[3].strip() if len(parts) > 3 else ""
-            elif len(parts) >= 3 and parts[1] == "HELP":
-                helps[parts[2]] = parts[3] if len(parts) > 3 else ""
-            continue
-        m = _SAMPLE_RE.match(line)
-        if not m:
-            raise ValueError("line %d: bad sample %r" % (n, line))
-        labels = {}
-        if m.group(3):
-            rest = m.group(3)
-            pos = 0
-            while pos < len(rest):
-                lm = _LABEL_RE.match(rest, pos)
-                if not lm:
-                    raise ValueError("line %d: bad labels %r" % (n, rest))
-                labels[lm.group(1)] = _unescape(lm.group(2))
-                pos = lm.end()
-        value = float(m.group(4).replace("+Inf", "inf").replace("-Inf", "-inf"))
-        samples.append((m.group(1), labels, value))
-    return samples, types, helps
 
 
 class Metrics:

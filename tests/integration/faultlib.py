@@ -15,7 +15,6 @@
 import http.client
 import json
 import os
-import re
 import signal
 import tempfile
 import threading
@@ -97,7 +96,7 @@ class Sim:
         return out
 
 
-class Router(etatest.EtaProcess):
+class Router(etatest.EtaRouter):
     """`eta route --config FILE --port 0 --admin-port 0 ...`."""
 
     def __init__(self, test, yaml_text, *extra, check_exit=True):
@@ -105,16 +104,8 @@ class Router(etatest.EtaProcess):
         os.close(fd)
         test.addCleanup(os.unlink, self.config_path)
         self.write_config(yaml_text)
-        self.stdout_lines = []
-        super().__init__(["route", "--config", self.config_path, "--port", "0", "--admin-port",
-                          "0"] + [str(a) for a in extra])
-        line = etatest.wait_until(lambda: self.stdout_lines[0] if self.stdout_lines else None,
-                                  timeout=10)
-        m = re.fullmatch(r"admin on http://(\S+):(\d+)", (line or "").strip())
-        if not m:
-            self.stop()
-            raise RuntimeError("no admin line: %r" % (line,))
-        self.admin_port = int(m.group(2))
+        super().__init__(["--config", self.config_path, "--port", "0", "--admin-port", "0"]
+                         + [str(a) for a in extra])
 
         def cleanup():
             code = self.stop()
@@ -127,10 +118,6 @@ class Router(etatest.EtaProcess):
     def write_config(self, yaml_text):
         with open(self.config_path, "w") as f:
             f.write(yaml_text)
-
-    def _drain_stdout(self):
-        for line in self.proc.stdout:
-            self.stdout_lines.append(line)
 
     def admin(self):
         return etatest.Client("127.0.0.1", self.admin_port)

@@ -209,9 +209,35 @@ class BenchAgainstSimTest(unittest.TestCase):
         code, out, err = run_bench([
             "--target", self.sim.url, "--workload", "synthetic:in=300,out=40,out_max=80",
             "--num-requests", 20, "--rate", 16, "--json", other, "--label", "run-b",
-            "--api", "chat", "--lengths", "exact", "--progress", "off"])
+            "--api", "chat", "--lengths", "exact", "--progress", "off", "--warmup", "0.5"])
         self.assertEqual(code, 0, err)
-        self.assertEqual(load_json(other)["run"]["api"], "chat")
+        b = load_json(other)
+        self.assertEqual(b["run"]["api"], "chat")
+        # --warmup 0.5: the report counts the requests sent in the second half of the span only.
+        self.assertEqual(b["run"]["sent_requests"], 20)
+        self.assertEqual(b["extra"]["sent_requests"], 20)
+        self.assertLess(b["requests"] + b["errors"], 15)
+        self.assertGreater(b["requests"], 5)
+        self.assertAlmostEqual(b["extra"]["offered_rps"] * b["extra"]["window_s"],
+                               b["requests"] + b["errors"], places=6)
+        self.assertGreater(b["extra"]["completed_rps"], 0)
+        # One row per report, chosen columns, ratios to a named report: the options take one
+        # value each (comma-separated), not the report files after them.
+        code, out, err = run_bench(["compare", "--by-report", "--first-column", "run",
+                                    "--metrics", "requests,extra.offered_rps=offered",
+                                    "--baseline", "run-b", "--ratios", "requests",
+                                    self.json_path, other])
+        self.assertEqual(code, 0, err)
+        rows = [[c.strip() for c in l.strip("|").split("|")] for l in out.splitlines()]
+        self.assertEqual(rows[0], ["run", "requests", "offered", "requests / run-b"])
+        self.assertEqual(rows[2][:2], ["run-a", str(self.n)])
+        self.assertEqual(rows[2][2], "-")  # run-a was not run with --warmup
+        self.assertEqual(rows[2][3], "%.2fx" % (self.n / b["requests"]))
+        self.assertEqual(rows[3], ["run-b", str(b["requests"]),
+                                   "%.3f" % b["extra"]["offered_rps"], "1.00x"])
+        code, out, err = run_bench(["compare", "--metrics", "ttft_ms.p42", self.json_path])
+        self.assertEqual(code, 2)
+        self.assertIn("unknown metric 'ttft_ms.p42'", err)
         code, out, err = run_bench(["compare", self.json_path, other])
         self.assertEqual(code, 0, err)
         lines = out.splitlines()

@@ -7,7 +7,6 @@ saved to build/test-output/dashboard.png (its path is printed)."""
 import http.client
 import json
 import os
-import re
 import shutil
 import subprocess
 import time
@@ -33,25 +32,8 @@ def ensure_playwright():
     etatest.npm_ci(BROWSER_DIR, "playwright-core")
 
 
-class RouterProcess(etatest.EtaProcess):
+class RouterProcess(etatest.EtaRouter):
     """`eta route ...`: `listening on URL`, then `admin on URL`."""
-
-    def __init__(self, args):
-        self.stdout_lines = []
-        super().__init__(["route"] + [str(a) for a in args])
-        line = etatest.wait_until(lambda: self.stdout_lines[0] if self.stdout_lines else None,
-                                  timeout=10)
-        m = re.fullmatch(r"admin on (http://(\S+):(\d+))", (line or "").strip())
-        if not m:
-            self.stop()
-            raise RuntimeError("no admin line: %r" % (line,))
-        self.admin_url = m.group(1)
-        self.admin_host = m.group(2)
-        self.admin_port = int(m.group(3))
-
-    def _drain_stdout(self):
-        for line in self.proc.stdout:
-            self.stdout_lines.append(line)
 
 
 def read_events(host, port, path, n, timeout=10.0):

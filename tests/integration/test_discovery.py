@@ -20,13 +20,6 @@ DNSMASQ = "/usr/sbin/dnsmasq"
 NAME = "vllm.eta-test"
 
 
-def free_udp_port():
-    import socket
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class DnsDiscoveryTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="eta-dns-")
@@ -35,7 +28,7 @@ class DnsDiscoveryTest(unittest.TestCase):
         self.port = etatest.free_port()  # both replicas listen on it (127.0.0.1 and 127.0.0.2)
         self.sims = [self.start_sim(i) for i in range(2)]
         self.write_hosts(["127.0.0.1"])
-        self.dns_port = free_udp_port()
+        self.dns_port = etatest.free_port(udp=True)
         self.dns_log = open(os.path.join(self.tmp, "dnsmasq.log"), "w")
         self.addCleanup(self.dns_log.close)
         self.dns = subprocess.Popen(

@@ -37,11 +37,10 @@ def completion(prompt="hello", **kw):
 
 
 def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
+    kb = etatest.etalib.rss_kb(pid)
+    if kb is None:
+        raise AssertionError("no VmRSS for %d" % pid)
+    return kb
 
 
 # ---------------------------------------------------------------------------------------------

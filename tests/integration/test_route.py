@@ -32,30 +32,8 @@ def client(proc):
     return Client(proc.host, proc.port)
 
 
-class RouterProcess(etatest.EtaProcess):
+class RouterProcess(etatest.EtaRouter):
     """`eta route ...`: prints `listening on URL` then `admin on URL`."""
-
-    def __init__(self, args, **kwargs):
-        self.stdout_lines = []
-        super().__init__(["route"] + [str(a) for a in args], **kwargs)
-        line = etatest.wait_until(lambda: self.stdout_lines[0] if self.stdout_lines else None,
-                                  timeout=10)
-        m = re.fullmatch(r"admin on http://(\S+):(\d+)", (line or "").strip())
-        if not m:
-            self.stop()
-            raise RuntimeError("no admin line: %r" % (line,))
-        self.admin_host = m.group(1).strip("[]")
-        self.admin_port = int(m.group(2))
-
-    def _drain_stdout(self):
-        for line in self.proc.stdout:
-            self.stdout_lines.append(line)
-
-    def client(self, timeout=30.0):
-        return Client(self.host, self.port, timeout=timeout)
-
-    def admin(self):
-        return Client(self.admin_host, self.admin_port)
 
 
 def start_router(test_or_cls, replicas, *extra, policy="eta"):

@@ -207,5 +207,84 @@ TEST(StatsReport, ComparisonTable) {
   EXPECT_GT(lines, 20);
 }
 
+TEST(StatsReport, SteadyReportLeavesTheWarmUpOut) {
+  // Ten requests sent once a second, 0.5 s each (a 5 s one sent at 1 s), and one failure.
+  std::vector<RequestRecord> v;
+  for (int i = 0; i < 10; ++i) v.push_back(ok_record(i, 0.1, i == 1 ? 5.0 : 0.5, 2, {0.4}, "a"));
+  v.push_back(failed("http_503", 8.5, 0.01));
+  Slo slo;
+  slo.e2e_ms = 1000;
+  const Report r = steady_report("steady", v, 0.2, slo);
+  // The span is 0..9 s: the window starts at 1.8 s, so the requests sent at 2..9 s and 8.5 s.
+  EXPECT_EQ(r.label, "steady");
+  EXPECT_EQ(r.requests, 8);
+  EXPECT_EQ(r.errors, 1);
+  EXPECT_DOUBLE_EQ(r.duration_s, 7.2);
+  EXPECT_DOUBLE_EQ(r.extra.at("warmup_s"), 1.8);
+  EXPECT_DOUBLE_EQ(r.extra.at("window_s"), 7.2);
+  EXPECT_DOUBLE_EQ(r.extra.at("offered_rps"), 9 / 7.2);
+  // Completed within (1.8, 9]: those sent at 2..8 s (done at 2.5..8.5 s) and the long one sent
+  // in the warm-up (done at 6 s); not the one sent at 9 s (done at 9.5 s).
+  EXPECT_DOUBLE_EQ(r.extra.at("completed_rps"), 8 / 7.2);
+  EXPECT_DOUBLE_EQ(r.request_throughput_rps, 8 / 7.2);
+  EXPECT_DOUBLE_EQ(*r.goodput_rps, 8 / 7.2);
+  EXPECT_DOUBLE_EQ(r.e2e_ms.max, 500);  // the 5 s request was sent in the warm-up
+  // Fraction 0: every request, the whole span.
+  const Report all = steady_report("all", v, 0.0);
+  EXPECT_EQ(all.requests, 10);
+  EXPECT_DOUBLE_EQ(all.duration_s, 9);
+  EXPECT_DOUBLE_EQ(all.extra.at("warmup_s"), 0);
+  EXPECT_TRUE(steady_report("none", {}, 0.2).extra.empty());
+}
+
+TEST(StatsReport, ComparisonByReport) {
+  Report a = build_report("nginx", sample(), 4.0);
+  a.extra["offered_rps"] = 2;
+  Report b = a;
+  b.label = "eta";
+  b.ttft_ms.p99 = a.ttft_ms.p99 / 4;
+  b.extra["offered_rps"] = 3;
+  Report c = a;
+  c.label = "round-robin";
+  c.extra.clear();
+  CompareOptions o;
+  o.by_report = true;
+  o.first_column = "router";
+  o.metrics = {"extra.offered_rps=offered req/s", "ttft_ms.p99=p99 TTFT ms", "errors"};
+  o.ratios = {"ttft_ms p99=p99 TTFT"};
+  o.baseline = "nginx";
+  std::string out, error;
+  ASSERT_TRUE(render_comparison({b, a, c}, o, out, error)) << error;
+  std::vector<std::string> lines;
+  for (std::size_t pos = 0; pos < out.size();) {
+    const std::size_t end = out.find('\n', pos);
+    std::string l = out.substr(pos, end - pos);
+    l.erase(std::remove(l.begin(), l.end(), ' '), l.end());
+    lines.push_back(l);
+    pos = end + 1;
+  }
+  ASSERT_EQ(lines.size(), 5u) << out;
+  EXPECT_EQ(lines[0], "|router|offeredreq/s|p99TTFTms|errors|p99TTFT/nginx|") << out;
+  EXPECT_EQ(std::count(lines[1].begin(), lines[1].end(), ':'), 4) << out;  // numbers right
+  EXPECT_NEAR(a.ttft_ms.p99, 298, 1e-9);                                   // 100, 200 and 300 ms
+  EXPECT_EQ(lines[2], "|eta|3.000|74.50|3|0.25x|") << out;
+  EXPECT_EQ(lines[3], "|nginx|2.000|298.00|3|1.00x|") << out;
+  EXPECT_EQ(lines[4], "|round-robin|-|298.00|3|1.00x|") << out;  // no such extra: "-"
+  // Ratios to a baseline in the default layout too; unknown names fail with one line.
+  CompareOptions d;
+  d.baseline = "nginx";
+  ASSERT_TRUE(render_comparison({b, a}, d, out, error)) << error;
+  const std::size_t row = out.find("ttft_ms p99");
+  const std::string line = out.substr(row, out.find('\n', row) - row);
+  EXPECT_NE(line.find("(0.25x)"), std::string::npos) << line;
+  d.metrics = {"ttft_ms.p42"};
+  EXPECT_FALSE(render_comparison({a}, d, out, error));
+  EXPECT_NE(error.find("ttft_ms.p42"), std::string::npos) << error;
+  d.metrics = {};
+  d.baseline = "haproxy";
+  EXPECT_FALSE(render_comparison({a}, d, out, error));
+  EXPECT_NE(error.find("haproxy"), std::string::npos) << error;
+}
+
 }  // namespace
 }  // namespace eta::stats
