@@ -1,8 +1,10 @@
 // `eta route`: an HTTP reverse proxy for the OpenAI API in front of N vLLM replicas that sends
 // each request where the configured policy (by default `eta`: predicted completion time) says.
-// This header is free of Beast and Asio (only a forward declaration of asio::io_context);
-// router.cpp is the only translation unit of src/router/ that includes Asio, and it uses Beast
-// only through src/http/'s Beast-free headers.
+// This header is free of Beast and Asio (only a forward declaration of asio::io_context). What
+// the router decides lives in its pure core (router/core/: RouterCore, admission, the retry
+// policy, the replica set, the settings and the reload plan); the parts around it are listed in
+// router_impl.hpp. router.cpp and net_env.cpp are the only translation units of src/router/
+// that include Asio, and they use Beast only through src/http/'s Beast-free headers.
 //
 // Threading: one io_context run by one thread carries everything: the client listener, the admin
 // listener, every replica's upstream pool, the scrape / health / models timers, the admission
@@ -64,8 +66,9 @@ class Router {
   // values with a warning each. Returns false (nothing applied) with one line in `error`.
   bool reload(RouterConfig config, std::string& error);
 
+  struct Impl;  // router_impl.hpp (internal to src/router/)
+
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -1,0 +1,98 @@
+// One client request as the router's core carries it, from arrival to its final answer: what was
+// read from it, where each attempt went, what is being relayed or held back, and the timings
+// the access log and metrics report. Times are seconds on the core's clock (Env::now).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cluster/state.hpp"
+#include "http/message.hpp"
+#include "openai/extract.hpp"
+#include "router/core/ports.hpp"
+#include "router/features.hpp"
+#include "router/routes.hpp"
+#include "router/sse.hpp"
+
+namespace eta::router {
+
+struct Call {
+  uint64_t id = 0;
+  http::ExchangePtr exchange;
+  const RouteSpec* route = nullptr;  // routes.hpp: how it is read and routed
+  std::string stored_id;             // kStored: the response id in the path
+  int pinned = -1;                   // kStored: the replica that created it (-1: unknown)
+  bool use_ledger = true;            // false: utility routes (no policy, no ledger)
+  double arrival = 0;
+  openai::ExtractedRequest req;
+  RequestInfo info;
+  // The body sent upstream when it is not the client's (a stream the router counts exactly:
+  // stream_options with continuous usage), and the rewriter giving the client its own stream.
+  std::string forward_body;
+  bool rewrite_stream = false;
+  UsageStreamRewriter rewriter;
+  std::string rewritten;
+  cluster::PreparedRequest prepared;
+  double decision_s = 0;
+
+  std::vector<int> tried;
+  int attempt = 0;
+  int replica = -1;  // of the current (or last) attempt
+  bool attempt_active = false;
+  std::unique_ptr<UpstreamCall> upstream;
+  double predicted_ttft_s = cluster::kNotPredicted;
+  double predicted_e2e_s = cluster::kNotPredicted;
+  double dispatch = -1;              // of the current (or last) attempt; < 0: none
+  double ttft_s = -1;                // arrival -> first relayed token (SSE streams)
+  double e2e_s = -1;                 // arrival -> response complete (2xx and relayed errors)
+  std::optional<int> output_tokens;  // of a 2xx response
+  std::string error;                 // the last error reason (metrics' reason names)
+
+  // How the current attempt's response is handled: held back (a 5xx that a retry may replace),
+  // buffered (Content-Length: relayed whole, with its model names rewritten), streamed.
+  enum class Mode { kNone, kHeld, kBuffered, kStreaming };
+  Mode mode = Mode::kNone;
+  int status = 0;
+  std::string content_type;
+  http::Headers headers;
+  std::string body;
+  bool sse = false;
+  StreamTokenCounter scanner;
+  bool first_token = false;
+  int relayed_tokens = 0;
+
+  // The last 5xx held back for a retry, relayed if no retry succeeds.
+  int held_status = 0;
+  std::string held_type;
+  http::Headers held_headers;
+  std::string held_body;
+
+  bool queued = false;
+  double queue_deadline = 0;
+  bool finished = false;
+
+  // Model aliases: when the replica serves the model under another name, its answer's "model"
+  // members are rewritten back to the name the client asked for (the stream, the body, a held
+  // error). `rewrite` returns what the client gets for `data`; `end` releases what was held.
+  FieldRewriter model_rewriter;
+  std::string model_rewritten;
+  std::string_view rewrite(std::string_view data, bool end) {
+    if (!model_rewriter.active()) return data;
+    model_rewritten.clear();
+    model_rewriter.feed(data, model_rewritten);
+    if (end) model_rewriter.finish(model_rewritten);
+    return model_rewritten;
+  }
+  void cancel_upstream() {
+    if (upstream) upstream->cancel();
+    upstream.reset();
+  }
+};
+
+using CallPtr = std::shared_ptr<Call>;
+
+}  // namespace eta::router
