@@ -18,14 +18,6 @@ namespace {
 
 constexpr std::string_view kAdminCookie = "eta_admin_token";
 
-// Constant time in the key's content.
-bool same_secret(std::string_view token, std::string_view key) {
-  if (token.size() != key.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < key.size(); ++i) diff |= static_cast<unsigned char>(token[i] ^ key[i]);
-  return diff == 0;
-}
-
 http::Response json_response(int status, std::string body) {
   http::Response r;
   r.status = status;

@@ -115,4 +115,11 @@ std::string_view query_value(std::string_view query, std::string_view name) {
   return {};
 }
 
+bool same_secret(std::string_view token, std::string_view key) {
+  if (token.size() != key.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < key.size(); ++i) diff |= static_cast<unsigned char>(token[i] ^ key[i]);
+  return diff == 0;
+}
+
 }  // namespace eta::router

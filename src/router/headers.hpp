@@ -34,6 +34,8 @@ void relay_response_headers(const http::ResponseHead& head, http::Headers& out,
 
 // The token of "Authorization: Bearer <token>", or empty.
 std::string_view bearer_token(std::string_view authorization);
+// Equality of a presented secret with a key, in time that does not depend on their content.
+bool same_secret(std::string_view token, std::string_view key);
 
 // The value of cookie `name` in a Cookie header ("a=1; b=2"), or empty.
 std::string_view cookie_value(std::string_view cookie_header, std::string_view name);

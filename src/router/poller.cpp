@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "util/duration.hpp"
 #include "router/headers.hpp"
 #include "router/router_impl.hpp"
 
@@ -13,10 +14,6 @@ namespace eta::router {
 namespace {
 
 constexpr uint64_t kMaxModelsBody = 4ull << 20;
-
-std::chrono::milliseconds ms(double seconds) {
-  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(seconds * 1000.0)));
-}
 
 }  // namespace
 

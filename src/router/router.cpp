@@ -1,6 +1,7 @@
 // `eta route`'s wiring: the core (router/core/router_core.hpp) with its ports, the listeners,
 // the poller, the admin API, peer sync and KV events; start, stop, reload, signals. What each
 // part does: router_impl.hpp.
+#include "util/duration.hpp"
 #include "router/router.hpp"
 
 #include <csignal>
@@ -22,10 +23,6 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr double kReadyTimeoutS = 3.0;
-
-std::chrono::milliseconds ms(double seconds) {
-  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(seconds * 1000.0)));
-}
 
 http::ServerOptions client_server_options(const RouterConfig& config) {
   http::ServerOptions o;

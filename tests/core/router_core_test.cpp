@@ -338,3 +338,78 @@ TEST(RouterCore, ReplicaBackFromUnhealthyIsARestart) {
 
 }  // namespace
 }  // namespace eta::router::testing
+
+namespace eta::router::testing {
+namespace {
+
+// A fresh scrape of replica `i` saying `waiting` requests wait there.
+void scrape(CoreFixture& f, int i, int waiting) {
+  cluster::ScrapeSnapshot s;
+  s.valid = true;
+  s.time_s = f.env.now();
+  s.waiting = waiting;
+  f.core->state().update_scrape(i, s);
+}
+
+RouterConfig late_binding() {
+  RouterConfig c = CoreFixture::round_robin();
+  c.late_binding.enabled = true;
+  c.late_binding.max_hold_s = 0.5;
+  return c;
+}
+
+TEST(LateBinding, HeldWhileEveryReplicaWaitsThenSentToTheFirstThatFrees) {
+  CoreFixture f(2, late_binding());
+  scrape(f, 0, 3);
+  scrape(f, 1, 2);
+  auto e = f.send();
+  EXPECT_TRUE(f.env.sent.empty());  // held at the router
+  EXPECT_EQ(f.core->queue_length(), 1u);
+  f.env.advance(0.02);
+  scrape(f, 1, 0);  // replica 1 frees
+  scrape(f, 0, 3);
+  f.env.advance(0.06);  // the queue timer re-routes within a scrape interval
+  ASSERT_EQ(f.env.sent.size(), 1u);
+  EXPECT_EQ(f.env.sent[0]->replica, 1);
+  f.env.sent[0]->answer(200, kOk);
+  EXPECT_EQ(e->status(), 200);
+}
+
+TEST(LateBinding, HoldIsBoundedAndNothingIsLost) {
+  CoreFixture f(2, late_binding());
+  auto busy = [&] {
+    scrape(f, 0, 3);
+    scrape(f, 1, 3);
+  };
+  busy();
+  auto a = f.send();
+  auto b = f.send();  // behind a, in arrival order
+  for (int i = 0; i < 9; ++i) {
+    f.env.advance(0.05);
+    busy();
+  }
+  EXPECT_TRUE(f.env.sent.empty());
+  f.env.advance(0.1);  // past max_hold_s: both go to the policy's picks
+  busy();
+  f.env.advance(0.05);
+  ASSERT_EQ(f.env.sent.size(), 2u);
+  for (auto& u : f.env.sent) u->answer(200, kOk);
+  EXPECT_EQ(a->status(), 200);
+  EXPECT_EQ(b->status(), 200);
+}
+
+TEST(LateBinding, AnIdleReplicaTakesTheRequestAtOnce) {
+  CoreFixture f(2, late_binding());
+  scrape(f, 0, 3);
+  f.send();
+  EXPECT_EQ(f.env.sent.size(), 1u);  // one replica is free: no hold (the pick is the policy's)
+  RouterConfig off = CoreFixture::round_robin();
+  CoreFixture g(2, off);
+  scrape(g, 0, 3);
+  scrape(g, 1, 3);
+  g.send();
+  EXPECT_EQ(g.env.sent.size(), 1u);  // without late binding: sent at arrival
+}
+
+}  // namespace
+}  // namespace eta::router::testing

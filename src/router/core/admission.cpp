@@ -43,6 +43,8 @@ Disposition dispose(const AdmissionConfig& config, RouteResult result) {
     case RouteResult::kAtCapacity:
     case RouteResult::kSloShed:
       return config.queue_size > 0 ? Disposition::kQueue : Disposition::kRefuse;
+    case RouteResult::kHeld:
+      return Disposition::kQueue;
     case RouteResult::kNoReplica:
     case RouteResult::kUnknownModel:
       return Disposition::kRefuse;
@@ -60,6 +62,7 @@ Refusal refusal_of(RouteResult result) {
       return Refusal::kUnknownModel;
     case RouteResult::kDispatched:
     case RouteResult::kNoReplica:
+    case RouteResult::kHeld:
       break;
   }
   return Refusal::kNoReplica;

@@ -30,6 +30,7 @@ enum class RouteResult : uint8_t {
   kSloShed,       // every candidate's predicted TTFT is over the SLO: queue or 429
   kNoReplica,     // no routable replica serves the model (or none is left to retry on): 503
   kUnknownModel,  // no replica serves the model at all: 404
+  kHeld,          // late binding: every candidate is busy; wait in the router queue
 };
 
 // Before the pick. `retry`: an attempt after a failed one (the in-flight bounds do not apply:
@@ -49,7 +50,7 @@ RouteResult admit_after_pick(const AdmissionConfig& config, bool retry, double b
 bool queue_first(const AdmissionConfig& config, size_t queue_length);
 
 // What becomes of a request whose attempt did not dispatch: it waits (capacity or SLO with a
-// queue) or is refused.
+// queue; late binding's hold always) or is refused.
 enum class Disposition : uint8_t { kDispatched, kQueue, kRefuse };
 Disposition dispose(const AdmissionConfig& config, RouteResult result);
 

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "openai/request.hpp"
+#include "util/duration.hpp"
 #include "router/aliases.hpp"
 #include "router/core/router_core.hpp"
 #include "router/headers.hpp"
@@ -15,10 +16,6 @@ namespace eta::router {
 namespace {
 
 constexpr uint64_t kMaxBufferedBody = 256ull << 20;  // a non-streamed upstream body
-
-std::chrono::milliseconds ms(double seconds) {
-  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(seconds * 1000.0)));
-}
 
 bool is_event_stream(std::string_view content_type) {
   return content_type.size() >= 17 && iequals(content_type.substr(0, 17), "text/event-stream");
@@ -154,6 +151,8 @@ void RouterCore::relay_stream(const CallPtr& c, std::string_view data) {
   if (!c->first_token) {
     c->first_token = true;
     observer_.first_token(*c, n);
+    // Late binding: a prefill ended, so a held request may start now.
+    if (config_.late_binding.enabled && !queue_.empty()) env_.post([this] { pump_queue(); });
     c->ttft_s = t - c->arrival;
     metrics_.ttft_seconds.with({replicas_.at(c->replica).url()}).observe(c->ttft_s);
     if (c->status >= 200 && c->status < 300 && std::isfinite(c->predicted_ttft_s)) {

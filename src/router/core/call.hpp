@@ -72,6 +72,7 @@ struct Call {
   std::string held_body;
 
   bool queued = false;
+  bool held_by_late_binding = false;  // late binding held it (late_binding.hpp)
   double queue_deadline = 0;
   bool finished = false;
 

@@ -142,6 +142,7 @@ struct RouterConfig {
   int retries = 2;  // extra attempts on other replicas (before any byte relayed)
 
   AdmissionConfig admission;
+  LateBindingConfig late_binding;  // issue 2.4: hold requests while every replica is busy
   std::vector<std::string> api_keys;  // non-empty: /v1/* require "Authorization: Bearer <key>"
   std::string api_keys_file;          // more keys, one per line ('#' comments); read by validate
   RateLimit rate_limit;               // every key's limit unless key_limits names it

@@ -158,18 +158,6 @@ void RouterCore::finish_removal(ReplicaRecord& r) {
 // ---------------------------------------------------------------------------------------------
 // Clients
 
-namespace {
-
-// Constant time in the key's content.
-bool same_secret(std::string_view token, std::string_view key) {
-  if (token.size() != key.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < key.size(); ++i) diff |= static_cast<unsigned char>(token[i] ^ key[i]);
-  return diff == 0;
-}
-
-}  // namespace
-
 bool RouterCore::authorized(const http::ExchangePtr& e, std::string_view* matched) {
   if (config_.api_keys.empty()) return true;
   const std::string_view token = bearer_token(e->request().header("authorization"));

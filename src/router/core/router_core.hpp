@@ -108,6 +108,7 @@ class RouterCore {
   RouteResult route(const CallPtr& c);
   RouteResult route_pinned_or_utility(const CallPtr& c, const std::vector<char>& mask);
   bool slo_shed(const CallPtr& c, const cluster::ClusterView& view, bool retry);
+  bool hold(const CallPtr& c, const cluster::ClusterView& view);
   void dispatch_to(const CallPtr& c, int replica);
   void enqueue(const CallPtr& c);
   void arm_queue_timer();

@@ -30,7 +30,10 @@ void RouterQueue::pump(double now, const PumpHandlers& h) {
       continue;
     }
     const RouteResult result = h.route(head.id);
-    if (result == RouteResult::kAtCapacity || result == RouteResult::kSloShed) break;
+    if (result == RouteResult::kAtCapacity || result == RouteResult::kSloShed ||
+        result == RouteResult::kHeld) {
+      break;
+    }
     entries_.pop_front();
     if (result != RouteResult::kDispatched) h.refuse(head.id, result);
   }

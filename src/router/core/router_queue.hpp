@@ -36,8 +36,8 @@ class RouterQueue {
     std::function<void(uint64_t)> timed_out;        // its deadline passed: 429 queue_timeout
     std::function<void(uint64_t, RouteResult)> refuse;  // routing refused it for good
   };
-  // Routes the queue's head while it dispatches: stops at the first head still at capacity or
-  // over the SLO (the order is kept). Re-entrant calls (from a handler) return at once.
+  // Routes the queue's head while it dispatches: stops at the first head still at capacity,
+  // over the SLO or held by late binding (the order is kept). Re-entrant calls (from a handler) return at once.
   void pump(double now, const PumpHandlers& handlers);
   bool pumping() const { return pumping_; }
 

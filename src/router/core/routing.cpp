@@ -1,6 +1,7 @@
 // RouterCore: admission, routing and the router queue. Every refusal goes through refuse() /
 // answer_refusal() with admission.hpp's wording; every "may it take the request?" through the
 // ReplicaSet's eligibility mask.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -9,12 +10,15 @@
 
 #include "openai/request.hpp"
 #include "predict/completion_model.hpp"
+#include "router/core/late_binding.hpp"
 #include "router/core/router_core.hpp"
 
 namespace eta::router {
 
 void RouterCore::admit(const CallPtr& c) {
-  if (queue_first(config_.admission, queue_.size())) {
+  // FIFO: behind waiting requests (admission's queue, or those late binding holds).
+  if (queue_first(config_.admission, queue_.size()) ||
+      (config_.late_binding.enabled && !queue_.empty())) {
     enqueue(c);
     pump_queue();
     return;
@@ -84,6 +88,7 @@ RouteResult RouterCore::route(const CallPtr& c) {
   metrics_.decision_seconds.with().observe(c->decision_s + (now() - t0));
   if (!decision_.ok()) return RouteResult::kNoReplica;
   if (slo_shed(c, view, retry)) return RouteResult::kSloShed;
+  if (!retry && hold(c, view)) return RouteResult::kHeld;
   const cluster::Candidate* chosen = decision_.candidate(decision_.replica);
   c->predicted_ttft_s = chosen ? chosen->ttft_s : cluster::kNotPredicted;
   c->predicted_e2e_s = chosen ? chosen->e2e_s : cluster::kNotPredicted;
@@ -139,6 +144,19 @@ bool RouterCore::slo_shed(const CallPtr& c, const cluster::ClusterView& view, bo
   return true;
 }
 
+// Late binding: held while every candidate is busy, for at most max_hold_s (late_binding.hpp).
+bool RouterCore::hold(const CallPtr& c, const cluster::ClusterView& view) {
+  const LateBindingConfig& lb = config_.late_binding;
+  if (!lb.enabled) return false;
+  if (!c->queued && static_cast<int>(queue_.size()) >= lb.max_held) return false;
+  const bool held = late_binding_hold(lb, view, mask_, now() - c->arrival, [&](int i) {
+    const cluster::Candidate* cand = decision_.candidate(i);
+    return cand ? cand->ttft_s : std::numeric_limits<double>::quiet_NaN();
+  });
+  if (held) c->held_by_late_binding = true;
+  return held;
+}
+
 void RouterCore::dispatch_to(const CallPtr& c, int replica) {
   c->attempt += 1;
   observer_.decided(*c, decision_, replica);
@@ -177,8 +195,17 @@ size_t RouterCore::queue_length() {
 
 void RouterCore::enqueue(const CallPtr& c) {
   queue_length();  // a client that gave up holds no place
-  const double deadline = now() + config_.admission.queue_timeout_s;
-  if (!queue_.push(c->id, deadline, config_.admission.queue_size)) {
+  const AdmissionConfig& a = config_.admission;
+  const LateBindingConfig& lb = config_.late_binding;
+  double deadline = now() + a.queue_timeout_s;
+  if (c->held_by_late_binding) {
+    // Routed again at the end of its hold (the queue timer wakes every scrape interval): it
+    // times out only if admission then still keeps it.
+    deadline = now() + lb.max_hold_s +
+               std::max(a.queue_size > 0 ? a.queue_timeout_s : 0.0, 2 * config_.scrape.interval_s);
+  }
+  const int capacity = a.queue_size + (lb.enabled ? lb.max_held : 0);
+  if (!queue_.push(c->id, deadline, capacity)) {
     return refuse(c, Refusal::kQueueFull);
   }
   c->queued = true;
@@ -194,7 +221,8 @@ void RouterCore::pump_queue() {
   h.route = [this, call_of](uint64_t id) {
     const CallPtr c = call_of(id);
     const RouteResult r = route(c);
-    if (r != RouteResult::kAtCapacity && r != RouteResult::kSloShed) c->queued = false;
+    if (r != RouteResult::kAtCapacity && r != RouteResult::kSloShed && r != RouteResult::kHeld)
+      c->queued = false;
     return r;
   };
   h.timed_out = [this, call_of](uint64_t id) {
