@@ -23,11 +23,12 @@ run mooncake-overload --replicas 2xh100,2xa100 --workload mooncake-conv "${arch[
   --lengths hidden --num-requests 600 --load 1.3
 run azure-seed3 --replicas 2xh100,2xa100 --workload azure-conv "${arch[@]}" --lengths hidden \
   --num-requests 600 --load 0.7 --seed 3
+# Small KV caches that preempt and evict: llama-2-7b (4,096-token context fits 400 blocks).
 run small-kv --replicas h100:num_gpu_blocks=400,a100:num_gpu_blocks=500 --workload azure-conv \
-  "${arch[@]}" --lengths hidden --num-requests 600 --load 0.9
+  --lengths hidden --num-requests 600 --load 0.9
 run small-kv-prefix --replicas h100:num_gpu_blocks=600,h100:num_gpu_blocks=600,a100 \
-  --workload shared-prefix "${arch[@]}" --lengths hidden --num-requests 600 --load 0.9,1.2
+  --workload shared-prefix --lengths hidden --num-requests 600 --load 0.9,1.2
 run small-kv-routers --replicas h100:num_gpu_blocks=300,a100:max_num_seqs=8,h100 \
-  --workload azure-conv "${arch[@]}" --lengths hidden --num-requests 600 --load 0.85 --routers 2
+  --workload azure-conv --lengths hidden --num-requests 600 --load 0.85 --routers 2
 run full-state --replicas 8xh100 --workload azure-conv "${arch[@]}" --lengths hidden \
   --num-requests 800 --load 0.85 --full-router-state
