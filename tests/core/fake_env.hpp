@@ -247,15 +247,15 @@ struct CoreFixture {
   // A client request on `path` (POST, JSON body).
   std::shared_ptr<FakeExchange> send(std::string body = R"({"model":"m","prompt":"hi","max_tokens":4})",
                                      std::string path = "/v1/completions",
-                                     http::Headers headers = {}) {
+                                     http::Headers headers = {}, std::string method = "POST") {
     http::Request r;
-    r.method = "POST";
+    r.method = method;
     r.target = path;
     r.headers = std::move(headers);
     r.headers.emplace_back("content-type", "application/json");
     r.body = std::move(body);
     auto e = std::make_shared<FakeExchange>(std::move(r));
-    const RouteMatch m = match_route("POST", e->request().path());
+    const RouteMatch m = match_route(e->request().method, e->request().path());
     EXPECT_NE(m.spec, nullptr);
     core->proxy(e, *m.spec, m.id);
     env.run_posted();

@@ -413,3 +413,35 @@ TEST(LateBinding, AnIdleReplicaTakesTheRequestAtOnce) {
 
 }  // namespace
 }  // namespace eta::router::testing
+
+namespace eta::router::testing {
+namespace {
+
+// A stored response lives on the replica that created it: a failure there is not retried on
+// another replica (which could only answer that it does not exist). The router used to retry it
+// there anyway (its retry path and its hold-back path disagreed); the retry policy is now the
+// one answer.
+TEST(RouterCore, StoredResponseIsPinnedAndNotRetriedElsewhere) {
+  CoreFixture f(2);
+  auto create = f.send(R"({"model":"m","input":"hi"})", "/v1/responses");
+  ASSERT_EQ(f.env.sent.size(), 1u);
+  const int owner = f.env.sent[0]->replica;
+  f.env.sent[0]->answer(200, R"({"id":"resp_1","object":"response","model":"m","status":"completed"})");
+  EXPECT_EQ(create->status(), 200);
+  for (int i = 0; i < 2; ++i) {  // both retrievals go to the owner, whatever round robin says
+    auto get = f.send("", "/v1/responses/resp_1", {}, "GET");
+    ASSERT_EQ(f.env.sent.size(), static_cast<size_t>(2 + i));
+    EXPECT_EQ(f.env.sent.back()->replica, owner);
+    if (i == 0) {
+      f.env.sent.back()->answer(200, R"({"id":"resp_1"})");
+      EXPECT_EQ(get->status(), 200);
+    } else {
+      f.env.sent.back()->complete(http::ClientError::kConnectRefused, false);
+      EXPECT_EQ(f.env.sent.size(), 3u);  // not retried on the other replica
+      EXPECT_EQ(get->status(), 502);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace eta::router::testing
