@@ -10,7 +10,13 @@ FUZZ_SECONDS ?= 60
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-.PHONY: all deps configure build test unit integration asan-build asan fuzz demo bench \
+# The ThreadSanitizer build (clang): only `eta`, for the multi-threaded router's concurrency test
+# (make tsan; make test runs it too). Its replicas come from the plain build.
+TSAN_DIR ?= build-tsan
+TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+
+.PHONY: all deps configure build test unit integration asan-build asan tsan-build tsan fuzz \
+  demo bench \
   bench-proxy soak fmt fmt-check clean
 
 all: build
@@ -27,9 +33,29 @@ configure: deps $(BUILD_DIR)/build.ninja
 build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-test: build asan-build
+test: build asan-build tsan-build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 600
 	$(ASAN_ENV) ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS) --timeout 600
+	$(MAKE) --no-print-directory tsan-run
+
+$(TSAN_DIR)/build.ninja: | deps
+	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_CXX_COMPILER=clang++ \
+	  -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DETA_TSAN=ON -DETA_BUILD_TESTS=OFF \
+	  -DETA_BUILD_BENCH=OFF $(CMAKE_FLAGS)
+
+tsan-build: deps $(TSAN_DIR)/build.ninja
+	cmake --build $(TSAN_DIR) -j $(JOBS) --target eta
+
+# make tsan: the router with --threads 4 under ThreadSanitizer, many concurrent streams through
+# it (tests/integration/test_threads.py); any TSan report fails it.
+tsan: build tsan-build
+	$(MAKE) --no-print-directory tsan-run
+
+tsan-run:
+	cd tests/integration && $(TSAN_ENV) ETA_BIN=$(CURDIR)/$(TSAN_DIR)/eta \
+	  ETA_SIM_BIN=$(CURDIR)/$(BUILD_DIR)/eta ETA_SHARED_DIR=$(CURDIR)/../shared \
+	  ETA_TSAN=1 python3 -m unittest -v test_threads
 
 $(ASAN_DIR)/build.ninja: | deps
 	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -78,6 +78,9 @@ struct ServerOptions {
   std::chrono::milliseconds write_timeout{30000};
   size_t max_buffered_bytes = 16u << 20;
   int backlog = 1024;
+  // SO_REUSEPORT: several servers (one per thread, each on its own io_context) listen on the
+  // same host:port and the kernel spreads the connections among them (`eta route --threads`).
+  bool reuse_port = false;
   // TLS (both set): the listener speaks TLS (1.2 or later) with this PEM certificate chain and
   // key. Each TLS connection is decrypted by a front in server.cpp and relayed byte for byte to
   // a plain listener on 127.0.0.1 that serves it as any other connection (remote_address() then

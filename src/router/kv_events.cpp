@@ -1,6 +1,8 @@
 #include "router/kv_events.hpp"
 
 #include <spdlog/spdlog.h>
+#include <mutex>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
@@ -33,6 +35,7 @@ struct KvEventsConsumer::Core {
   asio::io_context& io;
   cluster::ClusterState& state;
   std::function<double()> now;
+  std::recursive_mutex* mu;  // the router core's (threads > 1), or null
 };
 
 struct KvEventsConsumer::Feed {
@@ -42,8 +45,8 @@ struct KvEventsConsumer::Feed {
 };
 
 KvEventsConsumer::KvEventsConsumer(asio::io_context& io, cluster::ClusterState& state,
-                                   std::function<double()> now)
-    : core_(std::make_shared<Core>(Core{io, state, std::move(now)})) {}
+                                   std::function<double()> now, std::recursive_mutex* mu)
+    : core_(std::make_shared<Core>(Core{io, state, std::move(now), mu})) {}
 
 KvEventsConsumer::~KvEventsConsumer() {
   stop_all();
@@ -69,6 +72,8 @@ bool KvEventsConsumer::attach(int replica, const KvEventsEndpoints& endpoints, s
         std::shared_ptr<Core> core = weak.lock();
         if (!core) return;
         asio::post(core->io, [weak, generation, gen, replica, u = std::move(u)] {
+          std::unique_lock<std::recursive_mutex> lock;
+          if (std::shared_ptr<Core> c = weak.lock(); c && c->mu) lock = std::unique_lock(*c->mu);
           std::shared_ptr<Core> core = weak.lock();
           std::shared_ptr<uint64_t> g = generation.lock();
           if (!core || !g || *g != gen) return;  // detached meanwhile

@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -42,8 +43,9 @@ KvEventsEndpoints resolve_kv_events(const ReplicaConfig& replica, const KvEvents
 class KvEventsConsumer {
  public:
   // `now` is the router's clock (seconds), for the index's seeds.
+  // `mu`: held while an update is applied (the router core's mutex), or null.
   KvEventsConsumer(boost::asio::io_context& io, cluster::ClusterState& state,
-                   std::function<double()> now);
+                   std::function<double()> now, std::recursive_mutex* mu = nullptr);
   ~KvEventsConsumer();
   KvEventsConsumer(const KvEventsConsumer&) = delete;
   KvEventsConsumer& operator=(const KvEventsConsumer&) = delete;

@@ -21,7 +21,7 @@ void RouterObserver::decided(const Call& c, const cluster::Decision& d, int chos
   rec->cached_tokens = chosen >= 0 ? c.prepared.features.cached_tokens_on(chosen) : 0;
   rec->predicted_output_tokens = c.prepared.features.output_tokens();
   rec->chosen = chosen >= 0 ? replicas.at(chosen).url() : "";
-  rec->prefix_source = chosen < 0                                ? ""
+  rec->prefix_source = chosen < 0                                  ? ""
                        : m_.core->state().kv_events().live(chosen) ? "kv_events"
                                                                    : "router_index";
   rec->reason = d.reason;
@@ -100,9 +100,7 @@ void RouterObserver::became_healthy(int replica) {
 void RouterObserver::removed(int replica) {
   m_.kv_events->detach(replica);
   if (m_.peer) m_.peer->set_replica(replica, "");
-  // The pool may be inside one of its own callbacks: destroy it later.
-  std::shared_ptr<http::UpstreamPool> pool = std::move(m_.endpoints[static_cast<size_t>(replica)].pool);
-  m_.env.post([pool] {});
+  m_.env.release_pools(replica);  // later, each on its worker
 }
 
 }  // namespace eta::router

@@ -1,13 +1,16 @@
 // `eta route`'s wiring: the core (router/core/router_core.hpp) with its ports, the listeners,
 // the poller, the admin API, peer sync and KV events; start, stop, reload, signals. What each
 // part does: router_impl.hpp.
-#include "util/duration.hpp"
 #include "router/router.hpp"
+#include "util/duration.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <thread>
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -24,8 +27,9 @@ namespace {
 
 constexpr double kReadyTimeoutS = 3.0;
 
-http::ServerOptions client_server_options(const RouterConfig& config) {
+http::ServerOptions client_server_options(const RouterConfig& config, bool reuse_port) {
   http::ServerOptions o;
+  o.reuse_port = reuse_port;  // threads > 1: one listener per worker on the port
   o.host = config.listen.host;
   o.port = static_cast<uint16_t>(config.listen.port);
   o.max_body_bytes = config.max_body_bytes;
@@ -41,6 +45,23 @@ http::ServerOptions client_server_options(const RouterConfig& config) {
   return o;
 }
 
+// `threads` (0: the machine's cores, at most kMaxThreads).
+size_t thread_count(const RouterConfig& config) {
+  if (config.threads > 0) return static_cast<size_t>(config.threads);
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  return std::min<size_t>(cores, RouterConfig::kMaxThreads);
+}
+
+std::vector<Worker> make_workers(asio::io_context& io, size_t n) {
+  std::vector<Worker> w(n);
+  w[0].io = &io;
+  for (size_t i = 1; i < n; ++i) {
+    w[i].own = std::make_unique<asio::io_context>(1);
+    w[i].io = w[i].own.get();
+  }
+  return w;
+}
+
 RouterCore::Ports core_ports(Router::Impl& m) {
   RouterCore::Ports p;
   p.env = &m.env;
@@ -54,17 +75,19 @@ RouterCore::Ports core_ports(Router::Impl& m) {
 
 Router::Impl::Impl(asio::io_context& io_in, RouterConfig config_in)
     : io(io_in),
-      env(io_in, endpoints),
+      workers(make_workers(io_in, thread_count(config_in))),
+      env(io_in, endpoints, workers),
       metrics(config_in.policy.name),
       observer(*this),
       core(std::make_unique<RouterCore>(config_in, core_ports(*this))),
       decisions(config_in.decision_log_size),
       peer_flush_timer(env.make_timer()),
-      server(io_in, client_server_options(config_in),
-             [this](http::ExchangePtr e) { dispatch_client(e); }),
+      server(io_in, client_server_options(config_in, workers.size() > 1),
+             [this](http::ExchangePtr e) { on_client(0, std::move(e)); }),
       poller(*this),
       admin(*this),
       ready_timer(env.make_timer()) {
+  env.set_mutex(&core->mutex());
   const RouterConfig& config = core->config();
   if (config.peer_sync.enabled()) {
     peer = std::make_unique<PeerLink>(
@@ -80,11 +103,13 @@ Router::Impl::Impl(asio::io_context& io_in, RouterConfig config_in)
     o.host = config.admin.host;
     o.port = static_cast<uint16_t>(config.admin.port);
     admin_server = std::make_unique<http::Server>(io_in, o, [this](http::ExchangePtr e) {
+      std::lock_guard lock(core->mutex());
       if (admin.authorized(e)) admin_routes.dispatch(e);
     });
   }
   admin.add_routes(admin_routes);
-  kv_events = std::make_unique<KvEventsConsumer>(io_in, core->state(), [this] { return env.now(); });
+  kv_events = std::make_unique<KvEventsConsumer>(
+      io_in, core->state(), [this] { return env.now(); }, &core->mutex());
   std::string error;
   for (const ReplicaConfig& rc : config.replicas) {
     if (!add_replica(rc, error)) spdlog::error("replica {}: {}", rc.url, error);
@@ -113,7 +138,10 @@ bool Router::Impl::add_replica(ReplicaConfig rc, std::string& error) {
   const int index = core->add_replica(rc, error);
   if (index < 0) return false;
   endpoints.resize(static_cast<size_t>(index) + 1);
-  endpoints[static_cast<size_t>(index)].pool = std::make_shared<http::UpstreamPool>(io, url, po);
+  Endpoint& ep = endpoints[static_cast<size_t>(index)];
+  ep.pool = std::make_shared<http::UpstreamPool>(io, url, po);
+  for (size_t w = 1; w < workers.size(); ++w)  // each worker's own, on its io_context
+    ep.worker_pools.push_back(std::make_shared<http::UpstreamPool>(*workers[w].io, url, po));
   const ReplicaRecord& added = core->replicas().at(index);
   if (peer) peer->set_replica(index, added.url());
   // KV-cache events (issue 15): its own endpoints or the pattern's.
@@ -131,6 +159,13 @@ ReplicaRecord* Router::Impl::find_replica(std::string_view url) {
   std::string canonical(url);
   if (auto u = http::parse_url(url)) canonical = u->str();
   return core->replicas().find(canonical);
+}
+
+// A client request on worker `worker`'s listener (on that worker's thread).
+void Router::Impl::on_client(int worker, http::ExchangePtr e) {
+  e = env.own_exchange(std::move(e), worker);
+  std::lock_guard lock(core->mutex());
+  dispatch_client(e);
 }
 
 // The client listener: every path goes through the routes table (routes.hpp).
@@ -252,9 +287,10 @@ bool Router::Impl::reload(RouterConfig next, std::string& error) {
   for (const std::string& what : plan.kept)
     spdlog::warn("reload: a change of {} needs a restart; not applied", what);
   for (const std::string& url : plan.changed)
-    spdlog::warn("reload: replica {}: a change of weight, gpu, arch or tls needs a remove and "
-                 "add; not applied",
-                 url);
+    spdlog::warn(
+        "reload: replica {}: a change of weight, gpu, arch or tls needs a remove and "
+        "add; not applied",
+        url);
   // Applied from here on: nothing below fails.
   core->apply_config(std::move(next), std::move(new_policy));
   if (peer) index_rate_keys();  // peer sync: the keys may have changed
@@ -282,11 +318,22 @@ Router::Router(asio::io_context& io, RouterConfig config)
 
 Router::~Router() {
   stop();
+  if (impl_) impl_->join_workers();
 }
 
 bool Router::listen(std::string& error) {
-  if (!impl_->server.listen(error)) return false;
-  if (impl_->admin_server && !impl_->admin_server->listen(error)) {
+  Impl& m = *impl_;
+  if (!m.server.listen(error)) return false;
+  // The other workers' listeners on the port the first one got (SO_REUSEPORT).
+  http::ServerOptions o = client_server_options(m.config(), true);
+  o.port = m.server.port();
+  for (size_t w = 1; w < m.workers.size(); ++w) {
+    m.workers[w].server = std::make_unique<http::Server>(
+        *m.workers[w].io, o,
+        [&m, w](http::ExchangePtr e) { m.on_client(static_cast<int>(w), std::move(e)); });
+    if (!m.workers[w].server->listen(error)) return false;
+  }
+  if (m.admin_server && !m.admin_server->listen(error)) {
     error = "admin listener: " + error;
     return false;
   }
@@ -303,6 +350,7 @@ uint16_t Router::admin_port() const {
 
 void Router::start(std::function<void()> on_ready) {
   Impl& m = *impl_;
+  std::lock_guard lock(m.core->mutex());
   m.on_ready = std::move(on_ready);
   m.started = true;
   m.server.start();
@@ -320,11 +368,48 @@ void Router::start(std::function<void()> on_ready) {
     }
   });
   m.poller.check_ready();
+  m.start_workers();
+}
+
+// Workers 1..N-1: each runs its io_context (its listener, its pools, its clients' calls) until
+// stop() posts the end.
+void Router::Impl::start_workers() {
+  for (size_t w = 1; w < workers.size(); ++w) {
+    Worker& wk = workers[w];
+    if (wk.server) wk.server->start();  // before its thread: nothing runs on it yet
+    wk.thread = std::thread([io = wk.io, w] {
+      NetEnv::enter_worker(static_cast<int>(w));
+      auto guard = asio::make_work_guard(*io);
+      io->run();
+    });
+  }
+}
+
+// Each worker stops its listener and its connections on its own thread, then its loop.
+void Router::Impl::stop_workers() {
+  for (size_t w = 1; w < workers.size(); ++w) {
+    Worker& wk = workers[w];
+    asio::post(*wk.io, [s = wk.server.get(), io = wk.io] {
+      if (s) s->stop();
+      io->stop();
+    });
+  }
+}
+
+void Router::Impl::join_workers() {
+  for (size_t w = 1; w < workers.size(); ++w) {
+    Worker& wk = workers[w];
+    if (wk.thread.joinable()) wk.thread.join();
+    // Pending work (posted pool releases, answers) is dropped with the stopped loop.
+    for (Endpoint& ep : endpoints)
+      if (w - 1 < ep.worker_pools.size()) ep.worker_pools[w - 1].reset();
+  }
 }
 
 void Router::stop() {
   if (!impl_ || impl_->stopped) return;
   Impl& m = *impl_;
+  std::lock_guard lock(m.core->mutex());
   m.stopped = true;
   m.server.stop();
   if (m.admin_server) m.admin_server->stop();
@@ -336,6 +421,7 @@ void Router::stop() {
   m.core->stop();
   for (Endpoint& ep : m.endpoints) ep.pool.reset();
   m.kv_events->stop_all();
+  m.stop_workers();  // joined by ~Router (this may run under the core's mutex)
 }
 
 void Router::set_access_log(std::unique_ptr<AccessLog> log) {
@@ -344,12 +430,18 @@ void Router::set_access_log(std::unique_ptr<AccessLog> log) {
 
 void Router::shutdown(std::function<void()> on_done) {
   Impl& m = *impl_;
+  std::lock_guard lock(m.core->mutex());
   if (m.core->shutting_down() || m.stopped) return;
   m.server.stop_accepting();
+  for (size_t w = 1; w < m.workers.size(); ++w) {
+    if (http::Server* s = m.workers[w].server.get())
+      asio::post(*m.workers[w].io, [s] { s->stop_accepting(); });
+  }
   m.core->begin_shutdown(std::move(on_done));
 }
 
 bool Router::reload(RouterConfig config, std::string& error) {
+  std::lock_guard lock(impl_->core->mutex());
   return impl_->reload(std::move(config), error);
 }
 

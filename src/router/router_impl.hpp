@@ -12,8 +12,10 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -34,9 +36,27 @@
 
 namespace eta::router {
 
+// Threads (`threads` > 1, docs/architecture.md): worker 0 is the main thread (its io_context
+// also runs the timers, the poller, the admin API, peer sync and signals); workers 1..N-1 run
+// their own io_context on their own thread. Every worker has a client listener on the same port
+// (SO_REUSEPORT) and a pool per replica; a client request stays on the worker that accepted it:
+// its exchange, its upstream requests (NetEnv::send posts there) and the relaying of its answer
+// run on that worker's thread. Every entry point into the core and the router's shared state
+// holds the core's mutex (RouterCore::mutex): the client handler, upstream handlers (the core's
+// own), timers, posted functions, poll results, KV events, the admin API, signals. A call's
+// exchange touched from another thread (a queued request answered by a timer, a removal, the
+// end of shutdown) goes through WorkerExchange (net_env.cpp), which posts to its worker.
+struct Worker {
+  boost::asio::io_context* io = nullptr;         // worker 0: the main io_context
+  std::unique_ptr<boost::asio::io_context> own;  // workers 1..N-1
+  std::unique_ptr<http::Server> server;          // workers 1..N-1 (worker 0: Impl::server)
+  std::thread thread;
+};
+
 // A replica's networking: its upstream pool and its polls' state (by ReplicaSet index).
 struct Endpoint {
-  std::shared_ptr<http::UpstreamPool> pool;  // null once removed
+  std::shared_ptr<http::UpstreamPool> pool;                       // worker 0's; null once removed
+  std::vector<std::shared_ptr<http::UpstreamPool>> worker_pools;  // workers 1..N-1 (w - 1)
   bool scrape_busy = false;
   bool health_busy = false;
   bool models_busy = false;
@@ -44,22 +64,37 @@ struct Endpoint {
   metrics::ParsedMetrics parsed;
 };
 
-// The core's clock, timers and upstream on Asio (net_env.cpp).
+// The core's clock, timers and upstream on Asio (net_env.cpp). Timers and posted functions run
+// on the main io_context under the core's mutex (set_mutex); arm and cancel may be called from
+// any worker holding it.
 class NetEnv final : public Env {
  public:
-  NetEnv(boost::asio::io_context& io, std::vector<Endpoint>& endpoints);
+  NetEnv(boost::asio::io_context& io, std::vector<Endpoint>& endpoints,
+         std::vector<Worker>& workers);
+  void set_mutex(std::recursive_mutex* mu) { mu_ = mu; }
   double now() const override;
   double unix_now() const override;
+  int worker() const override;
   void post(std::function<void()> fn) override;
   std::unique_ptr<Timer> make_timer() override;
-  std::unique_ptr<UpstreamCall> send(int replica, http::ClientRequest request,
+  std::unique_ptr<UpstreamCall> send(int worker, int replica, http::ClientRequest request,
                                      http::ResponseHandlers handlers) override;
-  // A GET to a replica's pool (polls): status, body, result.
+  // A GET to a replica's pool (polls, on the main thread): status, body, result (under the
+  // mutex).
   void get(int replica, http::ClientRequest request, http::UpstreamPool::GetCallback cb);
+  // An exchange accepted by worker `worker`, safe to use from any thread (threads > 1).
+  http::ExchangePtr own_exchange(http::ExchangePtr e, int worker);
+  // Drops a removed replica's pools, each on its own worker (later: it may be inside one of its
+  // own callbacks).
+  void release_pools(int replica);
+  // Worker threads call this first: Env::worker() on this thread is `worker`.
+  static void enter_worker(int worker);
 
  private:
   boost::asio::io_context& io_;
   std::vector<Endpoint>& endpoints_;
+  std::vector<Worker>& workers_;
+  std::recursive_mutex* mu_ = nullptr;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
@@ -147,6 +182,10 @@ struct Router::Impl {
   // A replica with its pool (and KV-event subscription); probed at once when running.
   bool add_replica(ReplicaConfig rc, std::string& error);
   ReplicaRecord* find_replica(std::string_view url);
+  void on_client(int worker, http::ExchangePtr e);
+  void start_workers();
+  void stop_workers();
+  void join_workers();
   void dispatch_client(const http::ExchangePtr& e);
   void handle_health(const http::ExchangePtr& e);
   void handle_metrics(const http::ExchangePtr& e);
@@ -156,6 +195,7 @@ struct Router::Impl {
   const RouterConfig& config() const { return core->config(); }
 
   boost::asio::io_context& io;
+  std::vector<Worker> workers;      // threads; [0] is this thread (io)
   std::vector<Endpoint> endpoints;  // by ReplicaSet index
   NetEnv env;
   RouterMetrics metrics;
@@ -165,10 +205,10 @@ struct Router::Impl {
   DecisionLog decisions;
   CompletionLog completions{1000};  // predicted vs actual of the last completed requests
   DashboardStream dashboards;
-  std::unique_ptr<PeerLink> peer;                // peer sync (issue 13): null when off
-  std::unique_ptr<Timer> peer_flush_timer;       // peer sync: batching of outgoing frames
+  std::unique_ptr<PeerLink> peer;                       // peer sync (issue 13): null when off
+  std::unique_ptr<Timer> peer_flush_timer;              // peer sync: batching of outgoing frames
   std::unordered_map<uint64_t, std::string> rate_keys;  // rate_key_hash -> key
-  std::unique_ptr<KvEventsConsumer> kv_events;   // KV-cache events (issue 15)
+  std::unique_ptr<KvEventsConsumer> kv_events;          // KV-cache events (issue 15)
   http::Routes admin_routes;
   http::Server server;
   std::unique_ptr<http::Server> admin_server;

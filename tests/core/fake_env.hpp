@@ -124,7 +124,7 @@ class FakeEnv final : public Env {
   double unix_now() const override { return 1.7e9 + now_; }
   void post(std::function<void()> fn) override { schedule(now_, std::move(fn)); }
   std::unique_ptr<Timer> make_timer() override { return std::make_unique<FakeTimer>(*this); }
-  std::unique_ptr<UpstreamCall> send(int replica, http::ClientRequest request,
+  std::unique_ptr<UpstreamCall> send(int /*worker*/, int replica, http::ClientRequest request,
                                      http::ResponseHandlers handlers) override {
     auto u = std::make_shared<UpstreamRequest>();
     u->replica = replica;
@@ -192,7 +192,9 @@ class FakeEnv final : public Env {
    private:
     std::shared_ptr<UpstreamRequest> u_;
   };
-  void schedule(double at, std::function<void()> fn) { events_.emplace(std::make_pair(at, seq_++), std::move(fn)); }
+  void schedule(double at, std::function<void()> fn) {
+    events_.emplace(std::make_pair(at, seq_++), std::move(fn));
+  }
 
   double now_ = 0;
   uint64_t seq_ = 0;
@@ -245,9 +247,10 @@ struct CoreFixture {
     }
   }
   // A client request on `path` (POST, JSON body).
-  std::shared_ptr<FakeExchange> send(std::string body = R"({"model":"m","prompt":"hi","max_tokens":4})",
-                                     std::string path = "/v1/completions",
-                                     http::Headers headers = {}, std::string method = "POST") {
+  std::shared_ptr<FakeExchange> send(
+      std::string body = R"({"model":"m","prompt":"hi","max_tokens":4})",
+      std::string path = "/v1/completions", http::Headers headers = {},
+      std::string method = "POST") {
     http::Request r;
     r.method = method;
     r.target = path;

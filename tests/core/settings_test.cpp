@@ -142,7 +142,7 @@ TEST(Settings, FlagsAndFileShareTheRanges) {
     EXPECT_EQ(e, std::string(setting_flag(s)) + " must be a number, got 'soon'");
     ++checked;
   }
-  EXPECT_EQ(checked, 13);  // the flags with numbers
+  EXPECT_EQ(checked, 14);  // the flags with numbers
   RouterConfig c;
   std::string e;
   RouteFlags f;
@@ -223,6 +223,7 @@ TEST(Settings, RestartOnlyAreTheSettingsFixedAtStart) {
       "scrape.stale_after_s",
       "health.failure_threshold",
       "health.success_threshold",
+      "threads",
       "decision_log_size",
       "log_format",
       "access_log",

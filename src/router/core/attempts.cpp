@@ -6,10 +6,10 @@
 #include <spdlog/spdlog.h>
 
 #include "openai/request.hpp"
-#include "util/duration.hpp"
 #include "router/aliases.hpp"
 #include "router/core/router_core.hpp"
 #include "router/headers.hpp"
+#include "util/duration.hpp"
 
 namespace eta::router {
 
@@ -57,16 +57,17 @@ void RouterCore::start_attempt(const CallPtr& c, int index) {
   // attempt and retries at once), the canceled attempt's completion must not touch the new one.
   const int attempt = c->attempt;
   http::ResponseHandlers h;
+  // They run on the call's worker and take the core's mutex (router_core.hpp, "Threads").
   h.on_head = [this, c, attempt](const http::ResponseHead& head) {
+    std::lock_guard lock(mu_);
     if (c->attempt == attempt) on_head(c, head);
   };
-  h.on_body = [this, c, attempt](std::string_view data) {
-    if (c->attempt == attempt) on_body(c, data);
-  };
+  h.on_body = [this, c, attempt](std::string_view data) { on_body(c, attempt, data); };
   h.on_complete = [this, c, attempt](const http::ClientResult& result) {
+    std::lock_guard lock(mu_);
     if (c->attempt == attempt) on_complete(c, result);
   };
-  c->upstream = env_.send(index, std::move(req), std::move(h));
+  c->upstream = env_.send(c->worker, index, std::move(req), std::move(h));
 }
 
 http::ClientRequest RouterCore::upstream_request(const CallPtr& c, const ReplicaRecord& r) {
@@ -76,8 +77,8 @@ http::ClientRequest RouterCore::upstream_request(const CallPtr& c, const Replica
   req.target = in.target;
   forward_request_headers(in.headers, req.headers);
   set_upstream_authorization(req.headers, !config_.api_keys.empty(), upstream_key(r));
-  req.body = c->forward_body.empty() ? std::string_view(in.body)
-                                     : std::string_view(c->forward_body);
+  req.body =
+      c->forward_body.empty() ? std::string_view(in.body) : std::string_view(c->forward_body);
   // Model aliases: the replica is asked for the model under the name it serves (each attempt
   // from the client's body), and answers are rewritten back.
   const std::string* served = served_name_for(config_.models.aliases, c->info.model, r.models.ids);
@@ -111,10 +112,12 @@ void RouterCore::on_head(const CallPtr& c, const http::ResponseHead& head) {
   c->exchange->start_stream(head.status, c->content_type, c->headers);
 }
 
-void RouterCore::on_body(const CallPtr& c, std::string_view data) {
-  if (c->finished) return;
+void RouterCore::on_body(const CallPtr& c, int attempt, std::string_view data) {
+  std::unique_lock lock(mu_);
+  if (c->attempt != attempt || c->finished) return;
   switch (c->mode) {
     case Call::Mode::kStreaming:
+      lock.unlock();  // the data path runs outside the core's mutex
       return relay_stream(c, data);
     case Call::Mode::kHeld:
     case Call::Mode::kBuffered:
@@ -129,22 +132,36 @@ void RouterCore::on_body(const CallPtr& c, std::string_view data) {
   }
 }
 
+// On the call's worker, outside the core's mutex: the stream's own state is under stream_mu;
+// what the tokens change in the ledger and the metrics, under the mutex.
 void RouterCore::relay_stream(const CallPtr& c, std::string_view data) {
-  std::string_view out = data;
-  if (c->rewrite_stream && c->sse) {
-    // The client's own stream back from the one the router asked for (whole events).
-    c->rewritten.clear();
-    c->rewriter.feed(data, c->rewritten);
-    out = c->rewritten;
+  int n = 0;
+  std::string response_id;
+  {
+    std::lock_guard stream(c->stream_mu);
+    if (c->stream_closed) return;
+    std::string_view out = data;
+    if (c->rewrite_stream && c->sse) {
+      // The client's own stream back from the one the router asked for (whole events).
+      c->rewritten.clear();
+      c->rewriter.feed(data, c->rewritten);
+      out = c->rewritten;
+    }
+    out = c->rewrite(out, false);               // model aliases: the public name back
+    if (!out.empty()) c->exchange->write(out);  // first: relaying adds no latency
+    if (!c->sse) return;
+    n = c->scanner.feed(data);
+    if (c->route->api == openai::Api::kResponses && !c->scanner.response_id().empty() &&
+        c->status < 300) {
+      response_id = c->scanner.response_id();
+    }
   }
-  out = c->rewrite(out, false);  // model aliases: the public name back
-  if (!out.empty()) c->exchange->write(out);  // first: relaying adds no latency
-  if (!c->sse) return;
-  const int n = c->scanner.feed(data);
-  if (c->route->api == openai::Api::kResponses && c->pinned < 0 &&
-      !c->scanner.response_id().empty() && c->status < 300) {
+  if (n <= 0 && response_id.empty()) return;
+  std::lock_guard lock(mu_);
+  if (c->finished) return;
+  if (!response_id.empty() && c->pinned < 0) {
     c->pinned = c->replica;  // learned: a retrieval may come while it streams
-    remember_response(c->scanner.response_id(), c->replica);
+    remember_response(std::move(response_id), c->replica);
   }
   if (n <= 0) return;
   const double t = now();
@@ -193,7 +210,7 @@ void RouterCore::on_complete(const CallPtr& c, const http::ClientResult& result)
                   std::string("proxy: ") + std::string(http::to_string(result.error)) +
                       (result.detail.empty() ? "" : ": " + result.detail));
   }
-  const std::string detail = result.ok() ? "status " + std::to_string(c->status)
+  const std::string detail = result.ok()             ? "status " + std::to_string(c->status)
                              : result.detail.empty() ? std::string(http::to_string(result.error))
                                                      : result.detail;
   attempt_failed(c, v, detail);
@@ -281,6 +298,8 @@ void RouterCore::complete(const CallPtr& c) {
     resp.headers = std::move(c->headers);
     c->exchange->respond(std::move(resp));
   } else {
+    std::lock_guard stream(c->stream_mu);  // the worker may be relaying (relay_stream)
+    c->stream_closed = true;
     tokens = c->scanner.usage_completion_tokens();
     // A last event without its blank line: relayed as it came (through the model rewriter).
     const std::string_view pending = c->rewrite_stream && c->rewriter.pending_bytes() > 0
@@ -326,6 +345,8 @@ void RouterCore::learn_completion(const CallPtr& c, std::optional<int> tokens, d
 
 void RouterCore::fail_stream(const CallPtr& c, std::string_view message, int status,
                              std::string_view type) {
+  std::unique_lock stream(c->stream_mu);  // the worker may be relaying (relay_stream)
+  c->stream_closed = true;
   // Bytes the rewriters hold: the usage rewriter's partial event (of an unfinished SSE stream),
   // then through the model aliases' rewriter.
   const std::string_view pending =
@@ -347,6 +368,7 @@ void RouterCore::fail_stream(const CallPtr& c, std::string_view message, int sta
   // Not SSE: there is no in-band way to say it failed. The stream is left unfinished: the
   // exchange is dropped with the call, which closes the connection without the chunked
   // terminator, so the client sees an incomplete body.
+  stream.unlock();
   release_attempt(*c);
   state_.on_abort(c->id);
   finish(c, c->status);

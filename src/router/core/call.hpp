@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +23,7 @@ namespace eta::router {
 
 struct Call {
   uint64_t id = 0;
+  int worker = 0;  // the worker thread whose listener accepted it (Env::worker)
   http::ExchangePtr exchange;
   const RouteSpec* route = nullptr;  // routes.hpp: how it is read and routed
   std::string stored_id;             // kStored: the response id in the path
@@ -61,6 +63,14 @@ struct Call {
   http::Headers headers;
   std::string body;
   bool sse = false;
+  // The data path of a streamed response (threads > 1): relay_stream rewrites, writes and scans
+  // outside the core's mutex, on the call's worker, under stream_mu; what ends the stream
+  // (complete, fail_stream) takes stream_mu too (under the core's mutex: that order only) and
+  // sets stream_closed, after which nothing more is relayed. Guarded by stream_mu while
+  // streaming: rewriter, rewritten, model_rewriter, model_rewritten, scanner, stream_closed and
+  // the exchange's writes.
+  std::mutex stream_mu;
+  bool stream_closed = false;
   StreamTokenCounter scanner;
   bool first_token = false;
   int relayed_tokens = 0;

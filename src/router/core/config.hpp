@@ -142,12 +142,17 @@ struct RouterConfig {
   int retries = 2;  // extra attempts on other replicas (before any byte relayed)
 
   AdmissionConfig admission;
-  LateBindingConfig late_binding;  // issue 2.4: hold requests while every replica is busy
+  LateBindingConfig late_binding;     // issue 2.4: hold requests while every replica is busy
   std::vector<std::string> api_keys;  // non-empty: /v1/* require "Authorization: Bearer <key>"
   std::string api_keys_file;          // more keys, one per line ('#' comments); read by validate
   RateLimit rate_limit;               // every key's limit unless key_limits names it
   std::map<std::string, RateLimit> key_limits;  // from api_keys entries {key, ..._per_minute}
 
+  // Worker threads, each with its own client listener (SO_REUSEPORT), event loop and upstream
+  // pools; one shared core under one lock (router_core.hpp). 0: the machine's cores, at most
+  // kMaxThreads.
+  int threads = 0;
+  static constexpr int kMaxThreads = 16;
   uint64_t decision_log_size = 1000;    // decisions kept for GET /admin/decisions
   std::string log_level = "info";       // trace, debug, info, warn, error, critical, off
   std::string log_format = "text";      // the router's own log lines on stderr: text or json

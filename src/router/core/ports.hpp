@@ -47,9 +47,13 @@ class Env {
   // Runs `fn` soon, outside the current call chain.
   virtual void post(std::function<void()> fn) = 0;
   virtual std::unique_ptr<Timer> make_timer() = 0;
-  // Sends `request` to replica `replica` (ReplicaSet index). Handlers run later, never inside
-  // this call; on_complete exactly once unless the call is canceled.
-  virtual std::unique_ptr<UpstreamCall> send(int replica, http::ClientRequest request,
+  // The worker the caller runs on (`threads`: 0 is the main thread; each worker has its own
+  // client listener and upstream pools). A request stays on the worker that accepted it.
+  virtual int worker() const { return 0; }
+  // Sends `request` to replica `replica` (ReplicaSet index) from worker `worker` (its pools;
+  // posted there when called from another thread). Handlers run later on that worker, never
+  // inside this call; on_complete exactly once unless the call is canceled.
+  virtual std::unique_ptr<UpstreamCall> send(int worker, int replica, http::ClientRequest request,
                                              http::ResponseHandlers handlers) = 0;
 };
 

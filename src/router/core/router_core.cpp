@@ -169,6 +169,7 @@ bool RouterCore::authorized(const http::ExchangePtr& e, std::string_view* matche
   }
   auto c = std::make_shared<Call>();
   c->id = next_id_++;
+  c->worker = env_.worker();
   c->exchange = e;
   c->arrival = now();
   note_error(*c, "unauthorized");
@@ -185,6 +186,7 @@ void RouterCore::proxy(const http::ExchangePtr& e, const RouteSpec& route, std::
   if (!authorized(e, &key)) return;
   auto c = std::make_shared<Call>();
   c->id = next_id_++;
+  c->worker = env_.worker();
   c->exchange = e;
   c->route = &route;
   c->arrival = now();

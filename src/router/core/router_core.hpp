@@ -15,13 +15,19 @@
 //
 // Who decides what: admission.hpp (admit / queue / 429 and its reason), retry_policy.hpp
 // (retry / fail / mark unhealthy), replica_set.hpp (routability, lifecycle), router_queue.hpp.
-// Single-threaded: the owner serialises every call (one event loop).
+// Threads: the owner serialises every call. With one thread (one event loop) that is all; with
+// `threads` > 1 the networking holds mutex() around every entry point (a client request, a poll
+// result, a timer, a posted function, an admin call). The upstream handlers that start_attempt
+// makes take it themselves, and leave it for the data path of a streamed response: rewriting,
+// the client write and SSE scanning run outside it on the call's worker (Call::stream_mu), and
+// only the ledger and metrics updates (state().on_tokens, the first token) take it back.
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -29,9 +35,9 @@
 
 #include "cluster/state.hpp"
 #include "policy/registry.hpp"
-#include "router/core/config.hpp"
 #include "router/core/admission.hpp"
 #include "router/core/call.hpp"
+#include "router/core/config.hpp"
 #include "router/core/ports.hpp"
 #include "router/core/replica_set.hpp"
 #include "router/core/retry_policy.hpp"
@@ -56,6 +62,9 @@ class RouterCore {
   RouterCore& operator=(const RouterCore&) = delete;
 
   const RouterConfig& config() const { return config_; }
+  // Held around every call into the core when several threads use it (see above). Recursive:
+  // an entry point may call another (a reload adds replicas, a posted function pumps).
+  std::recursive_mutex& mutex() const { return mu_; }
   cluster::ClusterState& state() { return state_; }
   ReplicaSet& replicas() { return replicas_; }
   const ReplicaSet& replicas() const { return replicas_; }
@@ -121,7 +130,7 @@ class RouterCore {
   void start_attempt(const CallPtr& c, int replica);
   http::ClientRequest upstream_request(const CallPtr& c, const ReplicaRecord& r);
   void on_head(const CallPtr& c, const http::ResponseHead& head);
-  void on_body(const CallPtr& c, std::string_view data);
+  void on_body(const CallPtr& c, int attempt, std::string_view data);
   void relay_stream(const CallPtr& c, std::string_view data);
   void on_complete(const CallPtr& c, const http::ClientResult& result);
   void attempt_failed(const CallPtr& c, const RetryVerdict& v, std::string_view detail);
@@ -149,6 +158,7 @@ class RouterCore {
   void remember_response(std::string id, int replica);
   int response_owner(const std::string& id);
 
+  mutable std::recursive_mutex mu_;
   RouterConfig config_;
   Env& env_;
   RouterMetrics& metrics_;

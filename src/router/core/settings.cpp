@@ -106,6 +106,7 @@ std::vector<Setting> make_table() {
     plain("api_keys_file", "", kLive, "more keys, one a line ('#' comments)", ETA_FIELD(api_keys_file)),
     ranged("rate_limit.requests_per_minute", "", 0, 1e9, kLive, "every key's request rate unless its api_keys entry sets one (0: none)", ETA_FIELD(rate_limit.requests_per_minute)),
     ranged("rate_limit.tokens_per_minute", "", 0, 1e12, kLive, "every key's token rate unless its api_keys entry sets one (0: none)", ETA_FIELD(rate_limit.tokens_per_minute)),
+    ranged("threads", "--threads", 0, RouterConfig::kMaxThreads, kRestart, "worker threads of the client side, each with its own listener on the port (SO_REUSEPORT), event loop and upstream pools; the routing core is shared under one lock (0: the machine's cores, at most 16)", ETA_FIELD(threads)),
     ranged("decision_log_size", "", 0, 1e7, kRestart, "routing decisions kept for GET /admin/decisions", ETA_FIELD(decision_log_size)),
     plain("log_level", "--log-level", kLive, "trace, debug, info, warn, error, critical, off", ETA_FIELD(log_level)),
     plain("log_format", "--log-format", kRestart, "format of the router's log lines on stderr: text or json", ETA_FIELD(log_format)),
