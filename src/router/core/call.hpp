@@ -14,6 +14,7 @@
 #include "cluster/state.hpp"
 #include "http/message.hpp"
 #include "openai/extract.hpp"
+#include "router/aliases.hpp"
 #include "router/core/ports.hpp"
 #include "router/features.hpp"
 #include "router/routes.hpp"
