@@ -15,7 +15,8 @@ ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 TSAN_DIR ?= build-tsan
 TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
-.PHONY: all deps configure build test unit integration asan-build asan tsan-build tsan fuzz \
+.PHONY: all deps configure build test unit integration asan-build asan tsan-build tsan tsan-run \
+  fuzz \
   demo bench \
   bench-proxy soak fmt fmt-check clean
 

@@ -19,8 +19,8 @@ from etatest import etalib
 
 MODEL = "sim-model"
 TSAN = os.environ.get("ETA_TSAN") == "1"
-CLIENTS = 12 if TSAN else 32
-PER_CLIENT = 4 if TSAN else 16
+CLIENTS = 32
+PER_CLIENT = 8 if TSAN else 16
 THREADS = 4
 SIM_BIN = os.environ.get("ETA_SIM_BIN") or etatest.ETA_BIN
 
