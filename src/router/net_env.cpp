@@ -154,9 +154,12 @@ class WorkerExchange final : public http::Exchange {
     return !gone_;
   }
   void on_disconnect(std::function<void()> cb) override {
-    auto wrapped = [gone = gone_ptr_, mu = mu_, cb = std::move(cb)] {
+    // Posted, not run inline: a write that finds the client gone calls it from inside
+    // relay_stream, which holds the call's stream_mu (the core's mutex is taken first, never
+    // after it).
+    auto wrapped = [gone = gone_ptr_, mu = mu_, io = &io_, cb = std::move(cb)] {
       *gone = true;
-      locked(mu, cb);  // the core's on_client_gone
+      asio::post(*io, [mu, cb] { locked(mu, cb); });  // the core's on_client_gone
     };
     if (here()) return inner_->on_disconnect(std::move(wrapped));
     asio::post(io_,
