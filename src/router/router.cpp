@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "router/core/reload_plan.hpp"
 #include "router/router_impl.hpp"
@@ -26,6 +27,7 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr double kReadyTimeoutS = 3.0;
+constexpr std::chrono::milliseconds kWorkerDrain{200};
 
 http::ServerOptions client_server_options(const RouterConfig& config, bool reuse_port) {
   http::ServerOptions o;
@@ -385,13 +387,19 @@ void Router::Impl::start_workers() {
   }
 }
 
-// Each worker stops its listener and its connections on its own thread, then its loop.
+// Each worker stops its listener and its connections on its own thread, then its loop. First
+// it runs a little longer: the last answers (a shutdown's error events, posted just before) may
+// still wait for an earlier write's completion, which closing the connection would drop.
 void Router::Impl::stop_workers() {
   for (size_t w = 1; w < workers.size(); ++w) {
     Worker& wk = workers[w];
     asio::post(*wk.io, [s = wk.server.get(), io = wk.io] {
-      if (s) s->stop();
-      io->stop();
+      if (s) s->stop_accepting();
+      auto t = std::make_shared<asio::steady_timer>(*io, kWorkerDrain);
+      t->async_wait([s, io, t](const boost::system::error_code&) {
+        if (s) s->stop();
+        io->stop();
+      });
     });
   }
 }

@@ -2,7 +2,9 @@
 concurrent clients, streaming and not, some going away mid-stream, requests queued by the
 admission limit and dispatched from another worker; every complete response is whole and its
 own (one id per stream, every token, [DONE] last), the ledger is back to zero in flight
-(GET /admin/replicas) and the request counters add up. `make tsan` runs it against the
+(GET /admin/replicas) and the request counters add up. Then the paths where the main thread
+answers a worker's client: queue timeouts (the queue timer), a forced removal ending open
+streams (the admin API), and SIGTERM's grace running out (the shutdown timer). `make tsan` runs it against the
 ThreadSanitizer build (ETA_TSAN=1: a lighter load; any report fails it, since the router runs
 with halt_on_error and its stderr is checked)."""
 
@@ -10,6 +12,7 @@ import http.client
 import json
 import os
 import random
+import signal
 import threading
 import traceback
 import unittest
@@ -25,9 +28,45 @@ THREADS = 4
 SIM_BIN = os.environ.get("ETA_SIM_BIN") or etatest.ETA_BIN
 
 
-def start_sim():
+def start_sim(time_scale=10):
     return etalib.Server([SIM_BIN, "vllm-sim", "--port", "0", "--model", MODEL,
-                          "--time-scale", "10", "--max-num-seqs", "64"], name="vllm-sim")
+                          "--time-scale", str(time_scale), "--max-num-seqs", "64"],
+                         name="vllm-sim")
+
+
+def start_router(sims, *extra):
+    args = ["--port", "0", "--admin-port", "0", "--threads", str(THREADS),
+            "--log-level", "warn"] + [str(a) for a in extra]
+    for s in sims:
+        args += ["--replica", s.url]
+    return etatest.EtaRouter(args, ready_timeout=60)
+
+
+def open_stream(router, max_tokens=2000):
+    """A streaming completion whose first event has arrived: (connection, response)."""
+    conn = http.client.HTTPConnection(router.host, router.port, timeout=60)
+    body = {"model": MODEL, "prompt": "a long story", "max_tokens": max_tokens,
+            "ignore_eos": True, "stream": True}
+    conn.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    assert resp.status == 200, resp.status
+    first, _ = read_sse(resp, limit=1)
+    assert first, "no first event"
+    return conn, resp
+
+
+def ended_with_error(resp, error_type):
+    """Reads the rest of a stream: it ends with an error event of `error_type`, then [DONE]."""
+    events, rest = read_sse(resp)
+    assert events[-1] == "[DONE]" and rest.strip() == b"", (events[-3:], rest)
+    err = json.loads(events[-2])
+    assert err["error"]["type"] == error_type, err
+    return len(events)
+
+
+def check_tsan(proc):
+    stderr = "".join(proc.stderr_lines)
+    assert "ThreadSanitizer" not in stderr, stderr[-20000:]
 
 
 def read_sse(resp, limit=None):
@@ -57,15 +96,16 @@ class ThreadsTest(unittest.TestCase):
         for s in cls.sims:
             args += ["--replica", s.url]
         cls.router = etatest.EtaRouter(args[1:], ready_timeout=60)
+        cls.slow = start_sim(time_scale=1)
 
     @classmethod
     def tearDownClass(cls):
         code = cls.router.stop()
-        for s in cls.sims:
+        for s in cls.sims + [cls.slow]:
             s.stop()
-        stderr = "".join(cls.router.stderr_lines)
-        assert "ThreadSanitizer" not in stderr, stderr[-20000:]
-        assert code == 0, "router exited with %r; stderr:\n%s" % (code, stderr[-5000:])
+        check_tsan(cls.router)
+        assert code == 0, "router exited with %r; stderr:\n%s" % (
+            code, "".join(cls.router.stderr_lines)[-5000:])
 
     def one(self, conn, kind, max_tokens, give_up):
         """One request; returns what was checked ('ok', 'gone')."""
@@ -164,6 +204,88 @@ class ThreadsTest(unittest.TestCase):
         self.assertEqual(set(by_status), {"200", "499"} if by_status.get("499") else {"200"})
         self.assertGreaterEqual(by_status["200"], results.count("ok"), by_status)
         self.assertLessEqual(by_status.get("499", 0), results.count("gone"), by_status)
+
+    def test_queue_timeouts_answered_by_the_main_thread(self):
+        # Two long streams fill the limit; the requests behind them time out in the queue (the
+        # queue timer, on the main thread, answers each client on its worker).
+        with start_router([self.slow], "--max-in-flight", "2", "--queue-size", "100",
+                          "--queue-timeout-s", "0.3") as r:
+            streams = [open_stream(r) for _ in range(2)]
+            results = []
+
+            def queued():
+                c = etatest.Client(r.host, r.port, timeout=30)
+                res = c.post_json("/v1/completions", {"model": MODEL, "prompt": "x",
+                                                      "max_tokens": 4})
+                results.append(res[0])
+                c.close()
+            threads = [threading.Thread(target=queued) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(results, [429] * 8)
+            for conn, _ in streams:
+                conn.close()  # clients gone: 499, the replica sees the disconnect
+            admin = r.admin()
+            etatest.wait_until(lambda: all(x["ledger"]["in_flight"] == 0 for x in
+                                           admin.get_json("/admin/replicas")[1]["replicas"]),
+                               timeout=10)
+            m = r.client().metrics()
+            self.assertEqual(sum(v for _, v in m.find("eta_requests_total", status="429")), 8)
+            self.assertEqual(m.get("eta_errors_total", reason="queue_timeout"), 8)
+        check_tsan(r)
+
+    def test_forced_removal_ends_streams_of_every_worker(self):
+        other = start_sim(time_scale=1)
+        try:
+            with start_router([other, self.slow]) as r:
+                streams = [open_stream(r) for _ in range(12)]
+                status, body = r.admin().post_json("/admin/replicas/remove",
+                                                   {"url": other.url, "force": True})
+                self.assertEqual(status, 200, body)
+                ended = kept = 0
+                for conn, resp in streams:
+                    if resp.getheader("x-eta-replica") == other.url:
+                        ended_with_error(resp, "BadGatewayError")
+                        ended += 1
+                    else:
+                        kept += 1
+                    conn.close()
+                self.assertGreater(ended, 0)
+                self.assertGreater(kept, 0)
+            check_tsan(r)
+        finally:
+            other.stop()
+
+    def test_shutdown_grace_over_ends_streams_and_queue(self):
+        r = start_router([self.slow], "--shutdown-grace-s", "0.5", "--max-in-flight", "8",
+                         "--queue-size", "100", "--queue-timeout-s", "30")
+        try:
+            streams = [open_stream(r) for _ in range(8)]
+            answers = []
+
+            def queued():
+                c = etatest.Client(r.host, r.port, timeout=30)
+                answers.append(c.post_json("/v1/completions", {"model": MODEL, "prompt": "x",
+                                                               "max_tokens": 4})[0])
+                c.close()
+            threads = [threading.Thread(target=queued) for _ in range(4)]
+            for t in threads:
+                t.start()
+            self.assertTrue(etatest.wait_until(
+                lambda: r.client().metrics().get("eta_queue_length") == 4, timeout=10))
+            r.proc.send_signal(signal.SIGTERM)
+            for conn, resp in streams:
+                ended_with_error(resp, "ServiceUnavailableError")
+                conn.close()
+            for t in threads:
+                t.join()
+            self.assertEqual(answers, [503] * 4)
+            self.assertEqual(r.proc.wait(timeout=30), 0)
+        finally:
+            r.stop()
+        check_tsan(r)
 
 
 if __name__ == "__main__":
