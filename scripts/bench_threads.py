@@ -26,7 +26,7 @@ POST = ('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n
 
 def wrk(url, lua, conns, seconds):
     out = subprocess.run([shutil.which("wrk"), "-t1", "-c%d" % conns, "-d%ds" % seconds,
-                          "--timeout", "30s", "-s", lua, url],
+                          "--timeout", "30s", "-s", lua, url + "/v1/completions"],
                          capture_output=True, text=True, check=True).stdout
     n = int(re.search(r"^\s*(\d+) requests in", out, re.M).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", out)
