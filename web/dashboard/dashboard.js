@@ -68,6 +68,18 @@ function speedCell(r) {
   return `${f(p)} / ${f(d)}<span class="small">${note}</span>`;
 }
 
+// Where the replica's prefix-cache estimate comes from (issue 15): its own KV-cache events once
+// their first batch is in, else what this router sent there.
+function prefixNote(r) {
+  const k = r.kv_events;
+  if (r.prefix_source === "kv_events" && k) {
+    const lost = k.gaps_lost ? ` · ${k.gaps_lost} gaps lost` : "";
+    return `prefix: KV events · ${k.cached_blocks} blocks${lost}`;
+  }
+  if (k) return "prefix: router index (KV events: none yet)";
+  return "prefix: router index";
+}
+
 function renderReplicas(replicas) {
   const rows = replicas.map((r) => {
     const s = r.scrape, l = r.ledger, w = r.window, p = r.predicted_typical;
@@ -76,7 +88,7 @@ function renderReplicas(replicas) {
       <td><span class="swatch" style="background:${colorOf(r.url)}"></span>${esc(shortUrl(r.url))}<span class="small">${esc(r.gpu)} · ${esc(r.arch)}</span></td>
       <td>${healthCell(r)}</td>
       <td class="rw">${s.valid ? s.running + " / " + s.waiting : "–"}</td>
-      <td><span class="bar"><i style="width:${(kv * 100).toFixed(1)}%"></i></span>${s.valid ? pct(s.kv_usage) : "–"}</td>
+      <td class="kvc"><span class="bar"><i style="width:${(kv * 100).toFixed(1)}%"></i></span>${s.valid ? pct(s.kv_usage) : "–"}<span class="small">${esc(prefixNote(r))}</span></td>
       <td>${speedCell(r)}</td>
       <td class="rps">${num(w.requests_per_s)}</td>
       <td class="tps">${num(w.tokens_per_s, 0)}</td>
