@@ -170,7 +170,7 @@ TEST(Tokenize, ShortPromptIsNotTokenized) {
   EXPECT_EQ(f.metric(R"(eta_prompt_tokens_source_total{source="estimate"})"), 1);
 }
 
-TEST(Tokenize, NotWithoutLiveEventsNorWhenOffNorForTokenIds) {
+TEST(Tokenize, NotWithoutLiveEventsNorWhenOffNorForTokenIdsBatchesMediaOrOtherApis) {
   {
     TokenizeFixture f(2, 0);  // nobody publishes: the router's own index, no call
     f.send(TokenizeFixture::completion(words(200)));
@@ -188,6 +188,18 @@ TEST(Tokenize, NotWithoutLiveEventsNorWhenOffNorForTokenIds) {
     for (int i = 0; i < 200; ++i) ids += (i ? "," : "") + std::to_string(i);
     f.send(R"({"model":"m","prompt":[)" + ids + R"(],"max_tokens":4})");
     EXPECT_EQ(f.env.sent.at(0)->request.target, "/v1/completions");  // exact already
+  }
+  {
+    TokenizeFixture f(2, 2);
+    const std::string p = words(200);
+    f.send(R"({"model":"m","prompt":[")" + p + R"(",")" + p + R"("],"max_tokens":4})");  // batch
+    f.send(
+        R"({"model":"m","max_tokens":4,"messages":[{"role":"user","content":[{"type":"text","text":")" +
+            p + R"("},{"type":"image_url","image_url":{"url":"http://x/i.png"}}]}]})",
+        "/v1/chat/completions");                                         // a media part
+    f.send(R"({"model":"m","input":")" + p + R"("})", "/v1/responses");  // another API
+    ASSERT_EQ(f.env.sent.size(), 3u);
+    for (const auto& u : f.env.sent) EXPECT_NE(u->request.target, "/tokenize");
   }
 }
 
