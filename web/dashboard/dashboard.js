@@ -103,6 +103,15 @@ function renderReplicas(replicas) {
 
 // --- decisions ---------------------------------------------------------------------------------
 
+// Where the prompt's tokens came from when not the estimate: the replica's /tokenize (its wait),
+// the router's cache of them, or the estimate after a timeout or an error.
+function tokensNote(d) {
+  const s = d.prompt_tokens_source;
+  if (!s || s === "estimate") return "";
+  if (s === "tokenize") return ` (tokenized in ${secs(d.tokenize_s)})`;
+  return s === "cache" ? " (tokens cached)" : ` (estimate: tokenize ${esc(s)})`;
+}
+
 function renderDecisions() {
   if (!state.decisions.length) return;
   const html = state.decisions.slice(0, 6).map((d) => {
@@ -123,7 +132,7 @@ function renderDecisions() {
     return `<div class="decision">
       <div class="meta"><b>#${d.request_id}</b>${d.attempt > 1 ? " (retry " + (d.attempt - 1) + ")" : ""} · ${t} ·
         → <b>${d.chosen ? esc(shortUrl(d.chosen)) : "shed"}</b> in ${secs(d.decision_s)}<br>
-        ${esc(d.model)} · ${d.prompt_tokens} prompt (${d.cached_tokens} cached) · ~${d.predicted_output_tokens} out</div>
+        ${esc(d.model)} · ${d.prompt_tokens} prompt${tokensNote(d)} (${d.cached_tokens} cached${d.prefix_source === "kv_events" ? ", KV events" : ""}) · ~${d.predicted_output_tokens} out</div>
       <div class="cands">${rows}${more}</div></div>`;
   }).join("");
   $("decisions").innerHTML = html;
