@@ -246,7 +246,7 @@ bool RouterCore::start_tokenize(const CallPtr& c) {
       end_tokenize(c, TokenSource::kTimeout, nullptr, false);
   });
   c->tokenize_call = env_.send(replica, std::move(req), std::move(h));
-  return c->tokenizing;  // false if send() answered at once (it never should)
+  return true;  // admit() runs from end_tokenize (already, had send() answered at once)
 }
 
 void RouterCore::end_tokenize(const CallPtr& c, TokenSource source, std::vector<uint32_t>* tokens,
