@@ -70,6 +70,12 @@ struct ClusterSimOptions {
   std::string load_basis = "sustained";
   std::string capacity_policy = "least-request";
   double capacity_rps = 0;  // > 0: the basis is given, nothing is measured
+  // The live router's admission (eta route's `admission:` block; issue 2.2), per router.
+  int max_in_flight = 0;
+  int max_in_flight_per_replica = 0;
+  double ttft_slo_ms = 0;
+  int queue_size = 0;
+  double queue_timeout_ms = 5000;
 };
 
 int fail(const std::string& message) {
@@ -388,6 +394,12 @@ int run_cluster_sim(const ClusterSimOptions& o) {
     if (!(basis > 0)) return fail("the sustained capacity is 0: nothing is sustained");
   }
 
+  // Admission applies to the runs only: the capacities above are the cluster's, unshed.
+  config.admission.max_in_flight = o.max_in_flight;
+  config.admission.max_in_flight_per_replica = o.max_in_flight_per_replica;
+  config.admission.ttft_slo_s = o.ttft_slo_ms / 1000;
+  config.admission.queue_size = o.queue_size;
+  config.admission.queue_timeout_s = o.queue_timeout_ms / 1000;
   std::vector<cluster_sim::RunSummary> runs;
   double sim_seconds = 0, wall_seconds = 0, cpu_total = 0;  // policies (oracle excluded)
   double oracle_sim_seconds = 0, oracle_wall = 0;           // the oracle
@@ -447,6 +459,12 @@ int run_cluster_sim(const ClusterSimOptions& o) {
         rejected > 0 ? fmt::format(", {} rejected by the context length (400)", rejected).c_str()
                      : "");
     std::fputs(cluster_sim::render_table(at_load).c_str(), stdout);
+    if (config.admission_on()) {
+      std::printf(
+          "\nadmission (the simulated routers' refusals per reason; queued: waited in a "
+          "router queue):\n\n%s",
+          cluster_sim::render_shed_table(at_load).c_str());
+    }
     std::string predictions;
     for (const cluster_sim::RunSummary* r : at_load) {
       if (r->ttft_error.count == 0 && r->output_error.count == 0) continue;
@@ -528,6 +546,14 @@ int run_cluster_sim(const ClusterSimOptions& o) {
                             {"slo", o.slo},
                             {"load_basis", o.load_basis}};
     if (o.load_basis == "sustained") cfg["capacity_policy"] = capacity_choice.name;
+    if (config.admission_on()) {  // absent: no admission option
+      cfg["admission"] =
+          boost::json::object{{"max_in_flight", o.max_in_flight},
+                              {"max_in_flight_per_replica", o.max_in_flight_per_replica},
+                              {"ttft_slo_ms", o.ttft_slo_ms},
+                              {"queue_size", o.queue_size},
+                              {"queue_timeout_ms", o.queue_timeout_ms}};
+    }
     if (o.kv_events_delay_ms >= 0) cfg["kv_events_delay_ms"] = o.kv_events_delay_ms;  // absent: off
     if (o.peer_sync_ms >= 0) {                                                        // absent: off
       cfg["peer_sync_ms"] = o.peer_sync_ms;
@@ -681,6 +707,28 @@ void add_cluster_sim_command(CLI::App& root, Action& action) {
                   "with --load-basis sustained: take this as the sustained capacity instead of "
                   "measuring it (requests/s)")
       ->check(CLI::Range(1e-9, 1e12));
+  // Admission (issue 2.2): eta route's `admission:` block, applied per simulated router by the
+  // live router's own functions (src/router/core/admission.hpp, router_queue.hpp).
+  cmd->add_option("--max-in-flight", opts->max_in_flight,
+                  "each router's in-flight bound (its dispatched, unfinished requests) before it "
+                  "queues or sheds (429 shed_capacity); 0: none")
+      ->check(CLI::Range(0, 1000000000));
+  cmd->add_option("--max-in-flight-per-replica", opts->max_in_flight_per_replica,
+                  "each router's in-flight bound per replica (replicas at it are not picked); 0: "
+                  "none")
+      ->check(CLI::Range(0, 1000000000));
+  cmd->add_option("--ttft-slo", opts->ttft_slo_ms,
+                  "shed (429 shed_slo) when the best predicted TTFT among the pick's candidates "
+                  "exceeds this (ms); 0: off")
+      ->check(CLI::Range(0.0, 1e12));
+  cmd->add_option("--queue-size", opts->queue_size,
+                  "each router holds up to this many requests at capacity or over the SLO instead "
+                  "of 429 (full: 429 queue_full); 0: no queue")
+      ->check(CLI::Range(0, 1000000000));
+  cmd->add_option("--queue-timeout", opts->queue_timeout_ms,
+                  "a held request gets 429 queue_timeout after this long (ms)")
+      ->check(CLI::Range(0.001, 1e12))
+      ->capture_default_str();
   cmd->callback([opts, &action] { action = [opts] { return run_cluster_sim(*opts); }; });
 }
 
