@@ -13,6 +13,7 @@
 #include "policy/rng.hpp"
 #include "predict/completion_model.hpp"
 #include "predict/token_estimate.hpp"
+#include "router/core/late_binding.hpp"
 #include "router/core/router_queue.hpp"
 #include "workload/random.hpp"
 
@@ -240,7 +241,8 @@ class Simulation {
         options.learn_speed = reads.speed || full;
         options.learn_latency = reads.latency || full;
         speed_learned_ = options.learn_speed;
-        track_progress_ = reads.progress || reads.speed || full;
+        // Late binding reads each replica's pending prefill from the ledger.
+        track_progress_ = reads.progress || reads.speed || full || choice.late;
         auto router = std::make_unique<Router>(
             options, workload::derive_seed(config_.seed, 0x726f75746572ull + k));
         router->policy = std::move(p);
@@ -272,7 +274,9 @@ class Simulation {
           r.live->set_replica(static_cast<int>(i), config_.replicas[i].name);
       }
     }
-    admission_ = config_.admission_on();
+    late_ = config_.late_binding;
+    late_.enabled = choice.late && !oracle_mode_;
+    admission_ = config_.admission_on() || late_.enabled;
     if (admission_) {
       gates_.resize(std::max<size_t>(routers_.size(), 1));
       for (Gate& g : gates_) g.per_replica.assign(replicas_.size(), 0);
@@ -284,6 +288,7 @@ class Simulation {
     out_.predicted_output_tokens.assign(n, 0);
     out_.predicted_output_expected.assign(n, 0);
     flights_.assign(n, Flight{});
+    held_.assign(n, 0);
     for (size_t i = 0; i < n; ++i) {
       out_.records[i].index = static_cast<int64_t>(i);
       out_.records[i].prompt_tokens = w_.requests[i].prompt_tokens;
@@ -420,7 +425,8 @@ class Simulation {
     }
     // The live router's order (RouterCore::admit): behind waiting requests, else route.
     const size_t g = gate_of(i);
-    if (router::queue_first(config_.admission, gates_[g].queue.size())) {
+    if (router::queue_first(config_.admission, gates_[g].queue.size()) ||
+        (late_.enabled && !gates_[g].queue.empty())) {
       enqueue(i, now);
       pump(g, now);
       return;
@@ -462,8 +468,27 @@ class Simulation {
         router::admit_after_pick(adm, false, best_ttft(i, view)) !=
             router::RouteResult::kDispatched)
       return router::RouteResult::kSloShed;
+    if (late_.enabled && view && hold(i, *view, now)) return router::RouteResult::kHeld;
     dispatch(i, replica, now);
     return router::RouteResult::kDispatched;
+  }
+
+  // Late binding (RouterCore::hold): every replica with room busy, held less than max_hold_s.
+  bool hold(size_t i, const cluster::ClusterView& view, double now) {
+    Gate& g = gates_[gate_of(i)];
+    if (!held_[i] && static_cast<int>(g.queue.size()) >= late_.max_held) return false;
+    mask_.assign(replicas_.size(), 0);
+    for (size_t k = 0; k < replicas_.size(); ++k) mask_[k] = has_room(g, k) ? 1 : 0;
+    const bool held = router::late_binding_hold(
+        late_, view, mask_, now - out_.records[i].start_s, [&](int k) {
+          const cluster::Candidate* c = decision_.candidate(k);
+          return c ? c->ttft_s : std::numeric_limits<double>::quiet_NaN();
+        });
+    if (held && !held_[i]) {
+      held_[i] = 1;
+      ++out_.late_held;
+    }
+    return held;
   }
 
   bool has_room(const Gate& g, size_t replica) const {
@@ -613,9 +638,16 @@ class Simulation {
   void enqueue(size_t i, double now) {
     const size_t g = gate_of(i);
     const router::AdmissionConfig& adm = config_.admission;
-    if (!gates_[g].queue.push(i, now + adm.queue_timeout_s, adm.queue_size))
+    // As RouterCore::enqueue: a held request is routed again at the end of its hold.
+    const double deadline =
+        held_[i] ? now + late_.max_hold_s +
+                       std::max(adm.queue_size > 0 ? adm.queue_timeout_s : 0.0,
+                                2 * config_.scrape_interval_s)
+                 : now + adm.queue_timeout_s;
+    const int capacity = adm.queue_size + (late_.enabled ? late_.max_held : 0);
+    if (!gates_[g].queue.push(i, deadline, capacity))
       return refuse(i, router::Refusal::kQueueFull);
-    ++out_.queued;
+    if (!held_[i]) ++out_.queued;
     arm(g, now);
   }
 
@@ -818,6 +850,7 @@ class Simulation {
       stats::RequestRecord& rec = out_.records[i];
       if (ev.first) {
         rec.ttft_s = now - f.send_s;
+        if (late_.enabled) gates_[gate_of(i)].released = true;  // a prefill ended
         rec.itls_s.reserve(static_cast<size_t>(std::max(plans_[i].engine_output_tokens - 1, 0)));
       } else {
         rec.itls_s.push_back(now - f.last_token_s);
@@ -975,7 +1008,10 @@ class Simulation {
   std::vector<std::unique_ptr<Router>> routers_;
   size_t next_router_ = 0;
   bool speed_learned_ = false;
-  bool admission_ = false;      // SimConfig::admission_on()
+  bool admission_ = false;      // SimConfig::admission_on() or late binding
+  router::LateBindingConfig late_;  // enabled: this run binds late (PolicyChoice::late)
+  std::vector<char> held_;          // by request: late binding held it
+  std::vector<char> mask_;          // late binding: the replicas with room
   std::vector<Gate> gates_;     // admission: one per router (the oracle: one)
   bool track_progress_ = true;  // false: the routers see no tokens, only finishes
   bool peer_sync_ = false;      // routers share their ledger events (SimConfig::peer_sync_s)

@@ -106,6 +106,9 @@ struct SimConfig {
   // The live router's admission (eta route's `admission:` block), applied per router; all zero
   // (the default): every request is dispatched at once, as before admission existed.
   router::AdmissionConfig admission;
+  // Late binding's parameters for the runs whose PolicyChoice::late is set (`enabled` is
+  // ignored here: the choice decides).
+  router::LateBindingConfig late_binding;
   bool admission_on() const {
     return admission.max_in_flight > 0 || admission.max_in_flight_per_replica > 0 ||
            admission.ttft_slo_s > 0 || admission.queue_size > 0;
@@ -134,7 +137,11 @@ std::vector<RequestPlan> plan_requests(const workload::Workload& w, workload::Le
 struct PolicyChoice {
   std::string name;  // a registered policy or "oracle"
   policy::PolicyParams params;
+  // Late binding (router/core/late_binding.hpp) with SimConfig::late_binding's parameters; the
+  // run is labelled "NAME+late".
+  bool late = false;
   bool oracle() const { return name == kOraclePolicy; }
+  std::string label() const { return late ? name + "+late" : name; }
 };
 
 struct ReplicaOutcome {
@@ -182,6 +189,7 @@ struct SimResult {
   bool admission = false;
   std::map<std::string, int64_t> shed;
   int64_t queued = 0;
+  int64_t late_held = 0;  // late binding: requests it held at the router (at least once)
 };
 
 // Runs the workload (arrival times as given) through the cluster with one policy. `plans` from

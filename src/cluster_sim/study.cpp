@@ -155,6 +155,7 @@ RunSummary summarize_run(const std::string& policy, double load, double rate_rps
   s.admission = result.admission;
   s.shed = result.shed;
   s.queued = result.queued;
+  s.late_held = result.late_held;
   s.report.extra["preemptions"] = static_cast<double>(s.preemptions);
   s.report.extra["prefix_hit_rate"] = s.prefix_hit_rate;
   s.report.extra["ttft_abs_rel_error_p50"] = s.ttft_error.p50;
@@ -201,18 +202,19 @@ boost::json::object run_to_json(const RunSummary& run) {
     for (const auto& [reason, n] : run.shed) shed[reason] = n;
     o["shed"] = std::move(shed);
     o["queued"] = run.queued;
+    if (run.policy.ends_with("+late")) o["late_held"] = run.late_held;
   }
   return o;
 }
 
 std::string render_shed_table(const std::vector<const RunSummary*>& runs) {
-  std::string t = "| policy | queued";
+  std::string t = "| policy | held | queued";
   for (const char* reason : kShedReasons) t += fmt::format(" | {}", reason);
-  t += " |\n|---|---:|";
+  t += " |\n|---|---:|---:|";
   for (size_t k = 0; k < std::size(kShedReasons); ++k) t += "---:|";
   t += "\n";
   for (const RunSummary* r : runs) {
-    t += fmt::format("| {} | {}", r->policy, r->queued);
+    t += fmt::format("| {} | {} | {}", r->policy, r->late_held, r->queued);
     for (const char* reason : kShedReasons) {
       const auto it = r->shed.find(reason);
       t += fmt::format(" | {}", it == r->shed.end() ? 0 : it->second);

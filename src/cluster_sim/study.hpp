@@ -51,6 +51,7 @@ struct RunSummary {
   bool admission = false;
   std::map<std::string, int64_t> shed;
   int64_t queued = 0;
+  int64_t late_held = 0;  // +late runs: requests late binding held
 };
 
 RunSummary summarize_run(const std::string& policy, double load, double rate_rps,

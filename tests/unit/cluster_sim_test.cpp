@@ -596,3 +596,41 @@ TEST(ClusterSimStudy, TableAndSvgCoverEveryPolicy) {
 
 }  // namespace
 }  // namespace eta::cluster_sim
+
+namespace eta::cluster_sim {
+namespace {
+
+SimResult run_late(const SimConfig& c, const workload::Workload& w, const std::string& policy) {
+  SimResult out;
+  std::string error;
+  const std::vector<RequestPlan> plans =
+      plan_requests(w, c.lengths, c.replicas.front().engine.max_model_len);
+  PolicyChoice choice{policy, {}};
+  choice.late = true;
+  EXPECT_TRUE(run_simulation(c, w, plans, choice, out, error)) << error;
+  return out;
+}
+
+// Late binding (router/core/late_binding.hpp) in the simulator: a burst of long prompts makes
+// every replica busy; requests are held at the router and none is lost (the hold's bound is
+// specified in tests/core/router_core_test.cpp, LateBinding.*).
+TEST(ClusterSimLateBinding, BurstIsHeldNothingLostHoldBounded) {
+  SimConfig c = make_config("h100,h100");
+  c.late_binding.max_hold_s = 0.2;
+  workload::Workload w = burst(40);
+  for (workload::WorkloadRequest& r : w.requests) r.prompt_tokens = 3000;  // each fills a step
+  const SimResult late = run_late(c, w, "least-request");
+  EXPECT_GT(late.late_held, 0);
+  EXPECT_EQ(late.lost, 0);
+  for (const stats::RequestRecord& rec : late.records) EXPECT_TRUE(rec.ok()) << rec.index;
+  const SimResult early = run(c, w, "least-request");
+  EXPECT_EQ(early.late_held, 0);
+  EXPECT_FALSE(early.admission);  // without late binding (or admission) nothing changes
+  int later = 0;
+  for (size_t i = 0; i < w.requests.size(); ++i)
+    later += late.records[i].ttft_s > early.records[i].ttft_s ? 1 : 0;
+  EXPECT_LT(later, static_cast<int>(w.requests.size()));  // not everything got slower
+}
+
+}  // namespace
+}  // namespace eta::cluster_sim
