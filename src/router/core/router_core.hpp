@@ -1,5 +1,5 @@
 // The router's core: everything `eta route` decides about requests and replicas, without a
-// socket or a clock of its own. The networking around it (src/router/router.cpp and its parts:
+// socket or a clock of its own. The networking around it (src/router/router_impl.hpp lists its parts:
 // the listeners, the poller, the upstream pools, the admin API) hands it client exchanges and
 // poll results and implements its ports (ports.hpp); tests drive it in virtual time.
 //

@@ -67,8 +67,9 @@ Setting compound(std::string_view path, std::string_view flag, SettingType type,
 }
 
 // clang-format off
-std::vector<Setting> make_table() {
-  std::vector<Setting> t = {
+// Listeners, policy, polling, timeouts, admission and late binding.
+std::vector<Setting> routing_rows() {
+  return {
     plain("listen.host", "--host", kRestart, "address the client listener binds", ETA_FIELD(listen.host)),
     ranged("listen.port", "--port", 0, 65535, kRestart, "port of the client listener (0: any free port)", ETA_FIELD(listen.port)),
     plain("admin.host", "--admin-host", kRestart, "address of the admin API listener (off loopback it needs admin.token)", ETA_FIELD(admin.host)),
@@ -102,6 +103,12 @@ std::vector<Setting> make_table() {
     ranged("late_binding.max_hold_s", "", 0, 60, kLive, "the longest a request is held by late binding; then it goes to the policy's pick", ETA_FIELD(late_binding.max_hold_s)),
     ranged("late_binding.ttft_threshold_s", "", 0, kMaxSeconds, kLive, "late binding: a replica predicted over this TTFT counts as busy too (0: only a waiting queue makes it busy)", ETA_FIELD(late_binding.ttft_threshold_s)),
     ranged("late_binding.max_held", "", 0, 1e9, kLive, "late binding: requests held at once (more are sent at arrival)", ETA_FIELD(late_binding.max_held)),
+  };
+}
+
+// Keys and limits, logs, client limits, TLS, KV events, peer sync, DNS, upstream auth, estimates.
+std::vector<Setting> service_rows() {
+  return {
     compound("api_keys", "--api-key", SettingType::kList, kLive, "require 'Authorization: Bearer KEY' on /v1/*: each a key or {key, requests_per_minute, tokens_per_minute}; the flag is repeated and replaces the file's"),
     plain("api_keys_file", "", kLive, "more keys, one a line ('#' comments)", ETA_FIELD(api_keys_file)),
     ranged("rate_limit.requests_per_minute", "", 0, 1e9, kLive, "every key's request rate unless its api_keys entry sets one (0: none)", ETA_FIELD(rate_limit.requests_per_minute)),
@@ -144,6 +151,11 @@ std::vector<Setting> make_table() {
     ranged("request_estimates.file_tokens", "", 0, 1e7, kLive, "prompt tokens counted for one file part", ETA_FIELD(request_estimates.file_tokens)),
     plain("stream_usage", "", kLive, "count streams exactly by asking replicas for continuous usage stats (the client still sees the stream it asked for)", ETA_FIELD(stream_usage)),
   };
+}
+
+std::vector<Setting> make_table() {
+  std::vector<Setting> t = routing_rows();
+  for (Setting& s : service_rows()) t.push_back(std::move(s));
   for (Setting& s : t) {
     if (s.path == "replica_dns") {
       s.same = [](const RouterConfig& a, const RouterConfig& b) { return a.replica_dns == b.replica_dns; };
