@@ -70,6 +70,15 @@ struct ClusterSimOptions {
   std::string load_basis = "sustained";
   std::string capacity_policy = "least-request";
   double capacity_rps = 0;  // > 0: the basis is given, nothing is measured
+  // The live router's admission (eta route's `admission:` block; issue 2.2), per router.
+  int max_in_flight = 0;
+  int max_in_flight_per_replica = 0;
+  double ttft_slo_ms = 0;
+  int queue_size = 0;
+  double queue_timeout_ms = 5000;
+  bool late_binding = false;  // add a NAME+late run for every listed policy
+  double late_max_hold_ms = 500;
+  double late_ttft_threshold_ms = 0;
 };
 
 int fail(const std::string& message) {
@@ -122,13 +131,34 @@ bool parse_policies(const ClusterSimOptions& o, std::vector<cluster_sim::PolicyC
       error = "--policy: empty policy name in '" + o.policy + "'";
       return false;
     }
+    cluster_sim::PolicyChoice choice{name, {}};
+    constexpr std::string_view kLate = "+late";  // NAME+late: the policy with late binding
+    if (name.size() > kLate.size() && name.ends_with(kLate)) {
+      choice.name = name.substr(0, name.size() - kLate.size());
+      choice.late = true;
+    }
+    if (choice.late && choice.oracle()) {
+      error = "--policy: the oracle binds at arrival by definition (no oracle+late)";
+      return false;
+    }
     for (const cluster_sim::PolicyChoice& c : out) {
-      if (c.name == name) {
+      if (c.label() == choice.label()) {
         error = "--policy: '" + name + "' is listed twice";
         return false;
       }
     }
-    out.push_back(cluster_sim::PolicyChoice{name, {}});
+    out.push_back(choice);
+  }
+  if (o.late_binding) {  // every listed policy again, binding late
+    const size_t n = out.size();
+    for (size_t i = 0; i < n; ++i) {
+      if (out[i].oracle() || out[i].late) continue;
+      cluster_sim::PolicyChoice late = out[i];
+      late.late = true;
+      bool listed = false;
+      for (const cluster_sim::PolicyChoice& c : out) listed = listed || c.label() == late.label();
+      if (!listed) out.push_back(late);
+    }
   }
   for (const std::string& spec : o.policy_params) {
     const size_t colon = spec.find(':');
@@ -139,7 +169,7 @@ bool parse_policies(const ClusterSimOptions& o, std::vector<cluster_sim::PolicyC
     const std::string name = spec.substr(0, colon);
     cluster_sim::PolicyChoice* target = nullptr;
     for (cluster_sim::PolicyChoice& c : out)
-      if (c.name == name) target = &c;
+      if (c.name == name && !target) target = &c;
     if (!target) {
       error = "--policy-params: policy '" + name + "' is not among --policy";
       return false;
@@ -149,6 +179,8 @@ bool parse_policies(const ClusterSimOptions& o, std::vector<cluster_sim::PolicyC
       return false;
     }
     if (!policy::parse_policy_params(spec.substr(colon + 1), target->params, error)) return false;
+    for (cluster_sim::PolicyChoice& c : out)  // its +late run takes the same parameters
+      if (c.name == name && &c != target) c.params = target->params;
   }
   // Make every policy once now, so that a bad name or parameter stops the program at start.
   for (const cluster_sim::PolicyChoice& c : out) {
@@ -388,6 +420,16 @@ int run_cluster_sim(const ClusterSimOptions& o) {
     if (!(basis > 0)) return fail("the sustained capacity is 0: nothing is sustained");
   }
 
+  // Admission applies to the runs only: the capacities above are the cluster's, unshed.
+  config.admission.max_in_flight = o.max_in_flight;
+  config.admission.max_in_flight_per_replica = o.max_in_flight_per_replica;
+  config.admission.ttft_slo_s = o.ttft_slo_ms / 1000;
+  config.admission.queue_size = o.queue_size;
+  config.admission.queue_timeout_s = o.queue_timeout_ms / 1000;
+  config.late_binding.max_hold_s = o.late_max_hold_ms / 1000;
+  config.late_binding.ttft_threshold_s = o.late_ttft_threshold_ms / 1000;
+  bool any_late = false;
+  for (const cluster_sim::PolicyChoice& c : policies) any_late = any_late || c.late;
   std::vector<cluster_sim::RunSummary> runs;
   double sim_seconds = 0, wall_seconds = 0, cpu_total = 0;  // policies (oracle excluded)
   double oracle_sim_seconds = 0, oracle_wall = 0;           // the oracle
@@ -417,7 +459,7 @@ int run_cluster_sim(const ClusterSimOptions& o) {
       std::fprintf(stderr,
                    "eta cluster-sim: load %g %s: %zu requests, %.1f s simulated in %.3f s "
                    "(%.0fx real time; %.0fx per CPU second), peak RSS %.1f MiB%s\n",
-                   load, choice.name.c_str(), w.requests.size(), simulated, wall,
+                   load, choice.label().c_str(), w.requests.size(), simulated, wall,
                    wall > 0 ? simulated / wall : 0.0, cpu > 0 ? simulated / cpu : 0.0,
                    peak_rss_mib(),
                    result.lost > 0 ? fmt::format(", {} LOST", result.lost).c_str() : "");
@@ -438,7 +480,8 @@ int run_cluster_sim(const ClusterSimOptions& o) {
             static_cast<unsigned long long>(result.peer_snapshots),
             static_cast<long long>(result.peer_foreign_left));
       }
-      runs.push_back(cluster_sim::summarize_run(choice.name, load, spec.rate, basis, result, slo));
+      runs.push_back(
+          cluster_sim::summarize_run(choice.label(), load, spec.rate, basis, result, slo));
     }
     for (size_t i = first; i < runs.size(); ++i) at_load.push_back(&runs[i]);
     std::printf(
@@ -447,6 +490,12 @@ int run_cluster_sim(const ClusterSimOptions& o) {
         rejected > 0 ? fmt::format(", {} rejected by the context length (400)", rejected).c_str()
                      : "");
     std::fputs(cluster_sim::render_table(at_load).c_str(), stdout);
+    if (config.admission_on() || any_late) {
+      std::printf(
+          "\nadmission (the simulated routers' refusals per reason; queued: waited in a "
+          "router queue; held: held by late binding):\n\n%s",
+          cluster_sim::render_shed_table(at_load).c_str());
+    }
     std::string predictions;
     for (const cluster_sim::RunSummary* r : at_load) {
       if (r->ttft_error.count == 0 && r->output_error.count == 0) continue;
@@ -528,6 +577,18 @@ int run_cluster_sim(const ClusterSimOptions& o) {
                             {"slo", o.slo},
                             {"load_basis", o.load_basis}};
     if (o.load_basis == "sustained") cfg["capacity_policy"] = capacity_choice.name;
+    if (config.admission_on()) {  // absent: no admission option
+      cfg["admission"] =
+          boost::json::object{{"max_in_flight", o.max_in_flight},
+                              {"max_in_flight_per_replica", o.max_in_flight_per_replica},
+                              {"ttft_slo_ms", o.ttft_slo_ms},
+                              {"queue_size", o.queue_size},
+                              {"queue_timeout_ms", o.queue_timeout_ms}};
+    }
+    if (any_late) {  // absent: no +late run
+      cfg["late_binding"] = boost::json::object{{"max_hold_ms", o.late_max_hold_ms},
+                                                {"ttft_threshold_ms", o.late_ttft_threshold_ms}};
+    }
     if (o.kv_events_delay_ms >= 0) cfg["kv_events_delay_ms"] = o.kv_events_delay_ms;  // absent: off
     if (o.peer_sync_ms >= 0) {                                                        // absent: off
       cfg["peer_sync_ms"] = o.peer_sync_ms;
@@ -681,6 +742,40 @@ void add_cluster_sim_command(CLI::App& root, Action& action) {
                   "with --load-basis sustained: take this as the sustained capacity instead of "
                   "measuring it (requests/s)")
       ->check(CLI::Range(1e-9, 1e12));
+  // Admission (issue 2.2): eta route's `admission:` block, applied per simulated router by the
+  // live router's own functions (src/router/core/admission.hpp, router_queue.hpp).
+  cmd->add_option("--max-in-flight", opts->max_in_flight,
+                  "each router's in-flight bound (its dispatched, unfinished requests) before it "
+                  "queues or sheds (429 shed_capacity); 0: none")
+      ->check(CLI::Range(0, 1000000000));
+  cmd->add_option("--max-in-flight-per-replica", opts->max_in_flight_per_replica,
+                  "each router's in-flight bound per replica (replicas at it are not picked); 0: "
+                  "none")
+      ->check(CLI::Range(0, 1000000000));
+  cmd->add_option("--ttft-slo", opts->ttft_slo_ms,
+                  "shed (429 shed_slo) when the best predicted TTFT among the pick's candidates "
+                  "exceeds this (ms); 0: off")
+      ->check(CLI::Range(0.0, 1e12));
+  cmd->add_option("--queue-size", opts->queue_size,
+                  "each router holds up to this many requests at capacity or over the SLO instead "
+                  "of 429 (full: 429 queue_full); 0: no queue")
+      ->check(CLI::Range(0, 1000000000));
+  cmd->add_option("--queue-timeout", opts->queue_timeout_ms,
+                  "a held request gets 429 queue_timeout after this long (ms)")
+      ->check(CLI::Range(0.001, 1e12))
+      ->capture_default_str();
+  cmd->add_flag("--late-binding", opts->late_binding,
+                "also run every listed policy with late binding (labelled NAME+late; or list "
+                "NAME+late in --policy): a request every replica is too busy to start waits at "
+                "the router and goes to the first replica that frees");
+  cmd->add_option("--late-binding-max-hold", opts->late_max_hold_ms,
+                  "late binding: the longest a request is held (ms)")
+      ->check(CLI::Range(0.0, 60000.0))
+      ->capture_default_str();
+  cmd->add_option("--late-binding-ttft", opts->late_ttft_threshold_ms,
+                  "late binding: a replica predicted over this TTFT (ms) is busy too; 0: only a "
+                  "waiting queue makes it busy")
+      ->check(CLI::Range(0.0, 1e12));
   cmd->callback([opts, &action] { action = [opts] { return run_cluster_sim(*opts); }; });
 }
 

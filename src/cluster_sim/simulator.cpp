@@ -11,7 +11,10 @@
 #include "engine/output_length.hpp"
 #include "peer/peer_sync.hpp"
 #include "policy/rng.hpp"
+#include "predict/completion_model.hpp"
 #include "predict/token_estimate.hpp"
+#include "router/core/late_binding.hpp"
+#include "router/core/router_queue.hpp"
 #include "workload/random.hpp"
 
 namespace eta::cluster_sim {
@@ -68,7 +71,7 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-enum class EventKind : uint8_t { kStep, kReceive, kDeliver, kScrape, kPeer, kKvEvents };
+enum class EventKind : uint8_t { kStep, kReceive, kDeliver, kScrape, kPeer, kKvEvents, kQueueWake };
 
 // KV-cache events: a replica's block-pool reports of one step (prefix::KvEventIndex::KeyedOp).
 class KeyedRecorder final : public engine::BlockPoolListener {
@@ -81,7 +84,8 @@ class KeyedRecorder final : public engine::BlockPoolListener {
 struct Event {
   double time;
   uint64_t seq;
-  int64_t payload;  // kReceive: request index; kDeliver: result buffer; kPeer: message
+  int64_t payload;  // kReceive: request index; kDeliver: result buffer; kPeer: message;
+                    // kQueueWake: the router
   int32_t replica;
   EventKind kind;
 };
@@ -155,6 +159,8 @@ struct Router {
   cluster::PreparedRequest prepared;
   std::vector<cluster::ReplicaView> blind;  // ledger off: the views without the ledger
   cluster::ClusterView blind_view;
+  std::vector<cluster::ReplicaView> eligible;  // admission: replicas with room routable only
+  cluster::ClusterView eligible_view;
   std::vector<cluster::RequestId> step_ids;  // deliver(): this router's tokens of one step
   std::unique_ptr<peer::PeerSync> live;      // live peer sync (SimConfig::peer_sync_live)
 };
@@ -171,10 +177,21 @@ struct PeerMessage {
   std::vector<cluster::RequestId> ids;  // kTokens: one token each (one engine step)
 };
 
+// One simulated router's admission state (the oracle has one too): its queue, and its own
+// dispatched, unfinished requests in all and per replica.
+struct Gate {
+  router::RouterQueue queue;
+  int in_flight = 0;
+  std::vector<int> per_replica;
+  bool wake_armed = false;  // a kQueueWake is pending
+  bool released = false;    // a request finished since the last pump
+};
+
 struct Flight {
   int32_t replica = -1;
   int32_t router = -1;
   double send_s = 0;
+  double dispatch_s = 0;  // when the router sent it on (send_s unless it waited in a queue)
   double last_token_s = 0;
   int tokens = 0;
 };
@@ -218,11 +235,14 @@ class Simulation {
         std::unique_ptr<policy::Policy> p = policy::make_policy(choice.name, choice.params, error);
         if (!p) return false;
         const policy::Policy::Reads reads = p->reads();
-        options.track_prefix = reads.prefix || config_.full_router_state;
-        options.learn_speed = reads.speed || config_.full_router_state;
-        options.learn_latency = reads.latency || config_.full_router_state;
+        // The TTFT SLO reads the completion model (prefix, speed, progress) whatever the policy.
+        const bool full = config_.full_router_state || config_.admission.ttft_slo_s > 0;
+        options.track_prefix = reads.prefix || full;
+        options.learn_speed = reads.speed || full;
+        options.learn_latency = reads.latency || full;
         speed_learned_ = options.learn_speed;
-        track_progress_ = reads.progress || reads.speed || config_.full_router_state;
+        // Late binding reads each replica's pending prefill from the ledger.
+        track_progress_ = reads.progress || reads.speed || full || choice.late;
         auto router = std::make_unique<Router>(
             options, workload::derive_seed(config_.seed, 0x726f75746572ull + k));
         router->policy = std::move(p);
@@ -254,12 +274,21 @@ class Simulation {
           r.live->set_replica(static_cast<int>(i), config_.replicas[i].name);
       }
     }
+    late_ = config_.late_binding;
+    late_.enabled = choice.late && !oracle_mode_;
+    admission_ = config_.admission_on() || late_.enabled;
+    if (admission_) {
+      gates_.resize(std::max<size_t>(routers_.size(), 1));
+      for (Gate& g : gates_) g.per_replica.assign(replicas_.size(), 0);
+    }
     decision_.explain = false;  // nobody reads the policies' reasons here
     out_ = SimResult{};
+    out_.admission = admission_;
     out_.records.resize(n);
     out_.predicted_output_tokens.assign(n, 0);
     out_.predicted_output_expected.assign(n, 0);
     flights_.assign(n, Flight{});
+    held_.assign(n, 0);
     for (size_t i = 0; i < n; ++i) {
       out_.records[i].index = static_cast<int64_t>(i);
       out_.records[i].prompt_tokens = w_.requests[i].prompt_tokens;
@@ -317,6 +346,10 @@ class Simulation {
         case EventKind::kKvEvents:
           apply_kv_events(e.replica, static_cast<int>(e.payload), e.time);
           break;
+        case EventKind::kQueueWake:
+          gates_[static_cast<size_t>(e.payload)].wake_armed = false;
+          pump(static_cast<size_t>(e.payload), e.time);
+          break;
         case EventKind::kScrape:
           scrape(e.replica, e.time);
           if (live_ && e.replica == 0) tick_live(e.time);
@@ -373,7 +406,6 @@ class Simulation {
   }
 
   void arrive(size_t i, double now) {
-    const workload::WorkloadRequest& r = w_.requests[i];
     const RequestPlan& plan = plans_[i];
     stats::RequestRecord& rec = out_.records[i];
     rec.start_s = now;
@@ -383,62 +415,186 @@ class Simulation {
     }
     Flight& f = flights_[i];
     f.send_s = now;
-    const double reach = now + config_.network_delay_s;
-    int replica = -1;
-    if (oracle_mode_) {
-      oracle_views_.clear();
-      for (Replica& rep : replicas_) {
-        OracleReplica v;
-        v.engine = &rep.engine;
-        v.busy = rep.busy;
-        v.next_step_s = rep.busy ? rep.next_step_s : now;
-        v.in_transit = rep.in_transit;
-        oracle_views_.push_back(v);
-      }
-      const engine::EngineRequest request = make_engine_request(r, plan, i, reach);
-      oracle_.pick(
-          request, now, oracle_views_,
-          [this](int64_t id, engine::EngineRequest& e) {
-            const size_t k = static_cast<size_t>(id);
-            e = make_engine_request(w_.requests[k], plans_[k], k,
-                                    flights_[k].send_s + config_.network_delay_s);
-          },
-          oracle_rng_, decision_);
-    } else {
+    if (!oracle_mode_) {
       f.router = static_cast<int32_t>(next_router_);
       next_router_ = (next_router_ + 1) % routers_.size();
-      Router& router = *routers_[static_cast<size_t>(f.router)];
-      router.state.prepare(config_.model, r.prompt_tokens, r.block_hashes, plan.max_tokens,
-                           plan.ignore_eos, plan.session_hash, router.prepared);
-      const cluster::ClusterView* view = &router.state.view(now);
-      if (!config_.use_ledger) {
-        router.blind.assign(view->replicas.begin(), view->replicas.end());
-        for (cluster::ReplicaView& v : router.blind) v.ledger = nullptr;
-        router.blind_view = *view;
-        router.blind_view.replicas = router.blind;
-        view = &router.blind_view;
-      }
-      if (config_.observe_routers) {
-        router_states_.clear();
-        for (const auto& rt : routers_) router_states_.push_back(&rt->state);
-        config_.observe_routers(now, router_states_);
-      }
-      router.policy->pick_into(router.prepared.features, *view, router.rng, decision_);
-      const cluster::RequestFeatures& pf = router.prepared.features;
-      out_.predicted_output_tokens[i] =
-          pf.predicted_output_point > 0 ? pf.predicted_output_point : pf.output_tokens();
-      out_.predicted_output_expected[i] = router.prepared.features.output_tokens();
     }
-    replica = decision_.replica;
-    if (replica < 0 || replica >= static_cast<int>(replicas_.size())) {
-      fail_request(static_cast<int64_t>(i), "http_503", 503);
+    if (!admission_) {
+      if (route(i, now) != router::RouteResult::kDispatched) refuse(i, router::Refusal::kNoReplica);
       return;
     }
+    // The live router's order (RouterCore::admit): behind waiting requests, else route.
+    const size_t g = gate_of(i);
+    if (router::queue_first(config_.admission, gates_[g].queue.size()) ||
+        (late_.enabled && !gates_[g].queue.empty())) {
+      enqueue(i, now);
+      pump(g, now);
+      return;
+    }
+    const router::RouteResult result = route(i, now);
+    switch (router::dispose(config_.admission, result)) {
+      case router::Disposition::kDispatched:
+        return;
+      case router::Disposition::kQueue:
+        return enqueue(i, now);
+      case router::Disposition::kRefuse:
+        return refuse(i, router::refusal_of(result));
+    }
+  }
+
+  // One routing attempt for request i (first attempts only: nothing fails here): the in-flight
+  // bound, the replicas with room, the pick, the TTFT SLO; dispatches it when admitted.
+  router::RouteResult route(size_t i, double now) {
+    Gate& g = gates_[gate_of(i)];
+    const router::AdmissionConfig& adm = config_.admission;
+    if (admission_) {
+      if (const router::RouteResult r = router::admit_in_flight(adm, false, g.in_flight);
+          r != router::RouteResult::kDispatched)
+        return r;
+      router::Eligibility e;  // every replica is routable and serves the model
+      e.any_known = e.any_serving = true;
+      e.eligible = static_cast<int>(replicas_.size());
+      for (size_t k = 0; k < replicas_.size(); ++k) e.candidates += has_room(g, k) ? 1 : 0;
+      if (const router::RouteResult r = router::admit_eligible(e, false);
+          r != router::RouteResult::kDispatched)
+        return r;
+    }
+    const cluster::ClusterView* view = oracle_mode_ ? nullptr : pick_policy(i, now);
+    if (oracle_mode_) pick_oracle(i, now);
+    const int replica = decision_.replica;
+    if (replica < 0 || replica >= static_cast<int>(replicas_.size()))
+      return router::RouteResult::kNoReplica;
+    if (admission_ && adm.ttft_slo_s > 0 &&
+        router::admit_after_pick(adm, false, best_ttft(i, view)) !=
+            router::RouteResult::kDispatched)
+      return router::RouteResult::kSloShed;
+    if (late_.enabled && view && hold(i, *view, now)) return router::RouteResult::kHeld;
+    dispatch(i, replica, now);
+    return router::RouteResult::kDispatched;
+  }
+
+  // Late binding (RouterCore::hold): every replica with room busy, held less than max_hold_s.
+  bool hold(size_t i, const cluster::ClusterView& view, double now) {
+    Gate& g = gates_[gate_of(i)];
+    if (!held_[i] && static_cast<int>(g.queue.size()) >= late_.max_held) return false;
+    mask_.assign(replicas_.size(), 0);
+    for (size_t k = 0; k < replicas_.size(); ++k) mask_[k] = has_room(g, k) ? 1 : 0;
+    const bool held = router::late_binding_hold(
+        late_, view, mask_, now - out_.records[i].start_s, [&](int k) {
+          const cluster::Candidate* c = decision_.candidate(k);
+          return c ? c->ttft_s : std::numeric_limits<double>::quiet_NaN();
+        });
+    if (held && !held_[i]) {
+      held_[i] = 1;
+      ++out_.late_held;
+    }
+    return held;
+  }
+
+  bool has_room(const Gate& g, size_t replica) const {
+    const int bound = config_.admission.max_in_flight_per_replica;
+    return bound == 0 || g.per_replica[replica] < bound;
+  }
+
+  void pick_oracle(size_t i, double now) {
+    const Gate& g = gates_[0];
+    oracle_views_.clear();
+    for (size_t k = 0; k < replicas_.size(); ++k) {
+      Replica& rep = replicas_[k];
+      OracleReplica v;
+      v.engine = &rep.engine;
+      v.routable = !admission_ || has_room(g, k);
+      v.busy = rep.busy;
+      v.next_step_s = rep.busy ? rep.next_step_s : now;
+      v.in_transit = rep.in_transit;
+      oracle_views_.push_back(v);
+    }
+    const engine::EngineRequest request =
+        make_engine_request(w_.requests[i], plans_[i], i, now + config_.network_delay_s);
+    oracle_.pick(
+        request, now, oracle_views_,
+        [this](int64_t id, engine::EngineRequest& e) {
+          const size_t k = static_cast<size_t>(id);
+          e = make_engine_request(w_.requests[k], plans_[k], k,
+                                  flights_[k].dispatch_s + config_.network_delay_s);
+        },
+        oracle_rng_, decision_);
+  }
+
+  // The router's pick; returns the view the policy saw.
+  const cluster::ClusterView* pick_policy(size_t i, double now) {
+    const workload::WorkloadRequest& r = w_.requests[i];
+    const RequestPlan& plan = plans_[i];
+    Router& router = *routers_[static_cast<size_t>(flights_[i].router)];
+    router.state.prepare(config_.model, r.prompt_tokens, r.block_hashes, plan.max_tokens,
+                         plan.ignore_eos, plan.session_hash, router.prepared);
+    const cluster::ClusterView* view = &router.state.view(now);
+    if (!config_.use_ledger) {
+      router.blind.assign(view->replicas.begin(), view->replicas.end());
+      for (cluster::ReplicaView& v : router.blind) v.ledger = nullptr;
+      router.blind_view = *view;
+      router.blind_view.replicas = router.blind;
+      view = &router.blind_view;
+    }
+    if (admission_ && config_.admission.max_in_flight_per_replica > 0) {
+      // The eligible view (ReplicaSet::eligible_view): replicas without room are not routable.
+      const Gate& g = gates_[gate_of(i)];
+      router.eligible.assign(view->replicas.begin(), view->replicas.end());
+      for (cluster::ReplicaView& v : router.eligible)
+        v.routable = v.routable && has_room(g, static_cast<size_t>(v.index));
+      router.eligible_view = *view;
+      router.eligible_view.replicas = router.eligible;
+      view = &router.eligible_view;
+    }
+    if (config_.observe_routers) {
+      router_states_.clear();
+      for (const auto& rt : routers_) router_states_.push_back(&rt->state);
+      config_.observe_routers(now, router_states_);
+    }
+    router.policy->pick_into(router.prepared.features, *view, router.rng, decision_);
+    const cluster::RequestFeatures& pf = router.prepared.features;
+    out_.predicted_output_tokens[i] =
+        pf.predicted_output_point > 0 ? pf.predicted_output_point : pf.output_tokens();
+    out_.predicted_output_expected[i] = router.prepared.features.output_tokens();
+    return view;
+  }
+
+  // The best predicted TTFT among the pick's candidates (RouterCore::slo_shed): policies that
+  // do not predict get the completion model's prediction.
+  double best_ttft(size_t i, const cluster::ClusterView* view) {
+    double best = kInf;
+    for (const cluster::Candidate& cand : decision_.candidates) {
+      double ttft = cand.ttft_s;
+      if (!std::isfinite(ttft) && view) {
+        const Router& router = *routers_[static_cast<size_t>(flights_[i].router)];
+        const cluster::RequestFeatures& pf = router.prepared.features;
+        predict::CompletionQuery q;
+        q.prompt_tokens = std::max(1, pf.prompt_tokens);
+        q.cached_tokens = pf.cached_tokens_on(cand.replica);
+        q.output_tokens = pf.output_tokens();
+        ttft = predict::estimate_completion(router.state.replica(cand.replica), q, *view,
+                                            router.state.speed(cand.replica))
+                   .ttft_s;
+      }
+      best = std::min(best, ttft);
+    }
+    return best;
+  }
+
+  void dispatch(size_t i, int replica, double now) {
+    Flight& f = flights_[i];
+    stats::RequestRecord& rec = out_.records[i];
+    f.dispatch_s = now;
     if (const cluster::Candidate* c = decision_.candidate(replica)) {
       if (std::isfinite(c->ttft_s)) rec.predicted_ttft_s = c->ttft_s;
       if (std::isfinite(c->e2e_s)) rec.predicted_e2e_s = c->e2e_s;
     }
     f.replica = replica;
+    if (admission_) {
+      Gate& g = gates_[gate_of(i)];
+      ++g.in_flight;
+      ++g.per_replica[static_cast<size_t>(replica)];
+    }
     if (!oracle_mode_) {
       Router& router = *routers_[static_cast<size_t>(f.router)];
       router.state.on_dispatch(static_cast<cluster::RequestId>(i), replica,
@@ -456,9 +612,87 @@ class Simulation {
     }
     if (config_.network_delay_s > 0) {
       replicas_[static_cast<size_t>(replica)].in_transit.push_back(static_cast<int64_t>(i));
-      queue_.push(reach, EventKind::kReceive, replica, static_cast<int64_t>(i));
+      queue_.push(now + config_.network_delay_s, EventKind::kReceive, replica,
+                  static_cast<int64_t>(i));
     } else {
       receive(replica, static_cast<int64_t>(i), now);
+    }
+  }
+
+  // ---- Admission: the router queue and refusals (router/core/router_queue.hpp) -----------------
+
+  size_t gate_of(size_t i) const {
+    return oracle_mode_ ? 0 : static_cast<size_t>(flights_[i].router);
+  }
+
+  void refuse(size_t i, router::Refusal refusal) {
+    const router::RefusalAnswer a =
+        router::refusal_answer(refusal, config_.admission, config_.model);
+    if (admission_) ++out_.shed[std::string(a.reason)];
+    stats::RequestRecord& rec = out_.records[i];
+    rec.error_kind = "http_" + std::to_string(a.status);
+    rec.http_status = a.status;
+    --remaining_;
+  }
+
+  void enqueue(size_t i, double now) {
+    const size_t g = gate_of(i);
+    const router::AdmissionConfig& adm = config_.admission;
+    // As RouterCore::enqueue: a held request is routed again at the end of its hold.
+    const double deadline =
+        held_[i] ? now + late_.max_hold_s +
+                       std::max(adm.queue_size > 0 ? adm.queue_timeout_s : 0.0,
+                                2 * config_.scrape_interval_s)
+                 : now + adm.queue_timeout_s;
+    const int capacity = adm.queue_size + (late_.enabled ? late_.max_held : 0);
+    if (!gates_[g].queue.push(i, deadline, capacity))
+      return refuse(i, router::Refusal::kQueueFull);
+    if (!held_[i]) ++out_.queued;
+    arm(g, now);
+  }
+
+  void pump(size_t g, double now) {
+    Gate& gate = gates_[g];
+    if (gate.queue.empty()) return;
+    router::RouterQueue::PumpHandlers h;
+    h.gone = [](uint64_t) { return false; };  // simulated clients wait for their answer
+    h.route = [this, now](uint64_t id) { return route(static_cast<size_t>(id), now); };
+    h.timed_out = [this](uint64_t id) {
+      refuse(static_cast<size_t>(id), router::Refusal::kQueueTimeout);
+    };
+    h.refuse = [this](uint64_t id, router::RouteResult r) {
+      refuse(static_cast<size_t>(id), router::refusal_of(r));
+    };
+    gate.queue.pump(now, h);
+    arm(g, now);
+  }
+
+  // RouterCore::arm_queue_timer: one timer per router, at the head's deadline or a scrape
+  // interval later (predictions move with every scrape).
+  void arm(size_t g, double now) {
+    Gate& gate = gates_[g];
+    if (gate.queue.empty() || gate.wake_armed) return;
+    gate.wake_armed = true;
+    const double at = gate.queue.next_wake(now, config_.scrape_interval_s) + 1e-4;
+    queue_.push(at, EventKind::kQueueWake, 0, static_cast<int64_t>(g));
+  }
+
+  // A dispatched request finished (or the engine refused it): its router has room again.
+  void release(size_t i) {
+    if (!admission_) return;
+    const size_t g = gate_of(i);
+    Gate& gate = gates_[g];
+    --gate.in_flight;
+    --gate.per_replica[static_cast<size_t>(flights_[i].replica)];
+    gate.released = true;
+  }
+
+  void pump_released(double now) {
+    if (!admission_) return;
+    for (size_t g = 0; g < gates_.size(); ++g) {
+      if (!gates_[g].released) continue;
+      gates_[g].released = false;
+      pump(g, now);
     }
   }
 
@@ -476,6 +710,8 @@ class Simulation {
         send_peer(new_peer_message(PeerMessage::Kind::kAbort, flights_[k].router, k, replica), now);
       }
       fail_request(i, "http_400", 400);
+      release(k);
+      pump_released(now);
       return;
     }
     if (!rep.busy) {
@@ -614,6 +850,7 @@ class Simulation {
       stats::RequestRecord& rec = out_.records[i];
       if (ev.first) {
         rec.ttft_s = now - f.send_s;
+        if (late_.enabled) gates_[gate_of(i)].released = true;  // a prefill ended
         rec.itls_s.reserve(static_cast<size_t>(std::max(plans_[i].engine_output_tokens - 1, 0)));
       } else {
         rec.itls_s.push_back(now - f.last_token_s);
@@ -638,8 +875,10 @@ class Simulation {
         }
         out_.last_done_s = std::max(out_.last_done_s, now);
         --remaining_;
+        release(i);
       }
     }
+    pump_released(now);
   }
 
   // A pooled message (its index; the pool may grow, so address it by index).
@@ -769,6 +1008,11 @@ class Simulation {
   std::vector<std::unique_ptr<Router>> routers_;
   size_t next_router_ = 0;
   bool speed_learned_ = false;
+  bool admission_ = false;      // SimConfig::admission_on() or late binding
+  router::LateBindingConfig late_;  // enabled: this run binds late (PolicyChoice::late)
+  std::vector<char> held_;          // by request: late binding held it
+  std::vector<char> mask_;          // late binding: the replicas with room
+  std::vector<Gate> gates_;     // admission: one per router (the oracle: one)
   bool track_progress_ = true;  // false: the routers see no tokens, only finishes
   bool peer_sync_ = false;      // routers share their ledger events (SimConfig::peer_sync_s)
   std::vector<PeerMessage> peer_messages_;

@@ -28,10 +28,22 @@
 //             waiting, KV usage, prefix-cache counters, cache_config_info, preemptions): stale in
 //             between, like a real scraper. A scrape is taken and received at its tick (its round
 //             trip is not modelled). The first scrape is at t = 0.
+//   kQueueWake admission (SimConfig::admission): a router's queue timer (RouterQueue::next_wake:
+//             the head's deadline, or a scrape interval later), when its queue is pumped; it is
+//             pumped too whenever one of its requests finishes.
+//
+// Admission (issue 2.2) is the live router's, through the same pure functions
+// (router/core/admission.hpp) and one router::RouterQueue per simulated router: a new request
+// queues behind waiting ones (queue_first); else max_in_flight (the router's own dispatched and
+// unfinished requests), the replicas with room (max_in_flight_per_replica, the router's own per
+// replica), the policy's pick on those, the TTFT SLO (the best predicted TTFT among the pick's
+// candidates, the completion model's for candidates without one), then dispatch; otherwise
+// dispose(): queue, or refuse with refusal_answer's status and reason (SimResult::shed).
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -41,6 +53,7 @@
 #include "cluster_sim/replicas.hpp"
 #include "engine/engine.hpp"
 #include "policy/registry.hpp"
+#include "router/core/admission.hpp"
 #include "stats/report.hpp"
 #include "workload/request_body.hpp"
 #include "workload/workload.hpp"
@@ -90,6 +103,16 @@ struct SimConfig {
   // Tests: called at each routed arrival, before the pick, with every router's state.
   std::function<void(double now, std::span<const cluster::ClusterState* const> routers)>
       observe_routers;
+  // The live router's admission (eta route's `admission:` block), applied per router; all zero
+  // (the default): every request is dispatched at once, as before admission existed.
+  router::AdmissionConfig admission;
+  // Late binding's parameters for the runs whose PolicyChoice::late is set (`enabled` is
+  // ignored here: the choice decides).
+  router::LateBindingConfig late_binding;
+  bool admission_on() const {
+    return admission.max_in_flight > 0 || admission.max_in_flight_per_replica > 0 ||
+           admission.ttft_slo_s > 0 || admission.queue_size > 0;
+  }
   std::string model = "sim-model";
   uint64_t seed = 0;
 };
@@ -114,7 +137,11 @@ std::vector<RequestPlan> plan_requests(const workload::Workload& w, workload::Le
 struct PolicyChoice {
   std::string name;  // a registered policy or "oracle"
   policy::PolicyParams params;
+  // Late binding (router/core/late_binding.hpp) with SimConfig::late_binding's parameters; the
+  // run is labelled "NAME+late".
+  bool late = false;
   bool oracle() const { return name == kOraclePolicy; }
+  std::string label() const { return late ? name + "+late" : name; }
 };
 
 struct ReplicaOutcome {
@@ -156,6 +183,13 @@ struct SimResult {
   uint64_t peer_lost_frames = 0;  // frames the receivers counted as lost (gaps)
   uint64_t peer_snapshots = 0;    // snapshots applied after a loss
   int64_t peer_foreign_left = 0;  // peers' entries still held at the end (finishes lost)
+  // Admission (SimConfig::admission_on()): the requests refused, per refusal_answer's reason
+  // (shed_capacity, shed_slo, queue_full, queue_timeout, no_replica), and those that waited in
+  // a router queue (dispatched later or timed out).
+  bool admission = false;
+  std::map<std::string, int64_t> shed;
+  int64_t queued = 0;
+  int64_t late_held = 0;  // late binding: requests it held at the router (at least once)
 };
 
 // Runs the workload (arrival times as given) through the cluster with one policy. `plans` from

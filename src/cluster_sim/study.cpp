@@ -57,6 +57,10 @@ boost::json::object error_json(const RelativeError& e) {
   return {{"p50", e.p50}, {"p90", e.p90}, {"count", e.count}};
 }
 
+// The refusals admission can give in the simulator (refusal_answer's reasons).
+constexpr const char* kShedReasons[] = {"shed_capacity", "shed_slo", "queue_full", "queue_timeout",
+                                        "no_replica"};
+
 std::string fmt_ms(double ms) {
   if (ms >= 100) return fmt::format("{:.0f}", ms);
   if (ms >= 10) return fmt::format("{:.1f}", ms);
@@ -148,6 +152,10 @@ RunSummary summarize_run(const std::string& policy, double load, double rate_rps
   s.steps = result.steps;
   s.oracle_steps = result.oracle_steps;
   s.sim_duration_s = result.last_done_s;
+  s.admission = result.admission;
+  s.shed = result.shed;
+  s.queued = result.queued;
+  s.late_held = result.late_held;
   s.report.extra["preemptions"] = static_cast<double>(s.preemptions);
   s.report.extra["prefix_hit_rate"] = s.prefix_hit_rate;
   s.report.extra["ttft_abs_rel_error_p50"] = s.ttft_error.p50;
@@ -188,7 +196,32 @@ boost::json::object run_to_json(const RunSummary& run) {
                                  {"steps", run.steps},
                                  {"oracle_steps", run.oracle_steps},
                                  {"simulated_s", run.sim_duration_s}};
+  if (run.admission) {
+    boost::json::object shed;
+    for (const char* reason : kShedReasons) shed[reason] = 0;
+    for (const auto& [reason, n] : run.shed) shed[reason] = n;
+    o["shed"] = std::move(shed);
+    o["queued"] = run.queued;
+    if (run.policy.ends_with("+late")) o["late_held"] = run.late_held;
+  }
   return o;
+}
+
+std::string render_shed_table(const std::vector<const RunSummary*>& runs) {
+  std::string t = "| policy | held | queued";
+  for (const char* reason : kShedReasons) t += fmt::format(" | {}", reason);
+  t += " |\n|---|---:|---:|";
+  for (size_t k = 0; k < std::size(kShedReasons); ++k) t += "---:|";
+  t += "\n";
+  for (const RunSummary* r : runs) {
+    t += fmt::format("| {} | {} | {}", r->policy, r->late_held, r->queued);
+    for (const char* reason : kShedReasons) {
+      const auto it = r->shed.find(reason);
+      t += fmt::format(" | {}", it == r->shed.end() ? 0 : it->second);
+    }
+    t += " |\n";
+  }
+  return t;
 }
 
 std::string render_table(const std::vector<const RunSummary*>& runs) {

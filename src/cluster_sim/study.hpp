@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/json/object.hpp>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -46,6 +47,11 @@ struct RunSummary {
   uint64_t steps = 0;
   uint64_t oracle_steps = 0;
   double sim_duration_s = 0;
+  // Admission (SimResult::admission): refusals per reason, and requests that waited in a queue.
+  bool admission = false;
+  std::map<std::string, int64_t> shed;
+  int64_t queued = 0;
+  int64_t late_held = 0;  // +late runs: requests late binding held
 };
 
 RunSummary summarize_run(const std::string& policy, double load, double rate_rps,
@@ -53,12 +59,17 @@ RunSummary summarize_run(const std::string& policy, double load, double rate_rps
 
 // eta bench's report object plus "policy", "load", "rate_rps", "capacity_rps", "preemptions",
 // "prefix_hit_rate", "replica_share", "replica_preemptions", "learned_speed", "prediction" and
-// "sim" (events, steps, simulated seconds).
+// "sim" (events, steps, simulated seconds); with admission, "shed" ({reason: count}, every
+// reason admission can give) and "queued".
 boost::json::object run_to_json(const RunSummary& run);
 
 // A Markdown table of the runs (all at one load): latency percentiles, goodput, preemptions,
 // per-replica share, and p99 ratios to round-robin and to the oracle when they are among them.
 std::string render_table(const std::vector<const RunSummary*>& runs);
+
+// With admission: per policy, the requests queued and refused per reason (shed_capacity,
+// shed_slo, queue_full, queue_timeout, no_replica).
+std::string render_shed_table(const std::vector<const RunSummary*>& runs);
 
 // Two panels (p99 TTFT, p99 E2E; log y) against load, one <path> per policy and panel, with
 // data-policy and data-metric attributes, and a legend.

@@ -16,10 +16,12 @@ json::value num(double v) {
   return v;
 }
 
-json::object report_object(const ReplicaReport& r) {
-  json::array models;
-  for (const std::string& m : r.models) models.push_back(json::value(m));
-  json::object scrape{
+json::value string_or_null(const std::string& s) {
+  return s.empty() ? json::value(nullptr) : json::value(s);
+}
+
+json::object scrape_object(const ReplicaReport& r) {
+  return json::object{
       {"valid", r.scrape.valid},
       {"fresh", r.scrape_fresh},
       {"age_s", r.scrape_age_s < 0 ? json::value(nullptr) : json::value(r.scrape_age_s)},
@@ -33,8 +35,10 @@ json::object report_object(const ReplicaReport& r) {
       {"scrapes", r.scrapes},
       {"failures", r.scrape_failures},
   };
-  const cluster::LedgerSummary& l = r.ledger;
-  json::object ledger{
+}
+
+json::object ledger_object(const cluster::LedgerSummary& l) {
+  return json::object{
       {"in_flight", l.in_flight},
       {"prefilling", l.prefilling},
       {"decoding", l.decoding},
@@ -43,53 +47,71 @@ json::object report_object(const ReplicaReport& r) {
       {"kv_tokens", l.kv_tokens},
       {"predicted_remaining_decode_tokens", l.predicted_remaining_decode_tokens},
   };
-  json::object speed{
+}
+
+json::object limits_object(const cluster::EngineLimits& l) {
+  return json::object{
+      {"max_num_batched_tokens", l.max_num_batched_tokens},
+      {"max_num_seqs", l.max_num_seqs},
+      {"num_gpu_blocks", l.num_gpu_blocks},
+      {"block_size", l.block_size},
+  };
+}
+
+json::object speed_object(const ReplicaReport& r) {
+  return json::object{
       {"prefill_factor", num(r.prefill_factor)},
       {"decode_factor", num(r.decode_factor)},
       {"prefill_observations", r.prefill_observations},
       {"decode_observations", r.decode_observations},
   };
-  json::object limits{
-      {"max_num_batched_tokens", r.limits.max_num_batched_tokens},
-      {"max_num_seqs", r.limits.max_num_seqs},
-      {"num_gpu_blocks", r.limits.num_gpu_blocks},
-      {"block_size", r.limits.block_size},
-  };
-  json::object predicted{
+}
+
+json::object predicted_object(const ReplicaReport& r) {
+  return json::object{
       {"prompt_tokens", r.typical_prompt_tokens},
       {"output_tokens", r.typical_output_tokens},
       {"ttft_s", num(r.predicted_ttft_s)},
       {"e2e_s", num(r.predicted_e2e_s)},
   };
-  json::object window{
+}
+
+json::object window_object(const ReplicaReport& r) {
+  return json::object{
       {"ttft_p50_s", num(r.ttft_p50_s)},     {"ttft_p99_s", num(r.ttft_p99_s)},
       {"ttft_samples", r.ttft_samples},      {"requests_per_s", num(r.requests_per_s)},
       {"tokens_per_s", num(r.tokens_per_s)},
   };
+}
+
+// null when the replica's KV-cache events are off.
+json::value kv_events_value(const KvEventsStatus& kv) {
+  if (!kv.enabled) return nullptr;
+  return json::object{
+      {"endpoint", kv.endpoints.endpoint},
+      {"replay", string_or_null(kv.endpoints.replay)},
+      {"batches", kv.batches},
+      {"last_seq", kv.last_seq},
+      {"duplicates", kv.duplicates},
+      {"gaps", kv.gaps},
+      {"gaps_filled", kv.gaps_filled},
+      {"gaps_lost", kv.gaps_lost},
+      {"restarts", kv.restarts},
+      {"decode_errors", kv.decode_errors},
+      {"blocks_stored", kv.index.stored},
+      {"blocks_removed", kv.index.removed},
+      {"removed_unknown", kv.index.removed_unknown},
+      {"unkeyed_blocks", kv.index.unkeyed},
+      {"clears", kv.index.clears},
+      {"cached_blocks", kv.index.blocks},
+      {"seeded_blocks", kv.index.seeds},
+  };
+}
+
+json::object report_object(const ReplicaReport& r) {
+  json::array models;
+  for (const std::string& m : r.models) models.push_back(json::value(m));
   const KvEventsStatus& kv = r.kv_events;
-  json::value kv_events = nullptr;
-  if (kv.enabled) {
-    kv_events = json::object{
-        {"endpoint", kv.endpoints.endpoint},
-        {"replay",
-         kv.endpoints.replay.empty() ? json::value(nullptr) : json::value(kv.endpoints.replay)},
-        {"batches", kv.batches},
-        {"last_seq", kv.last_seq},
-        {"duplicates", kv.duplicates},
-        {"gaps", kv.gaps},
-        {"gaps_filled", kv.gaps_filled},
-        {"gaps_lost", kv.gaps_lost},
-        {"restarts", kv.restarts},
-        {"decode_errors", kv.decode_errors},
-        {"blocks_stored", kv.index.stored},
-        {"blocks_removed", kv.index.removed},
-        {"removed_unknown", kv.index.removed_unknown},
-        {"unkeyed_blocks", kv.index.unkeyed},
-        {"clears", kv.index.clears},
-        {"cached_blocks", kv.index.blocks},
-        {"seeded_blocks", kv.index.seeds},
-    };
-  }
   return json::object{
       {"url", r.url},
       {"weight", r.weight},
@@ -101,22 +123,21 @@ json::object report_object(const ReplicaReport& r) {
       {"draining", r.draining},
       {"removing", r.removing},
       {"consecutive_failures", r.consecutive_failures},
-      {"last_error", r.last_error.empty() ? json::value(nullptr) : json::value(r.last_error)},
-      {"unroutable_reason",
-       r.unroutable_reason.empty() ? json::value(nullptr) : json::value(r.unroutable_reason)},
+      {"last_error", string_or_null(r.last_error)},
+      {"unroutable_reason", string_or_null(r.unroutable_reason)},
       {"models_known", r.models_known},
       {"models", std::move(models)},
       {"time_scale", r.time_scale ? json::value(*r.time_scale) : json::value(nullptr)},
-      {"scrape", std::move(scrape)},
-      {"ledger", std::move(ledger)},
-      {"limits", std::move(limits)},
-      {"speed", std::move(speed)},
-      {"predicted_typical", std::move(predicted)},
-      {"window", std::move(window)},
+      {"scrape", scrape_object(r)},
+      {"ledger", ledger_object(r.ledger)},
+      {"limits", limits_object(r.limits)},
+      {"speed", speed_object(r)},
+      {"predicted_typical", predicted_object(r)},
+      {"window", window_object(r)},
       {"requests", r.requests},
       {"failures", r.failures},
       {"prefix_source", kv.enabled && kv.index.batches > 0 ? "kv_events" : "router_index"},
-      {"kv_events", std::move(kv_events)},
+      {"kv_events", kv_events_value(kv)},
   };
 }
 

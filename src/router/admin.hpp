@@ -1,5 +1,5 @@
 // The admin API's JSON (pure): the per-replica report of GET /admin/replicas and the request
-// bodies of the replica-changing calls. The HTTP side lives in router.cpp; the API is documented
+// bodies of the replica-changing calls. The HTTP side lives in admin_api.cpp; the API is documented
 // in docs/architecture.md ("eta route").
 #pragma once
 

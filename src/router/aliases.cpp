@@ -229,151 +229,190 @@ struct ByteClasses {
 };
 constexpr ByteClasses kClasses;
 
+unsigned char byte(char c) {
+  return static_cast<unsigned char>(c);
+}
+
 }  // namespace
 
-// Bytes not being matched are passed on in runs: data[pass, i) is appended when a run ends
-// (a candidate string starts being held, or the input ends). While a candidate is held, every
-// byte before i is in `out` or in held_, and pass == i.
+// One feed() call's walk over its input. Bytes not being matched are passed on in runs:
+// data[pass, i) is appended when a run ends (a candidate string starts being held, or the input
+// ends). While a candidate is held, every byte before i is in `out` or in held_, and pass == i.
+// Each step moves i on, or changes the state so that the byte at i is looked at again in the
+// new state. Defined here alone and always inlined, so the steps compile into feed()'s loop as
+// one function did (out of line, the calls cost ~40 % more per SSE event: bench/micro's
+// BM_RewriteEvent, 330 vs 230 ns).
+struct FieldRewriter::Scan {
+  FieldRewriter& r;
+  std::string_view data;
+  std::string& out;
+  size_t pass = 0;
+  size_t i = 0;
+
+  [[gnu::always_inline]] inline void outside();        // kOut
+  [[gnu::always_inline]] inline void inside_string();  // kString
+  [[gnu::always_inline]] inline void candidate();      // kKey, kValue
+  [[gnu::always_inline]] inline void close_candidate(const std::string& target);
+  [[gnu::always_inline]] inline void between();  // kAfterKey, kAfterColon
+};
+
 void FieldRewriter::feed(std::string_view data, std::string& out) {
   if (!active_) {
     out.append(data);
     return;
   }
-  const char* p = data.data();
-  const size_t n = data.size();
-  size_t pass = 0;
-  size_t i = 0;
-  auto uc = [](char c) { return static_cast<unsigned char>(c); };
-  while (i < n) {
+  Scan s{*this, data, out};
+  while (s.i < data.size()) {
     switch (state_) {
-      case State::kOut: {
-        while (i < n && !kClasses.out[uc(p[i])]) ++i;
-        if (i == n) break;
-        const char ch = p[i];
-        if (ch == '"') {
-          escape_ = false;
-          if (!top_level_only_ || depth_ == 1) {
-            out.append(p + pass, i - pass);
-            held_.assign(1, '"');
-            raw_start_ = 1;
-            plain_ = true;
-            state_ = State::kKey;
-            pass = ++i;
-          } else {
-            state_ = State::kString;
-            ++i;
-          }
-          continue;
-        }
-        if (ch == '{' || ch == '[') {
-          ++depth_;
-        } else if (depth_ > 0) {
-          --depth_;
-        }
-        ++i;
-        continue;
-      }
-      case State::kString: {
-        if (escape_) {
-          escape_ = false;
-          if (p[i] == '\n') state_ = State::kOut;
-          ++i;
-          continue;
-        }
-        while (i < n && !kClasses.in_string[uc(p[i])]) ++i;
-        if (i == n) break;
-        if (p[i] == '\\') {
-          escape_ = true;
-        } else {  // the closing quote, or a newline (not JSON: the string ends there)
-          state_ = State::kOut;
-        }
-        ++i;
-        continue;
-      }
+      case State::kOut:
+        s.outside();
+        break;
+      case State::kString:
+        s.inside_string();
+        break;
       case State::kKey:
-      case State::kValue: {
-        const char ch = p[i];
-        if (ch == '\n') {  // not JSON: give up on this string; the newline passes
-          flush(out);
-          state_ = State::kOut;
-          escape_ = false;
-          continue;
-        }
-        const std::string& target = state_ == State::kKey ? key_ : from_;
-        if (plain_ && !escape_ && ch != '\\' && ch != '"') {
-          // No escape so far: the raw bytes must spell the target; stop holding at the first one
-          // that does not (most strings are decided by their first byte).
-          const size_t at = held_.size() - raw_start_;
-          if (at >= target.size() || target[at] != ch) {
-            flush(out);
-            state_ = State::kString;  // ch passes from there
-            continue;
-          }
-        }
-        held_.push_back(ch);
-        pass = ++i;
-        if (escape_) {
-          escape_ = false;
-        } else if (ch == '\\') {
-          escape_ = true;
-          plain_ = false;
-        } else if (ch == '"') {
-          const std::string_view raw(held_.data() + raw_start_, held_.size() - raw_start_ - 1);
-          bool match = false;
-          if (plain_) {
-            match = raw == target;
-          } else {
-            std::string decoded;
-            match = decode_json_string(raw, decoded) && decoded == target;
-          }
-          if (match && state_ == State::kKey) {
-            state_ = State::kAfterKey;
-            continue;
-          }
-          if (match) {
-            out.append(held_, 0, value_quote_);
-            out += to_literal_;
-            held_.clear();
-            ++rewritten_;
-          } else {
-            flush(out);
-          }
-          state_ = State::kOut;
-          continue;
-        }
-        const size_t limit = state_ == State::kKey ? max_key_raw_ : max_value_raw_;
-        if (held_.size() - raw_start_ > limit) {  // too long to match: an ordinary string
-          flush(out);
-          state_ = State::kString;
-        }
-        continue;
-      }
+      case State::kValue:
+        s.candidate();
+        break;
       case State::kAfterKey:
-      case State::kAfterColon: {
-        const char ch = p[i];
-        if (is_ws(ch)) {
-          held_.push_back(ch);
-        } else if (ch == ':' && state_ == State::kAfterKey) {
-          held_.push_back(ch);
-          state_ = State::kAfterColon;
-        } else if (ch == '"' && state_ == State::kAfterColon) {
-          value_quote_ = held_.size();
-          held_.push_back(ch);
-          raw_start_ = held_.size();
-          escape_ = false;
-          plain_ = true;
-          state_ = State::kValue;
-        } else {  // the string was a value, or the member's value is not a string
-          flush(out);
-          state_ = State::kOut;  // ch is looked at again from there
-          continue;
-        }
-        pass = ++i;
-        continue;
-      }
+      case State::kAfterColon:
+        s.between();
+        break;
     }
   }
-  if (state_ == State::kOut || state_ == State::kString) out.append(p + pass, n - pass);
+  if (state_ == State::kOut || state_ == State::kString) out.append(data.substr(s.pass));
+}
+
+// Pass-through bytes up to a quote or a bracket; a quote may open a candidate key.
+inline void FieldRewriter::Scan::outside() {
+  while (i < data.size() && !kClasses.out[byte(data[i])]) ++i;
+  if (i == data.size()) return;
+  const char ch = data[i];
+  if (ch == '"') {
+    r.escape_ = false;
+    if (!r.top_level_only_ || r.depth_ == 1) {  // held from its opening quote
+      out.append(data.substr(pass, i - pass));
+      r.held_.assign(1, '"');
+      r.raw_start_ = 1;
+      r.plain_ = true;
+      r.state_ = State::kKey;
+      pass = ++i;
+    } else {
+      r.state_ = State::kString;
+      ++i;
+    }
+    return;
+  }
+  if (ch == '{' || ch == '[') {
+    ++r.depth_;
+  } else if (r.depth_ > 0) {
+    --r.depth_;
+  }
+  ++i;
+}
+
+// A string that cannot match, up to its closing quote (or a newline).
+inline void FieldRewriter::Scan::inside_string() {
+  if (r.escape_) {
+    r.escape_ = false;
+    if (data[i] == '\n') r.state_ = State::kOut;
+    ++i;
+    return;
+  }
+  while (i < data.size() && !kClasses.in_string[byte(data[i])]) ++i;
+  if (i == data.size()) return;
+  if (data[i] == '\\') {
+    r.escape_ = true;
+  } else {  // the closing quote, or a newline (not JSON: the string ends there)
+    r.state_ = State::kOut;
+  }
+  ++i;
+}
+
+// One byte of a string held while it may still spell the key (kKey) or `from` (kValue).
+inline void FieldRewriter::Scan::candidate() {
+  const char ch = data[i];
+  if (ch == '\n') {  // not JSON: give up on this string; the newline passes
+    r.flush(out);
+    r.state_ = State::kOut;
+    r.escape_ = false;
+    return;
+  }
+  const std::string& target = r.state_ == State::kKey ? r.key_ : r.from_;
+  if (r.plain_ && !r.escape_ && ch != '\\' && ch != '"') {
+    // No escape so far: the raw bytes must spell the target; stop holding at the first one
+    // that does not (most strings are decided by their first byte).
+    const size_t at = r.held_.size() - r.raw_start_;
+    if (at >= target.size() || target[at] != ch) {
+      r.flush(out);
+      r.state_ = State::kString;  // ch passes from there
+      return;
+    }
+  }
+  r.held_.push_back(ch);
+  pass = ++i;
+  if (r.escape_) {
+    r.escape_ = false;
+  } else if (ch == '\\') {
+    r.escape_ = true;
+    r.plain_ = false;
+  } else if (ch == '"') {
+    return close_candidate(target);
+  }
+  const size_t limit = r.state_ == State::kKey ? r.max_key_raw_ : r.max_value_raw_;
+  if (r.held_.size() - r.raw_start_ > limit) {  // too long to match: an ordinary string
+    r.flush(out);
+    r.state_ = State::kString;
+  }
+}
+
+// The candidate's closing quote is held: a matching key waits for its colon, a matching value
+// is replaced; anything else is passed on as it was.
+inline void FieldRewriter::Scan::close_candidate(const std::string& target) {
+  const std::string_view raw(r.held_.data() + r.raw_start_, r.held_.size() - r.raw_start_ - 1);
+  bool match = false;
+  if (r.plain_) {
+    match = raw == target;
+  } else {
+    std::string decoded;
+    match = decode_json_string(raw, decoded) && decoded == target;
+  }
+  if (match && r.state_ == State::kKey) {
+    r.state_ = State::kAfterKey;
+    return;
+  }
+  if (match) {
+    out.append(r.held_, 0, r.value_quote_);
+    out += r.to_literal_;
+    r.held_.clear();
+    ++r.rewritten_;
+  } else {
+    r.flush(out);
+  }
+  r.state_ = State::kOut;
+}
+
+// After a matching key: whitespace, the colon and the value's opening quote are held too.
+inline void FieldRewriter::Scan::between() {
+  const char ch = data[i];
+  if (is_ws(ch)) {
+    r.held_.push_back(ch);
+  } else if (ch == ':' && r.state_ == State::kAfterKey) {
+    r.held_.push_back(ch);
+    r.state_ = State::kAfterColon;
+  } else if (ch == '"' && r.state_ == State::kAfterColon) {
+    r.value_quote_ = r.held_.size();
+    r.held_.push_back(ch);
+    r.raw_start_ = r.held_.size();
+    r.escape_ = false;
+    r.plain_ = true;
+    r.state_ = State::kValue;
+  } else {  // the string was a value, or the member's value is not a string
+    r.flush(out);
+    r.state_ = State::kOut;  // ch is looked at again from there
+    return;
+  }
+  pass = ++i;
 }
 
 void FieldRewriter::finish(std::string& out) {

@@ -71,6 +71,7 @@ class FieldRewriter {
 
  private:
   enum class State { kOut, kString, kKey, kAfterKey, kAfterColon, kValue };
+  struct Scan;  // one feed() call's walk over its input (aliases.cpp)
   void flush(std::string& out);
 
   bool active_ = false;

@@ -59,6 +59,8 @@ boost::json::array decisions_array(const DecisionLog& log, size_t n) {
         {"cached_tokens", d.cached_tokens},
         {"prefix_source", d.prefix_source.empty() ? boost::json::value(nullptr)
                                                   : boost::json::value(d.prefix_source)},
+        {"prompt_tokens_source", d.prompt_tokens_source},
+        {"tokenize_s", d.tokenize_s},
         {"predicted_output_tokens", d.predicted_output_tokens},
         {"chosen", d.chosen.empty() ? boost::json::value(nullptr) : boost::json::value(d.chosen)},
         {"reason", d.reason},

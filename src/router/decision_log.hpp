@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace eta::router {
@@ -30,6 +31,10 @@ struct DecisionRecord {
   // Where cached_tokens came from: "kv_events" (the replica's KV-cache events) or
   // "router_index" (what this router sent there); "" when none was chosen.
   std::string prefix_source;
+  // Where the prompt's tokens (and so its block hashes) came from (core/tokenize.hpp): estimate,
+  // tokenize, cache, timeout, error; and how long the request waited for /tokenize.
+  std::string_view prompt_tokens_source = "estimate";
+  double tokenize_s = 0;
   std::string reason;
   double decision_s = 0;  // time spent preparing the request and picking
   std::vector<CandidateRecord> candidates;

@@ -16,11 +16,14 @@ int clamp_int(int64_t v) {
 }  // namespace
 
 void extract_request_info(const openai::ExtractedRequest& r, std::string_view model,
-                          std::string_view session_header, int block_size, RequestInfo& out) {
+                          std::string_view session_header, int block_size, RequestInfo& out,
+                          const std::vector<uint32_t>* exact_tokens) {
   out.model = std::string(model);
   out.stream = r.stream;
   predict::PromptEstimate estimate;
-  if (r.prompt_is_tokens) {
+  if (exact_tokens != nullptr) {
+    predict::estimate_prompt(*exact_tokens, block_size, estimate);
+  } else if (r.prompt_is_tokens) {
     predict::estimate_prompt(r.prompt_token_ids, block_size, estimate);
   } else {
     predict::estimate_prompt(r.prompt_text, block_size, estimate);
@@ -53,8 +56,8 @@ void extract_request_info(const openai::ExtractedRequest& r, std::string_view mo
 
 void prepare_request(const cluster::ClusterState& state, const openai::ExtractedRequest& request,
                      std::string_view model, std::string_view session_header, RequestInfo& info,
-                     cluster::PreparedRequest& out) {
-  extract_request_info(request, model, session_header, kHashBlockSize, info);
+                     cluster::PreparedRequest& out, const std::vector<uint32_t>* exact_tokens) {
+  extract_request_info(request, model, session_header, kHashBlockSize, info, exact_tokens);
   if (!info.decode) {
     // Prefill only: exactly one output (no decode step); exact, so nothing is learned from it.
     state.prepare(info.model, info.prompt_tokens, info.block_hashes, 1, true, info.session_hash,

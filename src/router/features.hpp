@@ -1,5 +1,6 @@
 // What the router derives from a client's request to route it: the model, the prompt's token
-// estimate and block hashes (toy tokenizer, predict::estimate_prompt), max_tokens, ignore_eos,
+// estimate and block hashes (toy tokenizer, predict::estimate_prompt, or the model's own token
+// ids when the replica's /tokenize gave them), max_tokens, ignore_eos,
 // how many sequences it generates, whether it decodes at all, and the session key. Pure. It
 // reads what openai::extract_request read (lenient, never refusing), and never the simulator's
 // `eta_sim` vendor field, so output lengths are predicted, not told (tested in
@@ -37,15 +38,19 @@ struct RequestInfo {
 
 // `session_header` is the value of the request's x-session-id header (empty if none); the body's
 // `session_id`, then `user`, are the fallback session keys. `model` is the request's, or the
-// router's default when it sent none.
+// router's default when it sent none. `exact_tokens`: the first prompt's token ids as the model
+// tokenizes it (the replica's /tokenize, core/tokenize.hpp), used instead of the toy
+// tokenizer's estimate for its count and block hashes; null: the estimate.
 void extract_request_info(const openai::ExtractedRequest& request, std::string_view model,
-                          std::string_view session_header, int block_size, RequestInfo& out);
+                          std::string_view session_header, int block_size, RequestInfo& out,
+                          const std::vector<uint32_t>* exact_tokens = nullptr);
 
 // extract_request_info + ClusterState::prepare. A request that does not decode is prepared as
 // exactly one output token (the prefill's result: no decode step); n sequences or a batch of
 // prompts predict (and may generate) that many times one sequence's output.
 void prepare_request(const cluster::ClusterState& state, const openai::ExtractedRequest& request,
                      std::string_view model, std::string_view session_header, RequestInfo& info,
-                     cluster::PreparedRequest& out);
+                     cluster::PreparedRequest& out,
+                     const std::vector<uint32_t>* exact_tokens = nullptr);
 
 }  // namespace eta::router

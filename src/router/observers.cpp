@@ -24,6 +24,8 @@ void RouterObserver::decided(const Call& c, const cluster::Decision& d, int chos
   rec->prefix_source = chosen < 0                                  ? ""
                        : m_.core->state().kv_events().live(chosen) ? "kv_events"
                                                                    : "router_index";
+  rec->prompt_tokens_source = to_string(c.tokens_source);
+  rec->tokenize_s = c.tokenize_s;
   rec->reason = d.reason;
   rec->decision_s = c.decision_s;
   rec->candidates.resize(d.candidates.size());

@@ -83,6 +83,14 @@ RouterMetrics::RouterMetrics(std::string policy_in)
                               {"replica"})),
       speed_factor(registry.gauge("eta_speed_factor",
                                   "Learned speed of the replica relative to its profile.",
-                                  {"replica", "phase"})) {}
+                                  {"replica", "phase"})),
+      prompt_tokens_source(registry.counter(
+          "eta_prompt_tokens_source",
+          "Completions and chat requests by where their prompt's tokens came from.", {"source"})),
+      tokenize_wait_seconds(registry
+                                .histogram("eta_tokenize_wait_seconds",
+                                           "Time a request waited for a replica's /tokenize.", {},
+                                           decision_buckets())
+                                .with()) {}
 
 }  // namespace eta::router

@@ -34,6 +34,10 @@
 //   eta_health_check_failures_total{replica}
 //   eta_replica_healthy{replica}, eta_replica_routable{replica}   0/1
 //   eta_speed_factor{replica,phase}             learned speed factors (phase: prefill, decode)
+//   eta_prompt_tokens_source_total{source}      completions and chat requests by where their
+//       prompt's tokens came from (core/tokenize.hpp): estimate, tokenize, cache, timeout, error
+//   eta_tokenize_wait_seconds                   time a request waited for a replica's
+//       /tokenize (histogram, 1 us .. 10 ms)
 #pragma once
 
 #include <string>
@@ -76,6 +80,8 @@ struct RouterMetrics {
   metrics::GaugeFamily& healthy;
   metrics::GaugeFamily& routable;
   metrics::GaugeFamily& speed_factor;
+  metrics::CounterFamily& prompt_tokens_source;
+  metrics::Histogram& tokenize_wait_seconds;
 
   void count_request(const std::string& replica, int status) {
     requests.with({replica, policy, std::to_string(status)}).inc();

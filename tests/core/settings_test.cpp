@@ -142,7 +142,7 @@ TEST(Settings, FlagsAndFileShareTheRanges) {
     EXPECT_EQ(e, std::string(setting_flag(s)) + " must be a number, got 'soon'");
     ++checked;
   }
-  EXPECT_EQ(checked, 14);  // the flags with numbers
+  EXPECT_EQ(checked, 16);  // the flags with numbers
   RouterConfig c;
   std::string e;
   RouteFlags f;

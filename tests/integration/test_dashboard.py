@@ -211,6 +211,8 @@ class DashboardTest(unittest.TestCase):
         for r in seen["second"]:
             self.assertRegex(r["ttft"], r"\d+(\.\d+)? ms / \d")
             self.assertNotEqual(r["rps"], "–")
+            # Where its prefix-cache estimate comes from (no KV events here: the router's own).
+            self.assertIn("prefix: router index", r["text"])
         # Updated at least twice a second while watched, and the numbers moved.
         secs = (seen["t_second"] - seen["t_first"]) / 1000
         self.assertGreaterEqual(seen["updates_second"] - seen["updates_first"], int(2 * secs) - 1)

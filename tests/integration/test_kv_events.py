@@ -299,6 +299,66 @@ class RouterConsumesTest(unittest.TestCase):
         self.assertGreaterEqual(kb["clears"], 1, kb)
         self.assertEqual(self.route(router, doc + " and another question"), a.url)
 
+    def test_a_chat_prompt_is_matched_with_the_replicas_own_tokens(self):
+        # Exact tokens (issue 15, item 3): a long chat prompt is tokenized by a replica
+        # (POST /tokenize with its messages) before it is routed, and its blocks, keyed from
+        # those token ids, match what a replica's events stored; a short one is not asked.
+        tmp = tempfile.mkdtemp(prefix="eta-kv-")
+        a = SimWithEvents(self, tmp, "a")
+        b = SimWithEvents(self, tmp, "b")
+        # A generous bound: this checks the path on a loaded machine, not the latency
+        # (bench/kv_events/router_overhead.py --tokenize measures that).
+        router = RouterProcess(["--port", "0", "--admin-port", "0", "--policy", "cache-aware",
+                                "--health-interval-s", "0.2", "--tokenize-timeout-s", "1",
+                                "--replica", a.spec(), "--replica", b.spec()])
+        self.addCleanup(router.stop)
+        self.assertTrue(etatest.wait_until(
+            lambda: all(r["routable"] for r in self.replicas(router).values()), timeout=10))
+
+        def chat(question):
+            return [{"role": "system", "content": long_text("s", words=500)},
+                    {"role": "user", "content": question}]
+
+        # The conversation so far reached b directly, not through the router.
+        with connect(b.proc.client()) as c:
+            r = c.post("/v1/chat/completions", {"model": MODEL, "messages": chat("first?"),
+                                                "max_tokens": 4})
+            self.assertEqual(r.status, 200, r.body)
+        self.wait_blocks(router, b.url, lambda k: k["cached_blocks"] >= 60, "b's events")
+        # a publishes too (live), with nothing of this prompt.
+        a.complete(long_text("other", words=50))
+        self.wait_blocks(router, a.url, lambda k: k["batches"] >= 1, "a's events")
+
+        messages = chat("and a second question?")
+        with connect(router.client()) as c:
+            r = c.post("/v1/chat/completions", {"model": MODEL, "messages": messages,
+                                                "max_tokens": 4})
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(r.headers.get("x-eta-replica"), b.url)
+            short = c.post("/v1/chat/completions", {"model": MODEL, "max_tokens": 4,
+                                                    "messages": [{"role": "user",
+                                                                  "content": "hi"}]})
+            self.assertEqual(short.status, 200, short.body)
+        with connect(b.proc.client()) as c:
+            exact = c.post("/tokenize", {"model": MODEL, "messages": messages}).json()
+        with connect(router.admin()) as adm:
+            d = adm.get("/admin/decisions").json()["decisions"]
+        long_d, short_d = d[-2], d[-1]
+        self.assertEqual(long_d["chosen"], b.url)
+        self.assertEqual(long_d["prefix_source"], "kv_events")
+        self.assertEqual(long_d["prompt_tokens_source"], "tokenize")
+        self.assertGreater(long_d["tokenize_s"], 0)
+        self.assertLess(long_d["tokenize_s"], 1)
+        self.assertEqual(long_d["prompt_tokens"], exact["count"])
+        # The shared system prompt's blocks are matched (the new question's are not).
+        self.assertGreaterEqual(long_d["cached_tokens"], 60 * 16, long_d)
+        self.assertLess(long_d["cached_tokens"], exact["count"] - 1, long_d)
+        self.assertEqual(short_d["prompt_tokens_source"], "estimate")
+        self.assertEqual(short_d["tokenize_s"], 0)
+        with connect(router.client()) as c:
+            m = c.get("/metrics").text()
+        self.assertIn('eta_prompt_tokens_source_total{source="tokenize"} 1', m)
+
     def test_a_gap_is_filled_from_replay(self):
         tmp = tempfile.mkdtemp(prefix="eta-kv-")
         port, replay_port = etatest.free_port(), etatest.free_port()

@@ -454,6 +454,118 @@ TEST(ClusterSim, RejectsWhatVllmRejects) {
   EXPECT_EQ(r.lost, 0);
 }
 
+// ---- admission (the live router's functions and queue; issue 2.2) ----
+
+workload::Workload burst(int64_t n) {
+  workload::Workload w = small_workload(n, 10, 7);
+  for (workload::WorkloadRequest& r : w.requests) {
+    r.arrival_s = 0;
+    r.output_tokens = std::max(r.output_tokens, 50);  // each outlives the burst
+  }
+  return w;
+}
+
+int64_t count_kind(const SimResult& r, const std::string& kind) {
+  return std::count_if(r.records.begin(), r.records.end(),
+                       [&](const stats::RequestRecord& rec) { return rec.error_kind == kind; });
+}
+
+TEST(ClusterSimAdmission, OffByDefaultAndAnUnreachedBoundChangesNothing) {
+  SimConfig c = make_config("h100,a100");
+  EXPECT_FALSE(c.admission_on());
+  const workload::Workload w = small_workload(200, 20);
+  for (const char* policy : {"round-robin", "eta", "oracle"}) {
+    const SimResult off = run(c, w, policy);
+    EXPECT_FALSE(off.admission);
+    EXPECT_TRUE(off.shed.empty());
+    SimConfig on = c;
+    on.admission.max_in_flight = 100000;  // admission runs, never refuses
+    const SimResult r = run(on, w, policy);
+    EXPECT_TRUE(r.admission);
+    ASSERT_EQ(r.records.size(), off.records.size());
+    for (size_t i = 0; i < r.records.size(); ++i) {
+      EXPECT_EQ(r.records[i].replica, off.records[i].replica) << policy << " " << i;
+      EXPECT_EQ(r.records[i].e2e_s, off.records[i].e2e_s) << policy << " " << i;
+    }
+    EXPECT_EQ(r.queued, 0);
+    int64_t shed = 0;
+    for (const auto& [reason, n] : r.shed) shed += n;
+    EXPECT_EQ(shed, 0) << policy;
+  }
+}
+
+TEST(ClusterSimAdmission, BurstAboveMaxInFlightShedsAllButTheFirst) {
+  SimConfig c = make_config("h100,a100");
+  c.admission.max_in_flight = 3;
+  const workload::Workload w = burst(10);
+  for (const char* policy : {"round-robin", "eta", "oracle"}) {
+    const SimResult r = run(c, w, policy);
+    for (size_t i = 0; i < r.records.size(); ++i) {
+      EXPECT_EQ(r.records[i].ok(), i < 3) << policy << " " << i;
+      if (i >= 3) {
+        EXPECT_EQ(r.records[i].http_status, 429);
+      }
+    }
+    EXPECT_EQ(r.shed.at("shed_capacity"), 7) << policy;
+    EXPECT_EQ(count_kind(r, "http_429"), 7);
+    EXPECT_EQ(r.lost, 0);
+  }
+}
+
+TEST(ClusterSimAdmission, PerReplicaBoundKeepsPicksOffFullReplicas) {
+  SimConfig c = make_config("h100,h100");
+  c.admission.max_in_flight_per_replica = 1;
+  const SimResult r = run(c, burst(5), "round-robin");
+  ASSERT_TRUE(r.records[0].ok() && r.records[1].ok());
+  EXPECT_NE(r.records[0].replica, r.records[1].replica);
+  EXPECT_EQ(r.shed.at("shed_capacity"), 3);
+}
+
+TEST(ClusterSimAdmission, QueueHoldsFifoAndItsDelayIsPartOfTtft) {
+  SimConfig c = make_config("h100");
+  c.admission.max_in_flight = 1;
+  c.admission.queue_size = 2;
+  c.admission.queue_timeout_s = 600;
+  const SimResult r = run(c, burst(5), "least-request");
+  // 0 is dispatched, 1 and 2 wait, 3 and 4 find the queue full.
+  EXPECT_EQ(r.queued, 2);
+  EXPECT_EQ(r.shed.at("queue_full"), 2);
+  EXPECT_EQ(r.records[3].error_kind, "http_429");
+  EXPECT_EQ(r.records[4].error_kind, "http_429");
+  ASSERT_TRUE(r.records[0].ok() && r.records[1].ok() && r.records[2].ok());
+  // One in flight at a time, in order: each starts after the one before it finished.
+  EXPECT_GT(r.records[1].ttft_s, r.records[0].e2e_s);
+  EXPECT_GT(r.records[2].ttft_s, r.records[1].e2e_s);
+  EXPECT_EQ(r.lost, 0);
+}
+
+TEST(ClusterSimAdmission, QueuedRequestsTimeOut) {
+  SimConfig c = make_config("h100");
+  c.admission.max_in_flight = 1;
+  c.admission.queue_size = 10;
+  c.admission.queue_timeout_s = 0.02;  // far shorter than request 0's life
+  const SimResult r = run(c, burst(4), "round-robin");
+  EXPECT_TRUE(r.records[0].ok());
+  EXPECT_EQ(r.queued, 3);
+  EXPECT_EQ(r.shed.at("queue_timeout"), 3);
+  EXPECT_EQ(count_kind(r, "http_429"), 3);
+  EXPECT_EQ(r.lost, 0);
+}
+
+TEST(ClusterSimAdmission, TtftSloShedsWhatEveryReplicaIsPredictedToMiss) {
+  SimConfig c = make_config("h100,a100");
+  const workload::Workload w = small_workload(100, 20);
+  for (const char* policy : {"round-robin", "eta"}) {
+    c.admission.ttft_slo_s = 1e-6;  // nothing is predicted that fast
+    SimResult r = run(c, w, policy);
+    EXPECT_EQ(r.shed.at("shed_slo"), 100) << policy;
+    c.admission.ttft_slo_s = 3600;  // everything is
+    r = run(c, w, policy);
+    EXPECT_EQ(r.shed.count("shed_slo"), 0u) << policy;
+    EXPECT_EQ(count_kind(r, "http_429"), 0);
+  }
+}
+
 // ---- reports ----
 
 TEST(ClusterSimStudy, TableAndSvgCoverEveryPolicy) {
@@ -480,6 +592,44 @@ TEST(ClusterSimStudy, TableAndSvgCoverEveryPolicy) {
                           "replica_share", "preemptions", "prediction", "replicas"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
+}
+
+}  // namespace
+}  // namespace eta::cluster_sim
+
+namespace eta::cluster_sim {
+namespace {
+
+SimResult run_late(const SimConfig& c, const workload::Workload& w, const std::string& policy) {
+  SimResult out;
+  std::string error;
+  const std::vector<RequestPlan> plans =
+      plan_requests(w, c.lengths, c.replicas.front().engine.max_model_len);
+  PolicyChoice choice{policy, {}};
+  choice.late = true;
+  EXPECT_TRUE(run_simulation(c, w, plans, choice, out, error)) << error;
+  return out;
+}
+
+// Late binding (router/core/late_binding.hpp) in the simulator: a burst of long prompts makes
+// every replica busy; requests are held at the router and none is lost (the hold's bound is
+// specified in tests/core/router_core_test.cpp, LateBinding.*).
+TEST(ClusterSimLateBinding, BurstIsHeldNothingLostHoldBounded) {
+  SimConfig c = make_config("h100,h100");
+  c.late_binding.max_hold_s = 0.2;
+  workload::Workload w = burst(40);
+  for (workload::WorkloadRequest& r : w.requests) r.prompt_tokens = 3000;  // each fills a step
+  const SimResult late = run_late(c, w, "least-request");
+  EXPECT_GT(late.late_held, 0);
+  EXPECT_EQ(late.lost, 0);
+  for (const stats::RequestRecord& rec : late.records) EXPECT_TRUE(rec.ok()) << rec.index;
+  const SimResult early = run(c, w, "least-request");
+  EXPECT_EQ(early.late_held, 0);
+  EXPECT_FALSE(early.admission);  // without late binding (or admission) nothing changes
+  int later = 0;
+  for (size_t i = 0; i < w.requests.size(); ++i)
+    later += late.records[i].ttft_s > early.records[i].ttft_s ? 1 : 0;
+  EXPECT_LT(later, static_cast<int>(w.requests.size()));  // not everything got slower
 }
 
 }  // namespace

@@ -68,6 +68,18 @@ function speedCell(r) {
   return `${f(p)} / ${f(d)}<span class="small">${note}</span>`;
 }
 
+// Where the replica's prefix-cache estimate comes from (issue 15): its own KV-cache events once
+// their first batch is in, else what this router sent there.
+function prefixNote(r) {
+  const k = r.kv_events;
+  if (r.prefix_source === "kv_events" && k) {
+    const lost = k.gaps_lost ? ` · ${k.gaps_lost} gaps lost` : "";
+    return `prefix: KV events · ${k.cached_blocks} blocks${lost}`;
+  }
+  if (k) return "prefix: router index (KV events: none yet)";
+  return "prefix: router index";
+}
+
 function renderReplicas(replicas) {
   const rows = replicas.map((r) => {
     const s = r.scrape, l = r.ledger, w = r.window, p = r.predicted_typical;
@@ -76,7 +88,7 @@ function renderReplicas(replicas) {
       <td><span class="swatch" style="background:${colorOf(r.url)}"></span>${esc(shortUrl(r.url))}<span class="small">${esc(r.gpu)} · ${esc(r.arch)}</span></td>
       <td>${healthCell(r)}</td>
       <td class="rw">${s.valid ? s.running + " / " + s.waiting : "–"}</td>
-      <td><span class="bar"><i style="width:${(kv * 100).toFixed(1)}%"></i></span>${s.valid ? pct(s.kv_usage) : "–"}</td>
+      <td class="kvc"><span class="bar"><i style="width:${(kv * 100).toFixed(1)}%"></i></span>${s.valid ? pct(s.kv_usage) : "–"}<span class="small">${esc(prefixNote(r))}</span></td>
       <td>${speedCell(r)}</td>
       <td class="rps">${num(w.requests_per_s)}</td>
       <td class="tps">${num(w.tokens_per_s, 0)}</td>
@@ -90,6 +102,15 @@ function renderReplicas(replicas) {
 }
 
 // --- decisions ---------------------------------------------------------------------------------
+
+// Where the prompt's tokens came from when not the estimate: the replica's /tokenize (its wait),
+// the router's cache of them, or the estimate after a timeout or an error.
+function tokensNote(d) {
+  const s = d.prompt_tokens_source;
+  if (!s || s === "estimate") return "";
+  if (s === "tokenize") return ` (tokenized in ${secs(d.tokenize_s)})`;
+  return s === "cache" ? " (tokens cached)" : ` (estimate: tokenize ${esc(s)})`;
+}
 
 function renderDecisions() {
   if (!state.decisions.length) return;
@@ -111,7 +132,7 @@ function renderDecisions() {
     return `<div class="decision">
       <div class="meta"><b>#${d.request_id}</b>${d.attempt > 1 ? " (retry " + (d.attempt - 1) + ")" : ""} · ${t} ·
         → <b>${d.chosen ? esc(shortUrl(d.chosen)) : "shed"}</b> in ${secs(d.decision_s)}<br>
-        ${esc(d.model)} · ${d.prompt_tokens} prompt (${d.cached_tokens} cached) · ~${d.predicted_output_tokens} out</div>
+        ${esc(d.model)} · ${d.prompt_tokens} prompt${tokensNote(d)} (${d.cached_tokens} cached${d.prefix_source === "kv_events" ? ", KV events" : ""}) · ~${d.predicted_output_tokens} out</div>
       <div class="cands">${rows}${more}</div></div>`;
   }).join("");
   $("decisions").innerHTML = html;

@@ -16,6 +16,7 @@
 #include "openai/extract.hpp"
 #include "router/aliases.hpp"
 #include "router/core/ports.hpp"
+#include "router/core/tokenize.hpp"
 #include "router/features.hpp"
 #include "router/routes.hpp"
 #include "router/sse.hpp"
@@ -41,6 +42,19 @@ struct Call {
   std::string rewritten;
   cluster::PreparedRequest prepared;
   double decision_s = 0;
+
+  // The prompt's exact tokens from a replica's /tokenize (core/tokenize.hpp), awaited before
+  // admit() while `tokenizing`, at most kv_events_tokenize.timeout_s.
+  TokenSource tokens_source = TokenSource::kEstimate;
+  bool tokenizing = false;
+  int tokenize_replica = -1;
+  int tokenize_status = 0;
+  double tokenize_started = 0;
+  double tokenize_s = 0;  // the wait (0: none)
+  uint64_t tokenize_key = 0;
+  std::string tokenize_answer;
+  std::unique_ptr<UpstreamCall> tokenize_call;
+  std::unique_ptr<Timer> tokenize_timer;
 
   std::vector<int> tried;
   int attempt = 0;
@@ -102,6 +116,13 @@ struct Call {
   void cancel_upstream() {
     if (upstream) upstream->cancel();
     upstream.reset();
+  }
+  // The client went away or the router stops: no /tokenize answer is awaited any more.
+  void cancel_tokenize() {
+    if (!tokenizing) return;
+    tokenizing = false;
+    if (tokenize_timer) tokenize_timer->cancel();
+    if (tokenize_call) tokenize_call->cancel();
   }
 };
 

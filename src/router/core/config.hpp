@@ -33,6 +33,17 @@ struct KvEventsEndpoints {
   bool operator==(const KvEventsEndpoints&) const = default;
 };
 
+// Exact prompt tokens for matching KV-cache events (issue 15, item 3; core/tokenize.hpp): while
+// a replica serving the model has live events, a prompt of at least min_prompt_tokens (the toy
+// tokenizer's estimate) is tokenized by that model's replica (POST /tokenize) before it is
+// routed; the request waits at most timeout_s for it, then goes on with the estimate.
+struct KvTokenizeConfig {
+  int min_prompt_tokens = 256;      // 0: never
+  double timeout_s = 0.002;         // the most a request waits for the tokens
+  uint64_t cache_tokens = 1000000;  // recent prompt -> tokens kept, in tokens (0: no cache)
+  bool operator==(const KvTokenizeConfig&) const = default;
+};
+
 struct ReplicaConfig {
   std::string url;      // canonical http::Url::str() after validation, e.g. http://127.0.0.1:8001
   double weight = 1.0;  // relative capacity hint (random, session)
@@ -166,6 +177,7 @@ struct RouterConfig {
   // KV-cache events (issue 15): a pattern for replicas without kv_events of their own; "{host}"
   // stands for the replica URL's host (e.g. tcp://{host}:5557). Empty: none.
   KvEventsEndpoints kv_events;
+  KvTokenizeConfig kv_events_tokenize;
   // TLS to https:// replicas without their own `tls` (CA file or the system store, optional
   // client certificate, verification on by default).
   http::TlsClientOptions upstream_tls;

@@ -201,6 +201,7 @@ void RouterCore::proxy(const http::ExchangePtr& e, const RouteSpec& route, std::
     if (CallPtr c = weak.lock()) on_client_gone(c);
   });
   calls_.emplace(c->id, c);
+  if (await_exact_tokens(c)) return;  // admit() follows when the tokens come or the wait ends
   admit(c);
 }
 
@@ -349,6 +350,7 @@ void RouterCore::finish(const CallPtr& c, int status) {
 void RouterCore::on_client_gone(const CallPtr& c) {
   if (c->finished) return;
   note_error(*c, "client_disconnect");
+  c->cancel_tokenize();
   if (c->attempt_active) {
     c->cancel_upstream();  // the replica sees the disconnect and aborts the request
     release_attempt(*c);
@@ -389,6 +391,7 @@ void RouterCore::end_shutdown() {
   for (const CallPtr& c : rest) {
     if (c->finished) continue;
     note_error(*c, "shutting_down");
+    c->cancel_tokenize();
     if (c->attempt_active) {
       c->cancel_upstream();
       if (c->mode == Call::Mode::kStreaming) {
@@ -419,6 +422,7 @@ void RouterCore::stop() {
   shutdown_timer_->cancel();
   for (auto& [id, c] : calls_) {
     c->finished = true;
+    c->cancel_tokenize();
     c->cancel_upstream();
   }
   calls_.clear();

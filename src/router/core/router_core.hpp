@@ -1,11 +1,13 @@
 // The router's core: everything `eta route` decides about requests and replicas, without a
-// socket or a clock of its own. The networking around it (src/router/router.cpp and its parts:
+// socket or a clock of its own. The networking around it (src/router/router_impl.hpp lists its parts:
 // the listeners, the poller, the upstream pools, the admin API) hands it client exchanges and
 // poll results and implements its ports (ports.hpp); tests drive it in virtual time.
 //
 // A request's way through it (docs/architecture.md, "eta route"):
 //   proxy()          API key, shutdown, reading (best effort), the model, prepare (features),
 //                    the key's rate limit                                       router_core.cpp
+//   await_exact_tokens()  long prompts, while events are live: a replica's /tokenize, bounded;
+//                    prepared again with the exact block hashes               tokenize.cpp
 //   admit()          FIFO behind waiting requests; route(); queue or refuse     routing.cpp
 //   route()          eligibility (ReplicaSet) -> admission before the pick -> the policy on the
 //                    eligible view -> the TTFT objective -> start_attempt       routing.cpp
@@ -42,6 +44,7 @@
 #include "router/core/replica_set.hpp"
 #include "router/core/retry_policy.hpp"
 #include "router/core/router_queue.hpp"
+#include "router/core/tokenize.hpp"
 #include "router/rate_limit.hpp"
 #include "router/router_metrics.hpp"
 
@@ -142,6 +145,13 @@ class RouterCore {
                    std::string_view type = "BadGatewayError");
   void fail_over_unanswered(int replica);
   void abort_calls_on(int replica, std::string_view message);
+  // tokenize.cpp: the prompt's exact tokens before admit() (true: awaited, admit() follows)
+  bool await_exact_tokens(const CallPtr& c);
+  bool start_tokenize(const CallPtr& c);
+  int tokenize_replica(const std::string& model);
+  void end_tokenize(const CallPtr& c, TokenSource source, std::vector<uint32_t>* tokens,
+                    bool replica_ok);
+  void use_exact_tokens(const CallPtr& c, const std::vector<uint32_t>& tokens, TokenSource source);
   // router_core.cpp
   bool read_request(const CallPtr& c, std::string_view id);
   bool charge_rate_limit(const CallPtr& c, std::string_view key);
@@ -185,6 +195,8 @@ class RouterCore {
     std::string replica;
     double expires = 0;
   };
+  TokenCache token_cache_;
+  std::vector<TokenizeHealth> tokenize_health_;  // by replica index
   std::unordered_map<std::string, StoredResponse> responses_;
   std::deque<std::pair<std::string, double>> response_order_;
 };

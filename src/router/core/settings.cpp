@@ -67,8 +67,9 @@ Setting compound(std::string_view path, std::string_view flag, SettingType type,
 }
 
 // clang-format off
-std::vector<Setting> make_table() {
-  std::vector<Setting> t = {
+// Listeners, policy, polling, timeouts, admission and late binding.
+std::vector<Setting> routing_rows() {
+  return {
     plain("listen.host", "--host", kRestart, "address the client listener binds", ETA_FIELD(listen.host)),
     ranged("listen.port", "--port", 0, 65535, kRestart, "port of the client listener (0: any free port)", ETA_FIELD(listen.port)),
     plain("admin.host", "--admin-host", kRestart, "address of the admin API listener (off loopback it needs admin.token)", ETA_FIELD(admin.host)),
@@ -102,6 +103,12 @@ std::vector<Setting> make_table() {
     ranged("late_binding.max_hold_s", "", 0, 60, kLive, "the longest a request is held by late binding; then it goes to the policy's pick", ETA_FIELD(late_binding.max_hold_s)),
     ranged("late_binding.ttft_threshold_s", "", 0, kMaxSeconds, kLive, "late binding: a replica predicted over this TTFT counts as busy too (0: only a waiting queue makes it busy)", ETA_FIELD(late_binding.ttft_threshold_s)),
     ranged("late_binding.max_held", "", 0, 1e9, kLive, "late binding: requests held at once (more are sent at arrival)", ETA_FIELD(late_binding.max_held)),
+  };
+}
+
+// Keys and limits, logs, client limits, TLS, KV events, peer sync, DNS, upstream auth, estimates.
+std::vector<Setting> service_rows() {
+  return {
     compound("api_keys", "--api-key", SettingType::kList, kLive, "require 'Authorization: Bearer KEY' on /v1/*: each a key or {key, requests_per_minute, tokens_per_minute}; the flag is repeated and replaces the file's"),
     plain("api_keys_file", "", kLive, "more keys, one a line ('#' comments)", ETA_FIELD(api_keys_file)),
     ranged("rate_limit.requests_per_minute", "", 0, 1e9, kLive, "every key's request rate unless its api_keys entry sets one (0: none)", ETA_FIELD(rate_limit.requests_per_minute)),
@@ -127,6 +134,9 @@ std::vector<Setting> make_table() {
     plain("kv_events.endpoint", "", kLive, "KV-cache events of replicas without their own: PUB socket pattern, {host} is the replica's host (e.g. tcp://{host}:5557)", ETA_FIELD(kv_events.endpoint)),
     plain("kv_events.replay", "", kLive, "their replay ROUTER socket pattern (empty: none)", ETA_FIELD(kv_events.replay)),
     plain("kv_events.topic", "", kLive, "subscription prefix (empty: every topic)", ETA_FIELD(kv_events.topic)),
+    ranged("kv_events_tokenize.min_prompt_tokens", "--tokenize-min-prompt-tokens", 0, 1e9, kLive, "while a replica serving the model has live KV events, prompts of at least this many (estimated) tokens are tokenized by a replica's POST /tokenize to match the events exactly (0: never; token-id prompts are exact already)", ETA_FIELD(kv_events_tokenize.min_prompt_tokens)),
+    ranged("kv_events_tokenize.timeout_s", "--tokenize-timeout-s", 0.0001, 60, kLive, "the most a request waits for /tokenize before it is routed on the estimate", ETA_FIELD(kv_events_tokenize.timeout_s)),
+    ranged("kv_events_tokenize.cache_tokens", "", 0, 1e10, kLive, "recent prompts' tokens kept so that a repeated prompt is not tokenized again, in tokens (0: no cache)", ETA_FIELD(kv_events_tokenize.cache_tokens)),
     plain("peer_sync.url", "--peer-sync", kRestart, "share this router's work with the other routers of its cluster over NATS: nats://HOST:PORT (empty: off)", ETA_FIELD(peer_sync.url)),
     plain("peer_sync.cluster", "", kRestart, "routers of the same cluster share subject eta.peer.CLUSTER", ETA_FIELD(peer_sync.cluster)),
     ranged("peer_sync.heartbeat_s", "", 0.01, 60, kRestart, "a heartbeat at least this often", ETA_FIELD(peer_sync.heartbeat_s)),
@@ -142,6 +152,11 @@ std::vector<Setting> make_table() {
     ranged("request_estimates.file_tokens", "", 0, 1e7, kLive, "prompt tokens counted for one file part", ETA_FIELD(request_estimates.file_tokens)),
     plain("stream_usage", "", kLive, "count streams exactly by asking replicas for continuous usage stats (the client still sees the stream it asked for)", ETA_FIELD(stream_usage)),
   };
+}
+
+std::vector<Setting> make_table() {
+  std::vector<Setting> t = routing_rows();
+  for (Setting& s : service_rows()) t.push_back(std::move(s));
   for (Setting& s : t) {
     if (s.path == "replica_dns") {
       s.same = [](const RouterConfig& a, const RouterConfig& b) { return a.replica_dns == b.replica_dns; };
