@@ -376,6 +376,10 @@ void Router::start(std::function<void()> on_ready) {
 // Workers 1..N-1: each runs its io_context (its listener, its pools, its clients' calls) until
 // stop() posts the end.
 void Router::Impl::start_workers() {
+  if (workers.size() > 1) {
+    spdlog::info("{} threads, each with a client listener on port {}", workers.size(),
+                 server.port());
+  }
   for (size_t w = 1; w < workers.size(); ++w) {
     Worker& wk = workers[w];
     if (wk.server) wk.server->start();  // before its thread: nothing runs on it yet
