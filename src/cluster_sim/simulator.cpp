@@ -479,8 +479,8 @@ class Simulation {
     if (!held_[i] && static_cast<int>(g.queue.size()) >= late_.max_held) return false;
     mask_.assign(replicas_.size(), 0);
     for (size_t k = 0; k < replicas_.size(); ++k) mask_[k] = has_room(g, k) ? 1 : 0;
-    const bool held = router::late_binding_hold(
-        late_, view, mask_, now - out_.records[i].start_s, [&](int k) {
+    const bool held =
+        router::late_binding_hold(late_, view, mask_, now - out_.records[i].start_s, [&](int k) {
           const cluster::Candidate* c = decision_.candidate(k);
           return c ? c->ttft_s : std::numeric_limits<double>::quiet_NaN();
         });
@@ -639,14 +639,12 @@ class Simulation {
     const size_t g = gate_of(i);
     const router::AdmissionConfig& adm = config_.admission;
     // As RouterCore::enqueue: a held request is routed again at the end of its hold.
-    const double deadline =
-        held_[i] ? now + late_.max_hold_s +
-                       std::max(adm.queue_size > 0 ? adm.queue_timeout_s : 0.0,
-                                2 * config_.scrape_interval_s)
-                 : now + adm.queue_timeout_s;
+    const double deadline = held_[i] ? now + late_.max_hold_s +
+                                           std::max(adm.queue_size > 0 ? adm.queue_timeout_s : 0.0,
+                                                    2 * config_.scrape_interval_s)
+                                     : now + adm.queue_timeout_s;
     const int capacity = adm.queue_size + (late_.enabled ? late_.max_held : 0);
-    if (!gates_[g].queue.push(i, deadline, capacity))
-      return refuse(i, router::Refusal::kQueueFull);
+    if (!gates_[g].queue.push(i, deadline, capacity)) return refuse(i, router::Refusal::kQueueFull);
     if (!held_[i]) ++out_.queued;
     arm(g, now);
   }
@@ -1008,13 +1006,13 @@ class Simulation {
   std::vector<std::unique_ptr<Router>> routers_;
   size_t next_router_ = 0;
   bool speed_learned_ = false;
-  bool admission_ = false;      // SimConfig::admission_on() or late binding
+  bool admission_ = false;          // SimConfig::admission_on() or late binding
   router::LateBindingConfig late_;  // enabled: this run binds late (PolicyChoice::late)
   std::vector<char> held_;          // by request: late binding held it
   std::vector<char> mask_;          // late binding: the replicas with room
-  std::vector<Gate> gates_;     // admission: one per router (the oracle: one)
-  bool track_progress_ = true;  // false: the routers see no tokens, only finishes
-  bool peer_sync_ = false;      // routers share their ledger events (SimConfig::peer_sync_s)
+  std::vector<Gate> gates_;         // admission: one per router (the oracle: one)
+  bool track_progress_ = true;      // false: the routers see no tokens, only finishes
+  bool peer_sync_ = false;          // routers share their ledger events (SimConfig::peer_sync_s)
   std::vector<PeerMessage> peer_messages_;
   std::vector<int> free_peer_;
   std::vector<std::vector<prefix::KvEventIndex::KeyedOp>> kv_batches_;  // KV-cache events

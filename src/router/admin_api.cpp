@@ -67,8 +67,7 @@ ReplicaReport AdminApi::report(const ReplicaRecord& r) {
   return report(r, m_.core->state().view(t), t);
 }
 
-ReplicaReport AdminApi::report(const ReplicaRecord& r, const cluster::ClusterView& view,
-                               double t) {
+ReplicaReport AdminApi::report(const ReplicaRecord& r, const cluster::ClusterView& view, double t) {
   cluster::ClusterState& state = m_.core->state();
   ReplicaReport out;
   const cluster::ReplicaView& v = state.replica(r.index);
@@ -193,8 +192,7 @@ void AdminApi::add_replica_routes(http::Routes& routes) {
     e->respond(json_response(200, replica_json(report(*r))));
   };
   routes.add("POST", "/admin/replicas/drain", [drain](http::ExchangePtr e) { drain(e, true); });
-  routes.add("POST", "/admin/replicas/undrain",
-             [drain](http::ExchangePtr e) { drain(e, false); });
+  routes.add("POST", "/admin/replicas/undrain", [drain](http::ExchangePtr e) { drain(e, false); });
   auto remove = [this, lookup](http::ExchangePtr e) {
     AdminReplicaBody body;
     ReplicaRecord* r = lookup(e, body);

@@ -5,9 +5,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "util/duration.hpp"
 #include "router/headers.hpp"
 #include "router/router_impl.hpp"
+#include "util/duration.hpp"
 
 namespace eta::router {
 

@@ -9,7 +9,8 @@
 namespace eta::router::testing {
 namespace {
 
-const char* kOk = R"({"id":"c1","object":"text_completion","model":"m","choices":[{"index":0,"text":"ok","finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}})";
+const char* kOk =
+    R"({"id":"c1","object":"text_completion","model":"m","choices":[{"index":0,"text":"ok","finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}})";
 
 RouterConfig with_admission(AdmissionConfig a) {
   RouterConfig c = CoreFixture::round_robin();
@@ -426,7 +427,8 @@ TEST(RouterCore, StoredResponseIsPinnedAndNotRetriedElsewhere) {
   auto create = f.send(R"({"model":"m","input":"hi"})", "/v1/responses");
   ASSERT_EQ(f.env.sent.size(), 1u);
   const int owner = f.env.sent[0]->replica;
-  f.env.sent[0]->answer(200, R"({"id":"resp_1","object":"response","model":"m","status":"completed"})");
+  f.env.sent[0]->answer(200,
+                        R"({"id":"resp_1","object":"response","model":"m","status":"completed"})");
   EXPECT_EQ(create->status(), 200);
   for (int i = 0; i < 2; ++i) {  // both retrievals go to the owner, whatever round robin says
     auto get = f.send("", "/v1/responses/resp_1", {}, "GET");

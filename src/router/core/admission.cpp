@@ -128,12 +128,14 @@ RefusalAnswer rate_limit_answer(bool tokens_limit, double per_minute, double req
   a.type = "TooManyRequestsError";
   a.reason = "rate_limited";
   a.retry_after_s = retry_after_s;
-  a.message = tokens_limit ? fmt::format("Rate limit reached for this API key: {:g} tokens per "
-                                         "minute (this request counts {:g}); retry in {} s.",
-                                         per_minute, request_tokens, retry_after_s)
-                           : fmt::format("Rate limit reached for this API key: {:g} requests "
-                                         "per minute; retry in {} s.",
-                                         per_minute, retry_after_s);
+  a.message = tokens_limit ? fmt::format(
+                                 "Rate limit reached for this API key: {:g} tokens per "
+                                 "minute (this request counts {:g}); retry in {} s.",
+                                 per_minute, request_tokens, retry_after_s)
+                           : fmt::format(
+                                 "Rate limit reached for this API key: {:g} requests "
+                                 "per minute; retry in {} s.",
+                                 per_minute, retry_after_s);
   return a;
 }
 

@@ -56,21 +56,21 @@ Disposition dispose(const AdmissionConfig& config, RouteResult result);
 
 // Every reason the router itself refuses a client's request.
 enum class Refusal : uint8_t {
-  kRateLimited,    // 429: the API key's request or token rate (router/rate_limit.hpp)
-  kAtCapacity,     // 429: max_in_flight / max_in_flight_per_replica, no queue
-  kSloShed,        // 429: every replica predicted over ttft_slo_s, no queue
-  kQueueFull,      // 429: the queue holds queue_size requests
-  kQueueTimeout,   // 429: waited queue_timeout_s in the queue
-  kNoReplica,      // 503: no routable replica serves the model
-  kUnknownModel,   // 404: no replica serves the model (vLLM's body, openai::model_not_found)
-  kShuttingDown,   // 503: SIGTERM received
+  kRateLimited,   // 429: the API key's request or token rate (router/rate_limit.hpp)
+  kAtCapacity,    // 429: max_in_flight / max_in_flight_per_replica, no queue
+  kSloShed,       // 429: every replica predicted over ttft_slo_s, no queue
+  kQueueFull,     // 429: the queue holds queue_size requests
+  kQueueTimeout,  // 429: waited queue_timeout_s in the queue
+  kNoReplica,     // 503: no routable replica serves the model
+  kUnknownModel,  // 404: no replica serves the model (vLLM's body, openai::model_not_found)
+  kShuttingDown,  // 503: SIGTERM received
 };
 Refusal refusal_of(RouteResult result);
 
 struct RefusalAnswer {
   int status = 0;
-  std::string type;     // the OpenAI error type ("TooManyRequestsError", ...)
-  std::string message;  // one sentence for the client
+  std::string type;         // the OpenAI error type ("TooManyRequestsError", ...)
+  std::string message;      // one sentence for the client
   std::string_view reason;  // eta_errors_total{reason} and the access log's "error"
   int retry_after_s = 0;    // > 0: a Retry-After header
   bool rejection = false;   // counted in eta_rejections_total{reason} (admission's own 429s)

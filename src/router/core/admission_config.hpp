@@ -19,9 +19,9 @@ struct AdmissionConfig {
 // at once waits at the router, in the router queue, and goes to whichever replica frees first.
 struct LateBindingConfig {
   bool enabled = false;
-  double max_hold_s = 0.5;       // the longest a request is held; then it goes to the best pick
-  double ttft_threshold_s = 0;   // a replica predicted over this TTFT is busy too (0: off)
-  int max_held = 1024;           // requests held at once (more: sent at arrival as without it)
+  double max_hold_s = 0.5;      // the longest a request is held; then it goes to the best pick
+  double ttft_threshold_s = 0;  // a replica predicted over this TTFT is busy too (0: off)
+  int max_held = 1024;          // requests held at once (more: sent at arrival as without it)
   bool operator==(const LateBindingConfig&) const = default;
 };
 

@@ -1,9 +1,9 @@
 // What the router's pure core needs from the world, as interfaces: a clock and timers, a way to
 // send a request to a replica, and observers of what happens to requests and replicas. The live
-// router implements them on Asio and its upstream pools (src/router/router_impl.hpp lists its parts);
-// the core's tests implement them in virtual time (tests/core/fake_env.hpp), so every decision
-// about a request — admission, queueing, retries, held-back errors, failover, drain, shutdown —
-// is tested without a socket.
+// router implements them on Asio and its upstream pools (src/router/router_impl.hpp lists its
+// parts); the core's tests implement them in virtual time (tests/core/fake_env.hpp), so every
+// decision about a request — admission, queueing, retries, held-back errors, failover, drain,
+// shutdown — is tested without a socket.
 #pragma once
 
 #include <cstdint>

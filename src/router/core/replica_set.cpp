@@ -191,8 +191,8 @@ Eligibility ReplicaSet::eligibility(const EligibilityQuery& q,
     ++e.eligible;
     const bool tried = q.tried != nullptr &&
                        std::find(q.tried->begin(), q.tried->end(), r->index) != q.tried->end();
-    const bool room = q.retry || q.max_in_flight_per_replica == 0 ||
-                      r->in_flight < q.max_in_flight_per_replica;
+    const bool room =
+        q.retry || q.max_in_flight_per_replica == 0 || r->in_flight < q.max_in_flight_per_replica;
     if (!tried && room) {
       mask[static_cast<size_t>(r->index)] = 1;
       ++e.candidates;

@@ -21,8 +21,8 @@
 
 #include "cluster/state.hpp"
 #include "router/aliases.hpp"
-#include "router/core/config.hpp"
 #include "router/core/admission.hpp"
+#include "router/core/config.hpp"
 #include "router/replica_state.hpp"
 #include "router/router_metrics.hpp"
 #include "router/window_stats.hpp"

@@ -57,8 +57,8 @@ RetryVerdict decide_retry(const AttemptOutcome& o, const RetryBudget& b) {
     // Nothing reached the client: try another replica. The replica answered nothing usable;
     // it failed unless it answered (a held 5xx, a malformed or oversized response).
     v.reason = failure_reason(o.error);
-    v.mark_unhealthy = !o.held && o.error != ClientError::kTooLarge &&
-                       o.error != ClientError::kProtocolError;
+    v.mark_unhealthy =
+        !o.held && o.error != ClientError::kTooLarge && o.error != ClientError::kProtocolError;
     v.action = can_retry(b) ? RetryAction::kRetry : RetryAction::kFail;
     set_gateway_error(v, timeout);
     return v;

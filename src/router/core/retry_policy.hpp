@@ -27,25 +27,25 @@ namespace eta::router {
 // How an attempt ended.
 struct AttemptOutcome {
   http::ClientError error = http::ClientError::kOk;  // kOk: the response arrived whole
-  bool head_received = false;  // the upstream's response head arrived
-  bool head_relayed = false;   // ... and went to the client (bytes reached the client)
-  bool held = false;           // a 5xx head kept back for a retry
-  int status = 0;              // the upstream's status, once its head arrived
-  bool unhealthy = false;      // the router moved it: its replica turned unhealthy unanswered
+  bool head_received = false;                        // the upstream's response head arrived
+  bool head_relayed = false;  // ... and went to the client (bytes reached the client)
+  bool held = false;          // a 5xx head kept back for a retry
+  int status = 0;             // the upstream's status, once its head arrived
+  bool unhealthy = false;     // the router moved it: its replica turned unhealthy unanswered
 };
 
 // What is left to try.
 struct RetryBudget {
-  int attempt = 1;        // the attempt that ended (1 = the first)
-  int retries = 0;        // extra attempts allowed (RouterConfig::retries)
-  bool pinned = false;    // a stored response: its replica alone holds it
-  bool has_target = true; // another routable replica serving the model, not tried yet
+  int attempt = 1;         // the attempt that ended (1 = the first)
+  int retries = 0;         // extra attempts allowed (RouterConfig::retries)
+  bool pinned = false;     // a stored response: its replica alone holds it
+  bool has_target = true;  // another routable replica serving the model, not tried yet
 };
 
 enum class RetryAction : uint8_t {
-  kComplete,    // the response arrived whole and is relayed (2xx, 4xx, unheld 5xx)
-  kRetry,       // try another replica (if routing finds none: kRelayHeld or kFail)
-  kFail,        // answer the client with `status` (bytes sent: end the stream with an error)
+  kComplete,  // the response arrived whole and is relayed (2xx, 4xx, unheld 5xx)
+  kRetry,     // try another replica (if routing finds none: kRelayHeld or kFail)
+  kFail,      // answer the client with `status` (bytes sent: end the stream with an error)
 };
 
 struct RetryVerdict {

@@ -174,10 +174,10 @@ bool RouterCore::authorized(const http::ExchangePtr& e, std::string_view* matche
   c->arrival = now();
   note_error(*c, "unauthorized");
   http::Headers h{{"WWW-Authenticate", "Bearer"}};
-  respond_error(c, 401, "UnauthorizedError",
-                token.empty() ? "Missing API key: send 'Authorization: Bearer <key>'."
-                              : "Invalid API key.",
-                std::move(h));
+  respond_error(
+      c, 401, "UnauthorizedError",
+      token.empty() ? "Missing API key: send 'Authorization: Bearer <key>'." : "Invalid API key.",
+      std::move(h));
   return false;
 }
 
@@ -263,14 +263,14 @@ bool RouterCore::read_request(const CallPtr& c, std::string_view id) {
 bool RouterCore::charge_rate_limit(const CallPtr& c, std::string_view key) {
   const RateLimit& limit = rate_limit_for(config_, key);
   if (!limit.any()) return true;
-  const double tokens = c->info.prompt_tokens + static_cast<double>(c->info.max_tokens.value_or(0)) *
-                                                    (c->info.decode ? c->info.sequences : 0);
+  const double tokens =
+      c->info.prompt_tokens + static_cast<double>(c->info.max_tokens.value_or(0)) *
+                                  (c->info.decode ? c->info.sequences : 0);
   const RateLimiter::Verdict v = rate_limiter_.charge(key, limit, tokens, c->arrival);
   if (!v.allowed) {
-    answer_refusal(c, rate_limit_answer(v.tokens,
-                                        v.tokens ? limit.tokens_per_minute
-                                                 : limit.requests_per_minute,
-                                        tokens, v.retry_after_s));
+    answer_refusal(c, rate_limit_answer(
+                          v.tokens, v.tokens ? limit.tokens_per_minute : limit.requests_per_minute,
+                          tokens, v.retry_after_s));
     return false;
   }
   observer_.rate_charged(key, static_cast<uint64_t>(std::max(0.0, tokens)));
@@ -335,8 +335,7 @@ void RouterCore::finish(const CallPtr& c, int status) {
   if (c->finished) return;
   c->finished = true;
   c->queued = false;
-  const std::string replica =
-      c->replica >= 0 ? replicas_.at(c->replica).url() : std::string(kNone);
+  const std::string replica = c->replica >= 0 ? replicas_.at(c->replica).url() : std::string(kNone);
   metrics_.count_request(replica, status);
   if (status == 429 && (c->error.rfind("shed_", 0) == 0 || c->error.rfind("queue_", 0) == 0)) {
     metrics_.rejections.with({c->error}).inc();

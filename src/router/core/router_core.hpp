@@ -1,7 +1,7 @@
 // The router's core: everything `eta route` decides about requests and replicas, without a
-// socket or a clock of its own. The networking around it (src/router/router_impl.hpp lists its parts:
-// the listeners, the poller, the upstream pools, the admin API) hands it client exchanges and
-// poll results and implements its ports (ports.hpp); tests drive it in virtual time.
+// socket or a clock of its own. The networking around it (src/router/router_impl.hpp lists its
+// parts: the listeners, the poller, the upstream pools, the admin API) hands it client exchanges
+// and poll results and implements its ports (ports.hpp); tests drive it in virtual time.
 //
 // A request's way through it (docs/architecture.md, "eta route"):
 //   proxy()          API key, shutdown, reading (best effort), the model, prepare (features),

@@ -31,13 +31,14 @@ class RouterQueue {
   void drop(const std::function<bool(uint64_t)>& gone);
 
   struct PumpHandlers {
-    std::function<bool(uint64_t)> gone;             // the request finished meanwhile: drop it
-    std::function<RouteResult(uint64_t)> route;     // one attempt for the head
-    std::function<void(uint64_t)> timed_out;        // its deadline passed: 429 queue_timeout
+    std::function<bool(uint64_t)> gone;                 // the request finished meanwhile: drop it
+    std::function<RouteResult(uint64_t)> route;         // one attempt for the head
+    std::function<void(uint64_t)> timed_out;            // its deadline passed: 429 queue_timeout
     std::function<void(uint64_t, RouteResult)> refuse;  // routing refused it for good
   };
   // Routes the queue's head while it dispatches: stops at the first head still at capacity,
-  // over the SLO or held by late binding (the order is kept). Re-entrant calls (from a handler) return at once.
+  // over the SLO or held by late binding (the order is kept). Re-entrant calls (from a handler)
+  // return at once.
   void pump(double now, const PumpHandlers& handlers);
   bool pumping() const { return pumping_; }
 
