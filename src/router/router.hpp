@@ -6,10 +6,11 @@
 // router_impl.hpp. router.cpp and net_env.cpp are the only translation units of src/router/
 // that include Asio, and they use Beast only through src/http/'s Beast-free headers.
 //
-// Threading: one io_context run by one thread carries everything: the client listener, the admin
-// listener, every replica's upstream pool, the scrape / health / models timers, the admission
-// queue and the ClusterState (ledger, speed models, prefix index, output predictor). All of it
-// is touched only from that thread, so nothing on the data path takes a lock.
+// Threading (`threads:`; docs/architecture.md "Threading"): worker 0 is the io_context given
+// here (admin listener, poller, timers, signals, peer sync, KV events, plus a client listener);
+// workers 1..N-1 run their own io_context, client listener (SO_REUSEPORT) and upstream pools. A
+// call stays on the worker that accepted it; the core's shared state is touched under its one
+// mutex, and a streamed answer's relaying and scanning run outside it.
 //
 // What it serves, how it routes, retries and sheds: docs/architecture.md ("eta route").
 #pragma once
