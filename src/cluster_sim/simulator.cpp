@@ -277,10 +277,9 @@ class Simulation {
     late_ = config_.late_binding;
     late_.enabled = choice.late && !oracle_mode_;
     admission_ = config_.admission_on() || late_.enabled;
-    if (admission_) {
-      gates_.resize(std::max<size_t>(routers_.size(), 1));
-      for (Gate& g : gates_) g.per_replica.assign(replicas_.size(), 0);
-    }
+    // Always there (unused without admission), so that a Gate& is never bound to nothing.
+    gates_.resize(std::max<size_t>(routers_.size(), 1));
+    for (Gate& g : gates_) g.per_replica.assign(replicas_.size(), 0);
     decision_.explain = false;  // nobody reads the policies' reasons here
     out_ = SimResult{};
     out_.admission = admission_;

@@ -160,7 +160,7 @@ class FakeEnv final : public Env {
   class FakeTimer final : public Timer {
    public:
     explicit FakeTimer(FakeEnv& env) : env_(env) {}
-    ~FakeTimer() override { cancel(); }
+    ~FakeTimer() override { *alive_ = false; }
     void arm(double at_s, std::function<void()> fn) override {
       cancel();
       const uint64_t gen = ++generation_;
