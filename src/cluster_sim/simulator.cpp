@@ -424,8 +424,7 @@ class Simulation {
     }
     // The live router's order (RouterCore::admit): behind waiting requests, else route.
     const size_t g = gate_of(i);
-    if (router::queue_first(config_.admission, gates_[g].queue.size()) ||
-        (late_.enabled && !gates_[g].queue.empty())) {
+    if (router::queue_behind(config_.admission, late_, gates_[g].queue.size())) {
       enqueue(i, now);
       pump(g, now);
       return;
@@ -637,13 +636,10 @@ class Simulation {
   void enqueue(size_t i, double now) {
     const size_t g = gate_of(i);
     const router::AdmissionConfig& adm = config_.admission;
-    // As RouterCore::enqueue: a held request is routed again at the end of its hold.
-    const double deadline = held_[i] ? now + late_.max_hold_s +
-                                           std::max(adm.queue_size > 0 ? adm.queue_timeout_s : 0.0,
-                                                    2 * config_.scrape_interval_s)
-                                     : now + adm.queue_timeout_s;
-    const int capacity = adm.queue_size + (late_.enabled ? late_.max_held : 0);
-    if (!gates_[g].queue.push(i, deadline, capacity)) return refuse(i, router::Refusal::kQueueFull);
+    const double deadline =
+        router::queue_deadline(adm, late_, held_[i] != 0, now, config_.scrape_interval_s);
+    if (!gates_[g].queue.push(i, deadline, router::queue_capacity(adm, late_)))
+      return refuse(i, router::Refusal::kQueueFull);
     if (!held_[i]) ++out_.queued;
     arm(g, now);
   }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "router/core/admission.hpp"
+#include "router/core/late_binding.hpp"
 #include "router/core/router_queue.hpp"
 
 namespace eta::router {
@@ -22,28 +23,25 @@ Eligibility serving(int eligible, int candidates) {
 TEST(Admission, GlobalInFlightBoundAppliesToFirstAttemptsOnly) {
   AdmissionConfig c;
   c.max_in_flight = 2;
-  EXPECT_EQ(admit_before_pick(c, false, 1, serving(2, 2)), RouteResult::kDispatched);
-  EXPECT_EQ(admit_before_pick(c, false, 2, serving(2, 2)), RouteResult::kAtCapacity);
+  EXPECT_EQ(admit_in_flight(c, false, 1), RouteResult::kDispatched);
+  EXPECT_EQ(admit_in_flight(c, false, 2), RouteResult::kAtCapacity);
   // A retry holds its place already.
-  EXPECT_EQ(admit_before_pick(c, true, 2, serving(2, 1)), RouteResult::kDispatched);
+  EXPECT_EQ(admit_in_flight(c, true, 2), RouteResult::kDispatched);
 }
 
 TEST(Admission, ModelNobodyServesIs404OnlyOnceModelsAreKnown) {
-  AdmissionConfig c;
   Eligibility none;  // no replica reported its models yet
-  EXPECT_EQ(admit_before_pick(c, false, 0, none), RouteResult::kNoReplica);
+  EXPECT_EQ(admit_eligible(none, false), RouteResult::kNoReplica);
   none.any_known = true;
-  EXPECT_EQ(admit_before_pick(c, false, 0, none), RouteResult::kUnknownModel);
+  EXPECT_EQ(admit_eligible(none, false), RouteResult::kUnknownModel);
   Eligibility unroutable = none;
   unroutable.any_serving = true;  // served, but by no routable replica
-  EXPECT_EQ(admit_before_pick(c, false, 0, unroutable), RouteResult::kNoReplica);
+  EXPECT_EQ(admit_eligible(unroutable, false), RouteResult::kNoReplica);
 }
 
 TEST(Admission, NoCandidateIsCapacityForNewRequestsAndNoReplicaForRetries) {
-  AdmissionConfig c;
-  c.max_in_flight_per_replica = 1;
-  EXPECT_EQ(admit_before_pick(c, false, 3, serving(2, 0)), RouteResult::kAtCapacity);
-  EXPECT_EQ(admit_before_pick(c, true, 3, serving(2, 0)), RouteResult::kNoReplica);
+  EXPECT_EQ(admit_eligible(serving(2, 0), false), RouteResult::kAtCapacity);
+  EXPECT_EQ(admit_eligible(serving(2, 0), true), RouteResult::kNoReplica);
 }
 
 TEST(Admission, SloShedsOnlyNewRequestsOverTheObjective) {
@@ -104,6 +102,29 @@ TEST(Admission, EveryRefusalHasItsStatusReasonAndRetryAfter) {
   EXPECT_EQ(rl.retry_after_s, 3);
   EXPECT_NE(rl.message.find("1000 tokens per minute (this request counts 1200)"),
             std::string::npos);
+}
+
+TEST(Admission, LateBindingQueueRules) {
+  AdmissionConfig a;
+  LateBindingConfig lb;
+  // Off: admission's queue alone.
+  EXPECT_FALSE(queue_behind(a, lb, 3));  // no admission queue: nobody queues behind
+  EXPECT_EQ(queue_capacity(a, lb), 0);
+  EXPECT_DOUBLE_EQ(queue_deadline(a, lb, false, 10, 0.05), 15);
+  // On: newcomers queue behind held requests; room for max_held more; a held request's
+  // deadline lets it be routed once after its hold.
+  lb.enabled = true;
+  lb.max_hold_s = 0.5;
+  lb.max_held = 7;
+  EXPECT_FALSE(queue_behind(a, lb, 0));
+  EXPECT_TRUE(queue_behind(a, lb, 1));
+  EXPECT_EQ(queue_capacity(a, lb), 7);
+  EXPECT_DOUBLE_EQ(queue_deadline(a, lb, true, 10, 0.05), 10.6);
+  a.queue_size = 4;
+  a.queue_timeout_s = 2;
+  EXPECT_EQ(queue_capacity(a, lb), 11);
+  EXPECT_DOUBLE_EQ(queue_deadline(a, lb, true, 10, 0.05), 12.5);  // then admission's timeout
+  EXPECT_DOUBLE_EQ(queue_deadline(a, lb, false, 10, 0.05), 12);
 }
 
 TEST(RouterQueue, BoundedFifoWithDeadlines) {

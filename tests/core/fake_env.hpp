@@ -219,6 +219,21 @@ struct RecordingObserver final : CallObserver, ReplicaObserver {
   void removed(int r) override { removals.push_back(r); }
 };
 
+// Adds `n` replicas (http://10.0.0.1:8000, ...), healthy and serving model "m".
+inline void add_serving_replicas(RouterCore& core, int n) {
+  for (int i = 0; i < n; ++i) {
+    ReplicaConfig rc;
+    rc.url = "http://10.0.0." + std::to_string(i + 1) + ":8000";
+    std::string error;
+    EXPECT_EQ(core.add_replica(rc, error), i) << error;
+    core.health_result(i, true, "");
+    ModelList models;
+    models.ids = {"m"};
+    models.cards = {R"({"id":"m","object":"model"})"};
+    core.models_result(i, models);
+  }
+}
+
 // A RouterCore with `n` healthy replicas serving model "m", in virtual time.
 struct CoreFixture {
   FakeEnv env;
@@ -234,17 +249,7 @@ struct CoreFixture {
   explicit CoreFixture(int n, RouterConfig config = round_robin()) {
     RouterCore::Ports p{&env, &metrics, &observer, &observer};
     core = std::make_unique<RouterCore>(config, p);
-    for (int i = 0; i < n; ++i) {
-      ReplicaConfig rc;
-      rc.url = "http://10.0.0." + std::to_string(i + 1) + ":8000";
-      std::string error;
-      EXPECT_EQ(core->add_replica(rc, error), i) << error;
-      core->health_result(i, true, "");
-      ModelList models;
-      models.ids = {"m"};
-      models.cards = {R"({"id":"m","object":"model"})"};
-      core->models_result(i, models);
-    }
+    add_serving_replicas(*core, n);
   }
   // A client request on `path` (POST, JSON body).
   std::shared_ptr<FakeExchange> send(

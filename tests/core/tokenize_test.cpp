@@ -85,17 +85,7 @@ struct TokenizeFixture {
   // `n` healthy replicas serving "m"; `events`: the first ones whose KV events are live.
   TokenizeFixture(int n, int events, RouterConfig c = config()) {
     core = std::make_unique<RouterCore>(c, RouterCore::Ports{&env, &metrics, &observer, &observer});
-    for (int i = 0; i < n; ++i) {
-      ReplicaConfig rc;
-      rc.url = "http://10.0.0." + std::to_string(i + 1) + ":8000";
-      std::string error;
-      EXPECT_EQ(core->add_replica(rc, error), i) << error;
-      core->health_result(i, true, "");
-      ModelList models;
-      models.ids = {"m"};
-      models.cards = {R"({"id":"m","object":"model"})"};
-      core->models_result(i, models);
-    }
+    add_serving_replicas(*core, n);
     prefix::KvEventIndex& kv = core->state().kv_events();
     for (int i = 0; i < events; ++i) {
       kv.set_active(i, true);

@@ -4,12 +4,6 @@
 
 namespace eta::router {
 
-RouteResult admit_before_pick(const AdmissionConfig& config, bool retry, int total_in_flight,
-                              const Eligibility& e) {
-  const RouteResult r = admit_in_flight(config, retry, total_in_flight);
-  return r != RouteResult::kDispatched ? r : admit_eligible(e, retry);
-}
-
 RouteResult admit_in_flight(const AdmissionConfig& config, bool retry, int total_in_flight) {
   if (!retry && config.max_in_flight > 0 && total_in_flight >= config.max_in_flight) {
     return RouteResult::kAtCapacity;

@@ -33,12 +33,10 @@ enum class RouteResult : uint8_t {
   kHeld,          // late binding: every candidate is busy; wait in the router queue
 };
 
-// Before the pick. `retry`: an attempt after a failed one (the in-flight bounds do not apply:
-// the request holds its place already). kDispatched: pick among the candidates. It is
-// admit_in_flight (the router's own bound, checked first: even a stored response's retrieval
-// waits for it) and then admit_eligible (the replicas' room).
-RouteResult admit_before_pick(const AdmissionConfig& config, bool retry, int total_in_flight,
-                              const Eligibility& eligibility);
+// Before the pick, in this order. `retry`: an attempt after a failed one (the in-flight bounds
+// do not apply: the request holds its place already). kDispatched: go on. admit_in_flight is the
+// router's own bound (checked first: even a stored response's retrieval waits for it),
+// admit_eligible the replicas' room.
 RouteResult admit_in_flight(const AdmissionConfig& config, bool retry, int total_in_flight);
 RouteResult admit_eligible(const Eligibility& eligibility, bool retry);
 // After the pick: the TTFT objective. `best_ttft_s`: the best predicted TTFT among the pick's

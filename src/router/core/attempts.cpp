@@ -97,7 +97,7 @@ void RouterCore::on_head(const CallPtr& c, const http::ResponseHead& head) {
   if (c->finished) return;
   c->status = head.status;
   relay_response_headers(head, c->headers, c->content_type);
-  if (hold_error_head(head.status, retry_budget(*c))) {
+  if (hold_error_head_lazy(head.status, [&] { return retry_budget(*c); })) {
     c->mode = Call::Mode::kHeld;  // not relayed: retried elsewhere once complete
     return;
   }
@@ -200,7 +200,7 @@ void RouterCore::on_complete(const CallPtr& c, const http::ClientResult& result)
   o.head_received = result.head_received;
   o.held = c->mode == Call::Mode::kHeld;
   o.status = c->status;
-  const RetryVerdict v = decide_retry(o, retry_budget(*c));
+  const RetryVerdict v = decide_retry_lazy(o, [&] { return retry_budget(*c); });
   if (v.action == RetryAction::kComplete) return complete(c);
   ReplicaRecord& r = replicas_.at(c->replica);
   if (v.mid_stream) return fail_mid_response(c, v, result);

@@ -98,7 +98,6 @@ struct Call {
 
   bool queued = false;
   bool held_by_late_binding = false;  // late binding held it (late_binding.hpp)
-  double queue_deadline = 0;
   bool finished = false;
 
   // Model aliases: when the replica serves the model under another name, its answer's "model"

@@ -1,5 +1,6 @@
 #include "router/core/late_binding.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace eta::router {
@@ -20,6 +21,22 @@ bool replica_busy(const LateBindingConfig& config, const cluster::ReplicaView& v
   if (l.pending_prefill_tokens > budget) return true;
   return config.ttft_threshold_s > 0 && std::isfinite(predicted_ttft_s) &&
          predicted_ttft_s > config.ttft_threshold_s;
+}
+
+bool queue_behind(const AdmissionConfig& admission, const LateBindingConfig& late,
+                  size_t queue_length) {
+  return queue_first(admission, queue_length) || (late.enabled && queue_length > 0);
+}
+
+int queue_capacity(const AdmissionConfig& admission, const LateBindingConfig& late) {
+  return admission.queue_size + (late.enabled ? late.max_held : 0);
+}
+
+double queue_deadline(const AdmissionConfig& admission, const LateBindingConfig& late, bool held,
+                      double now, double recheck_s) {
+  if (!held) return now + admission.queue_timeout_s;
+  return now + late.max_hold_s +
+         std::max(admission.queue_size > 0 ? admission.queue_timeout_s : 0.0, 2 * recheck_s);
 }
 
 }  // namespace eta::router

@@ -10,10 +10,11 @@
 // go to the policy's pick. Pure; the live router (core/routing.cpp) and eta cluster-sim use it.
 #pragma once
 
+#include <cstddef>
 #include <vector>
 
 #include "cluster/view.hpp"
-#include "router/core/admission_config.hpp"
+#include "router/core/admission.hpp"
 
 namespace eta::router {
 
@@ -38,5 +39,16 @@ bool late_binding_hold(const LateBindingConfig& config, const cluster::ClusterVi
   }
   return any;
 }
+
+// The router queue's rules with late binding on (the live router and cluster-sim both use these):
+// a newcomer queues behind any waiting request (admission's or late binding's, FIFO); the queue
+// holds admission's queue_size plus late binding's max_held; a held request's deadline lets it be
+// routed once more after its hold (the queue timer wakes every `recheck_s`), so it times out only
+// if admission then still keeps it.
+bool queue_behind(const AdmissionConfig& admission, const LateBindingConfig& late,
+                  size_t queue_length);
+int queue_capacity(const AdmissionConfig& admission, const LateBindingConfig& late);
+double queue_deadline(const AdmissionConfig& admission, const LateBindingConfig& late, bool held,
+                      double now, double recheck_s);
 
 }  // namespace eta::router

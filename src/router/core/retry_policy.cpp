@@ -35,6 +35,10 @@ bool hold_error_head(int status, const RetryBudget& budget) {
   return status >= 500 && can_retry(budget);
 }
 
+bool completes(const AttemptOutcome& o) {
+  return !o.unhealthy && o.error == ClientError::kOk && !o.held;
+}
+
 RetryVerdict decide_retry(const AttemptOutcome& o, const RetryBudget& b) {
   RetryVerdict v;
   const bool timeout = o.error == ClientError::kTimeout;
@@ -45,8 +49,8 @@ RetryVerdict decide_retry(const AttemptOutcome& o, const RetryBudget& b) {
     set_gateway_error(v, false);
     return v;
   }
+  if (completes(o)) return v;  // kComplete: relayed as it came
   if (o.error == ClientError::kOk) {
-    if (!o.held) return v;  // kComplete: relayed as it came
     // vLLM's 503 is its full queue (--max-num-queued-reqs): a load signal, not a failure.
     v.reason = o.status == 503 ? "upstream_overloaded" : "upstream_5xx";
     v.action = can_retry(b) ? RetryAction::kRetry : RetryAction::kFail;

@@ -62,5 +62,18 @@ bool hold_error_head(int status, const RetryBudget& budget);
 // Whether a retry is possible at all (attempts left, not pinned, a target exists).
 bool can_retry(const RetryBudget& budget);
 RetryVerdict decide_retry(const AttemptOutcome& outcome, const RetryBudget& budget);
+// The outcome is a whole response to relay (decide_retry's kComplete, whatever the budget).
+bool completes(const AttemptOutcome& outcome);
+
+// The same with the budget asked only when the answer depends on it: `budget()` looks at every
+// replica, and most heads are not 5xx and most attempts complete (once per request).
+template <typename BudgetFn>
+bool hold_error_head_lazy(int status, BudgetFn&& budget) {
+  return status >= 500 && hold_error_head(status, budget());
+}
+template <typename BudgetFn>
+RetryVerdict decide_retry_lazy(const AttemptOutcome& outcome, BudgetFn&& budget) {
+  return completes(outcome) ? RetryVerdict{} : decide_retry(outcome, budget());
+}
 
 }  // namespace eta::router

@@ -17,8 +17,7 @@ namespace eta::router {
 
 void RouterCore::admit(const CallPtr& c) {
   // FIFO: behind waiting requests (admission's queue, or those late binding holds).
-  if (queue_first(config_.admission, queue_.size()) ||
-      (config_.late_binding.enabled && !queue_.empty())) {
+  if (queue_behind(config_.admission, config_.late_binding, queue_.size())) {
     enqueue(c);
     pump_queue();
     return;
@@ -195,21 +194,12 @@ size_t RouterCore::queue_length() {
 
 void RouterCore::enqueue(const CallPtr& c) {
   queue_length();  // a client that gave up holds no place
-  const AdmissionConfig& a = config_.admission;
-  const LateBindingConfig& lb = config_.late_binding;
-  double deadline = now() + a.queue_timeout_s;
-  if (c->held_by_late_binding) {
-    // Routed again at the end of its hold (the queue timer wakes every scrape interval): it
-    // times out only if admission then still keeps it.
-    deadline = now() + lb.max_hold_s +
-               std::max(a.queue_size > 0 ? a.queue_timeout_s : 0.0, 2 * config_.scrape.interval_s);
-  }
-  const int capacity = a.queue_size + (lb.enabled ? lb.max_held : 0);
-  if (!queue_.push(c->id, deadline, capacity)) {
+  const double deadline = queue_deadline(config_.admission, config_.late_binding,
+                                         c->held_by_late_binding, now(), config_.scrape.interval_s);
+  if (!queue_.push(c->id, deadline, queue_capacity(config_.admission, config_.late_binding))) {
     return refuse(c, Refusal::kQueueFull);
   }
   c->queued = true;
-  c->queue_deadline = deadline;
   arm_queue_timer();
 }
 
