@@ -25,6 +25,10 @@ import etalib  # noqa: E402
 from etalib import free_port, parse_prometheus, wait_port  # noqa: E402,F401  (re-exported)
 
 ETA_BIN = os.environ.get("ETA_BIN", "")
+# The binary under test was built with a sanitizer (ctest sets ETA_SANITIZED in the ASan/UBSan
+# tree, make tsan-run sets ETA_TSAN): timing allowances that measure the binary's own overhead
+# scale with it.
+SANITIZED = os.environ.get("ETA_SANITIZED") == "1" or os.environ.get("ETA_TSAN") == "1"
 
 atexit.register(etalib.kill_live_servers)
 

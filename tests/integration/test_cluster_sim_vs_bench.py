@@ -52,7 +52,7 @@ class ClusterSimMatchesBench(unittest.TestCase):
                 live = json.load(f)
         self.assertEqual(live["errors"], 0)
         self.assertEqual(live["requests"], cs["requests"])
-        if os.environ.get("ETA_SANITIZED") == "1":
+        if etatest.SANITIZED:
             # Under ASan + UBSan every request costs the live side far more CPU than in a
             # normal build: the run above still exercises both paths for memory and UB errors,
             # but latency agreement is a claim about the normal build only.

@@ -6,6 +6,7 @@ and from its removal to the drain."""
 
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -13,11 +14,23 @@ import time
 import unittest
 
 import etatest
+from etatest import etalib
 from test_route import RouterProcess
 
 MODEL = "sim-model"
 DNSMASQ = "/usr/sbin/dnsmasq"
 NAME = "vllm.eta-test"
+
+
+def free_udp_and_tcp_port():
+    while True:
+        port = etatest.free_port(udp=True)
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
 
 
 class DnsDiscoveryTest(unittest.TestCase):
@@ -28,16 +41,10 @@ class DnsDiscoveryTest(unittest.TestCase):
         self.port = etatest.free_port()  # both replicas listen on it (127.0.0.1 and 127.0.0.2)
         self.sims = [self.start_sim(i) for i in range(2)]
         self.write_hosts(["127.0.0.1"])
-        self.dns_port = etatest.free_port(udp=True)
         self.dns_log = open(os.path.join(self.tmp, "dnsmasq.log"), "w")
         self.addCleanup(self.dns_log.close)
-        self.dns = subprocess.Popen(
-            [DNSMASQ, "--keep-in-foreground", "--port", str(self.dns_port), "--listen-address",
-             "127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--addn-hosts",
-             self.hosts, "--local=/eta-test/", "--pid-file=", "--log-facility=-"],
-            stdout=subprocess.DEVNULL, stderr=self.dns_log)
+        self.start_dns()
         self.addCleanup(self.stop_dns)
-        time.sleep(0.3)
         self.config = os.path.join(self.tmp, "eta.yaml")
         with open(self.config, "w") as f:
             f.write("replica_dns: [{name: %s, port: %d, interval_s: 0.2}]\n" % (NAME, self.port))
@@ -48,6 +55,21 @@ class DnsDiscoveryTest(unittest.TestCase):
                                   str(self.port), "--model", MODEL, "--time-scale", "1"])
         self.addCleanup(sim.stop)
         return sim
+
+    def start_dns(self):
+        """dnsmasq on a loopback port; it binds UDP and TCP there, and a port free for one may be
+        taken for the other (or taken again before dnsmasq binds it): then another port."""
+        for _ in range(10):
+            self.dns_port = free_udp_and_tcp_port()
+            self.dns = subprocess.Popen(
+                [DNSMASQ, "--keep-in-foreground", "--port", str(self.dns_port), "--listen-address",
+                 "127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--addn-hosts",
+                 self.hosts, "--local=/eta-test/", "--pid-file=", "--log-facility=-"],
+                stdout=subprocess.DEVNULL, stderr=self.dns_log)
+            if etalib.wait_port(self.dns_port, self.dns, timeout=5):
+                return
+            self.dns.wait(timeout=5)
+        self.fail("dnsmasq did not start: %s" % self.dnsmasq_log())
 
     def dnsmasq_log(self):
         with open(os.path.join(self.tmp, "dnsmasq.log")) as f:

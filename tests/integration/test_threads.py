@@ -239,7 +239,9 @@ class ThreadsTest(unittest.TestCase):
     def test_forced_removal_ends_streams_of_every_worker(self):
         other = start_sim(time_scale=1)
         try:
-            with start_router([other, self.slow]) as r:
+            # Round robin: both replicas get streams whatever their speeds (the default policy
+            # may send all twelve to the faster one).
+            with start_router([other, self.slow], "--policy", "round-robin") as r:
                 streams = [open_stream(r) for _ in range(12)]
                 status, body = r.admin().post_json("/admin/replicas/remove",
                                                    {"url": other.url, "force": True})
