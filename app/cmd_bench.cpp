@@ -154,8 +154,11 @@ void add_bench_command(CLI::App& root, Action& action) {
       ->capture_default_str();
   cmd->add_option("--seed", o.seed, "seed of the workload and the arrivals")->capture_default_str();
   cmd->add_option("--lengths", o.lengths,
-                  "exact: max_tokens = the true length with ignore_eos; hidden: a generous "
-                  "max_tokens, the true length only in eta_sim.output_tokens")
+                  "exact: max_tokens = the true length with ignore_eos; hidden: one max_tokens "
+                  "for the whole workload (its longest answer rounded up to a power of two), the "
+                  "true length only in eta_sim.output_tokens; hidden-scaled: as hidden with "
+                  "max_tokens = max(2 x true length, 256) (the rule before 2026-12-02: it tells "
+                  "the router the length within a factor of two)")
       ->capture_default_str();
   cmd->add_option("--slo", o.slo, "SLOs for goodput in ms, e.g. ttft=500,tpot=50,e2e=20000");
   cmd->add_option("--json", o.json_path, "write the report (JSON, docs/bench.md)");

@@ -240,7 +240,7 @@ int run_cluster_sim(const ClusterSimOptions& o) {
     return fail(error);
   }
   if (!workload::parse_lengths_mode(o.lengths, config.lengths))
-    return fail("--lengths must be exact or hidden, got '" + o.lengths + "'");
+    return fail("--lengths must be exact, hidden or hidden-scaled, got '" + o.lengths + "'");
   if (o.ledger != "on" && o.ledger != "off")
     return fail("--ledger must be on or off, got '" + o.ledger + "'");
   if (std::isnan(o.peer_sync_ms)) return fail("--peer-sync must be a number of ms, got nan");
@@ -656,7 +656,10 @@ void add_cluster_sim_command(CLI::App& root, Action& action) {
                   "arrival rate as fractions of the cluster's capacity, comma-separated")
       ->capture_default_str();
   cmd->add_option("--lengths", opts->lengths,
-                  "exact: max_tokens = true length with ignore_eos; hidden: the router predicts")
+                  "exact: max_tokens = true length with ignore_eos; hidden: the router predicts "
+                  "(max_tokens one value for the workload); hidden-scaled: as hidden with "
+                  "max_tokens = max(2 x true length, 256), which tells the router the length "
+                  "within a factor of two (the rule before 2026-12-02)")
       ->capture_default_str();
   cmd->add_option("--num-requests", opts->num_requests, "keep the first N requests")
       ->check(positive_number());

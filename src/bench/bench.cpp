@@ -104,7 +104,7 @@ bool prepare_bench(const BenchOptions& o, BenchSetup& s, std::string& error) {
     return false;
   }
   if (!workload::parse_lengths_mode(o.lengths, s.lengths)) {
-    error = "--lengths must be exact or hidden, got '" + o.lengths + "'";
+    error = "--lengths must be exact, hidden or hidden-scaled, got '" + o.lengths + "'";
     return false;
   }
   if (!o.api.empty()) {
@@ -260,6 +260,7 @@ void run_bench(const BenchOptions& o, const BenchSetup& s, const TargetInfo& inf
   body.default_api = s.api.value_or(workload::Api::kCompletions);
   body.lengths = s.lengths;
   body.max_model_len = static_cast<int>(info.max_model_len);
+  body.hidden_max_tokens = workload::workload_max_tokens(w);
   body.send_session_as_user = true;
 
   LoadgenConfig config;

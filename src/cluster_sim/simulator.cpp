@@ -24,6 +24,7 @@ std::vector<RequestPlan> plan_requests(const workload::Workload& w, workload::Le
   workload::BodyOptions body;
   body.lengths = mode;
   body.max_model_len = max_model_len;
+  body.hidden_max_tokens = workload::workload_max_tokens(w);
   std::vector<RequestPlan> plans(w.requests.size());
   for (size_t i = 0; i < w.requests.size(); ++i) {
     const workload::WorkloadRequest& r = w.requests[i];

@@ -42,6 +42,7 @@ struct RunSummary {
   // error any one number reaches (the floor a predictor must beat), and that number.
   double output_floor = 0;
   double output_floor_tokens = 0;
+  double output_online_floor = 0;  // the best constant guessed online (study.cpp)
   int64_t lost = 0;
   uint64_t events = 0;
   uint64_t steps = 0;

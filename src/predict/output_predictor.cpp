@@ -9,7 +9,6 @@ namespace eta::predict {
 namespace {
 
 constexpr double kErrorClip = 2.0;  // a guess's relative error counts at most this much
-constexpr double kJudged = 0.125;   // guesses (x min_weight) before a context's error counts
 
 uint64_t mix(uint64_t x) {  // splitmix64's finaliser
   x += 0x9e3779b97f4a7c15ull;
@@ -56,42 +55,66 @@ void OutputLengthPredictor::Histogram::add(int output_tokens, double decay) {
   ++stale;
 }
 
-// The constant c with the least weighted median of |c - y| / y over the histogram (bins at their
-// mean length); candidates are the bins' means.
+// The constant c with the least median of |c - y| / y over the histogram. A bin's lengths are
+// taken as spread evenly in log2 over the widest interval around their mean that fits in the bin
+// (a bin of equal lengths is a point; one spread over the bin, about the bin), so the median
+// error is a continuous function of c and its minimum does not jump between bin means as
+// samples arrive. For a given c it is the least t with at least half the mass in
+// [c / (1 + t), c / (1 - t)]; c is searched among the bins' means and on a grid of 1/8 octave,
+// then of 1/64 around the best.
 double OutputLengthPredictor::Histogram::best_constant() const {
   if (point > 0 && stale < std::clamp(static_cast<int>(total / 8), 1, 16)) return point;
-  double values[kBins], weights[kBins];
-  int n = 0;
-  double mass = 0;
+  std::array<double, kBins + 1> below{};  // mass below bin i
+  std::array<double, kBins> from{}, width{};  // bin i's mass: uniform on [from, from + width]
+  int lo = -1, hi = -1;
   for (int i = 0; i < kBins; ++i) {
-    const double w = weight[static_cast<size_t>(i)];
-    if (!(w > 1e-6)) continue;
-    values[n] = sum[static_cast<size_t>(i)] / w;
-    weights[n] = w;
-    mass += w;
-    ++n;
-  }
-  if (n == 0) return point = 1;
-  std::pair<double, double> errs[kBins];  // (relative error, weight)
-  double best = values[0], best_err = std::numeric_limits<double>::infinity();
-  for (int c = 0; c < n; ++c) {
-    for (int i = 0; i < n; ++i) errs[i] = {std::abs(values[c] - values[i]) / values[i], weights[i]};
-    std::sort(errs, errs + n);
-    double acc = 0, median = errs[n - 1].first;
-    for (int i = 0; i < n; ++i) {
-      acc += errs[i].second;
-      if (acc >= 0.5 * mass) {
-        median = errs[i].first;
-        break;
-      }
-    }
-    if (median < best_err) {
-      best_err = median;
-      best = values[c];
-    }
+    const auto u = static_cast<size_t>(i);
+    const double w = weight[u] > 1e-9 ? weight[u] : 0;
+    below[u + 1] = below[u] + w;
+    if (w == 0) continue;
+    if (lo < 0) lo = i;
+    hi = i;
+    const double edge = i / 4.0;
+    const double m = std::clamp(std::log2(std::max(sum[u] / w, 1.0)), edge, edge + 0.25);
+    const double half = std::min(m - edge, edge + 0.25 - m);
+    from[u] = m - half;
+    width[u] = 2 * half;
   }
   stale = 0;
-  return point = std::max(1.0, best);
+  if (lo < 0) return point = 1;
+  const double mass = below[kBins];
+  const auto cdf = [&](double log2_y) {  // mass below y
+    const double pos = 4 * log2_y;
+    if (pos < 0) return 0.0;
+    if (pos >= kBins) return mass;
+    const auto i = static_cast<size_t>(pos);
+    const double x = log2_y - from[i];
+    const double part = x <= 0 ? 0 : x >= width[i] ? 1 : x / width[i];
+    return below[i] + weight[i] * part;
+  };
+  const auto median_error = [&](double log2_c) {
+    double a = 0, b = 1;
+    for (int k = 0; k < 20; ++k) {
+      const double t = 0.5 * (a + b);
+      const double inside = cdf(log2_c - std::log2(1 - t)) - cdf(log2_c - std::log2(1 + t));
+      (inside >= 0.5 * mass ? b : a) = t;
+    }
+    return b;
+  };
+  double best = lo / 4.0, best_err = std::numeric_limits<double>::infinity();
+  const auto consider = [&](double log2_c) {
+    const double e = median_error(log2_c);
+    if (e < best_err) {
+      best_err = e;
+      best = log2_c;
+    }
+  };
+  for (int i = lo; i <= hi; ++i)
+    if (weight[static_cast<size_t>(i)] > 1e-9) consider(from[static_cast<size_t>(i)] + 0.5 * width[static_cast<size_t>(i)]);
+  for (double l = lo / 4.0; l <= (hi + 1) / 4.0; l += 1.0 / 8) consider(l);
+  const double coarse = best;
+  for (double l = coarse - 1.0 / 8; l <= coarse + 1.0 / 8; l += 1.0 / 64) consider(l);
+  return point = std::max(1.0, std::exp2(best));
 }
 
 void OutputLengthPredictor::Histogram::moments_capped(double cap, double& mean, double& sd) const {
@@ -163,18 +186,25 @@ double OutputLengthPredictor::cap_of(const OutputQuery& q) const {
 OutputPrediction OutputLengthPredictor::answer(const Keys& keys, double cap) const {
   OutputPrediction out;
   const Histogram* chosen = nullptr;
-  double best_err = std::numeric_limits<double>::infinity();
   const Histogram* fallback = nullptr;  // the most specific with enough samples
-  for (int c = 0; c < kContexts; ++c) {
+  const Histogram* global = find(keys[kGlobal]);
+  if (global && global->total >= options_.min_weight) {
+    chosen = global;
+    out.context = kGlobal;
+  }
+  double best_bound = 0;
+  for (int c = 0; c < kGlobal; ++c) {
     const Histogram* h = find(keys[static_cast<size_t>(c)]);
     if (!h || h->total < options_.min_weight) continue;
-    if (!fallback) {
+    if (!fallback && !chosen) {
       fallback = h;
       out.context = c;
     }
-    // A context is judged on at least kJudged x min_weight of its own guesses.
-    if (h->error_weight >= kJudged * options_.min_weight && h->error < best_err) {
-      best_err = h->error;
+    if (!chosen || h->judged < options_.min_judged) continue;
+    const double var = std::max(0.0, h->advantage_sq - h->advantage * h->advantage);
+    const double bound = h->advantage - options_.confidence_z * std::sqrt(var / h->judged);
+    if (bound > best_bound) {
+      best_bound = bound;
       chosen = h;
       out.context = c;
     }
@@ -207,15 +237,23 @@ OutputPrediction OutputLengthPredictor::predict(const OutputQuery& q) const {
 void OutputLengthPredictor::observe(const Keys& keys, int output_tokens) {
   if (output_tokens <= 0) return;
   const double y = output_tokens;
+  const auto error_of = [y](const Histogram& h) {
+    return std::min(std::abs(h.best_constant() - y) / y, kErrorClip);
+  };
+  // Prequential: every guess is judged before the length is learned.
+  const Histogram* global = find(keys[kGlobal]);
+  const double global_error =
+      global && global->total >= options_.min_weight ? error_of(*global) : -1;
   for (int c = 0; c < kContexts; ++c) {
     const uint64_t key = keys[static_cast<size_t>(c)];
     if (key == 0) continue;
     Histogram& h = slot(key);
-    if (h.total >= options_.min_weight) {  // prequential: judge the guess before learning
-      const double err = std::min(std::abs(h.best_constant() - y) / y, kErrorClip);
-      const double w = h.error_weight * (1.0 - options_.decay);
-      h.error = (h.error * w + err) / (w + 1);
-      h.error_weight = w + 1;
+    if (c != kGlobal && global_error >= 0 && h.total >= options_.min_weight) {
+      const double d = global_error - error_of(h);
+      const double w = h.judged * (1.0 - options_.decay);
+      h.advantage = (h.advantage * w + d) / (w + 1);
+      h.advantage_sq = (h.advantage_sq * w + d * d) / (w + 1);
+      h.judged = w + 1;
     }
     h.add(output_tokens, options_.decay);
   }

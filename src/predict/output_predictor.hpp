@@ -11,9 +11,14 @@
 //       prompt    the model and the prompt-length octave
 //       model     the model
 //       global    everything
-//     Each context keeps its own prequential error (how far its guess was from the lengths that
-//     then finished, before learning them); a query is answered by the context with the smallest
-//     such error among those with at least min_weight of samples, else the prior.
+//     Each context is judged against the global one on the same requests, prequentially: before
+//     a finished length is learned, both guesses' clipped relative errors are compared, and the
+//     context keeps the decayed mean and variance of how much better its guess was. A query is
+//     answered by the context whose advantage is surest (the largest lower confidence bound,
+//     mean - confidence_z x standard error, if above zero), else the global one; before the
+//     global one has min_weight of samples, the most specific context that has, else the prior.
+//     So a context that carries no information (its advantage is noise) is not used, and a
+//     workload whose lengths depend on nothing the router sees gets the global best constant.
 //   The answer: `expected`, E[min(X, cap)] (what the ETA's work estimate needs; cap = max_tokens,
 //   the context length), `point`, the guess with the least median relative error (the best
 //   constant of the context's histogram, capped), and `sd`, the standard deviation of min(X, cap).
@@ -36,6 +41,8 @@ struct OutputPredictorOptions {
   double min_weight = 8;             // a context with less (decayed) weight is not used
   double decay = 1.0 / 512;          // each sample fades the context's older ones by this fraction
   int template_blocks = 4;           // leading prefix blocks that name a template
+  double confidence_z = 1.0;         // a context must beat the global one by this many errors
+  double min_judged = 4;             // paired comparisons before a context may be chosen
   size_t max_contexts = 8192;
 };
 
@@ -86,8 +93,11 @@ class OutputLengthPredictor {
     std::array<float, kBins> weight{};
     std::array<float, kBins> sum{};
     double total = 0;
-    double error = 0;          // decayed mean of the clipped relative error of its guesses
-    double error_weight = 0;   // of how many
+    // Paired with the global context on the same requests: the decayed mean and mean square of
+    // (global's clipped relative error - this one's), and of how many.
+    double advantage = 0;
+    double advantage_sq = 0;
+    double judged = 0;
     mutable double point = 0;  // cached best constant (0: stale)
     mutable int stale = 0;     // samples since it was computed
     void add(int output_tokens, double decay);

@@ -7,7 +7,19 @@
 namespace eta::workload {
 
 const char* to_string(LengthsMode mode) {
-  return mode == LengthsMode::kHidden ? "hidden" : "exact";
+  switch (mode) {
+    case LengthsMode::kHidden:
+      return "hidden";
+    case LengthsMode::kHiddenScaled:
+      return "hidden-scaled";
+    case LengthsMode::kExact:
+      break;
+  }
+  return "exact";
+}
+
+bool is_hidden(LengthsMode mode) {
+  return mode != LengthsMode::kExact;
 }
 
 bool parse_lengths_mode(std::string_view text, LengthsMode& out) {
@@ -15,6 +27,8 @@ bool parse_lengths_mode(std::string_view text, LengthsMode& out) {
     out = LengthsMode::kExact;
   } else if (text == "hidden") {
     out = LengthsMode::kHidden;
+  } else if (text == "hidden-scaled") {
+    out = LengthsMode::kHiddenScaled;
   } else {
     return false;
   }
@@ -25,11 +39,22 @@ std::string_view endpoint_path(Api api) {
   return api == Api::kChat ? "/v1/chat/completions" : "/v1/completions";
 }
 
+int workload_max_tokens(const Workload& w) {
+  int longest = 1;
+  for (const WorkloadRequest& r : w.requests) longest = std::max(longest, r.output_tokens);
+  int64_t m = 256;
+  while (m < longest) m *= 2;
+  return static_cast<int>(std::min<int64_t>(m, 1 << 30));
+}
+
 int max_tokens_for(const WorkloadRequest& r, const BodyOptions& options) {
   const int output = std::max(r.output_tokens, 1);
   if (options.lengths == LengthsMode::kExact) return output;
-  const double generous = std::ceil(options.hidden_factor * static_cast<double>(output));
-  int64_t m = std::max<int64_t>(static_cast<int64_t>(generous), options.hidden_min_tokens);
+  int64_t m = options.hidden_max_tokens > 0 ? options.hidden_max_tokens : 256;
+  if (options.lengths == LengthsMode::kHiddenScaled) {
+    const double generous = std::ceil(options.hidden_factor * static_cast<double>(output));
+    m = std::max<int64_t>(static_cast<int64_t>(generous), options.hidden_min_tokens);
+  }
   m = std::max<int64_t>(m, output);
   if (options.max_model_len > 0) {
     m = std::min<int64_t>(m, static_cast<int64_t>(options.max_model_len) - r.prompt_tokens);

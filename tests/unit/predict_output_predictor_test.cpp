@@ -134,3 +134,69 @@ TEST(PredictOutputLength, MemoryIsBounded) {
 
 }  // namespace
 }  // namespace eta::predict
+
+namespace eta::predict {
+namespace {
+
+double median_relative_error(double c, const std::vector<int>& ys) {
+  std::vector<double> e;
+  for (int y : ys) e.push_back(std::abs(c - y) / y);
+  std::nth_element(e.begin(), e.begin() + static_cast<std::ptrdiff_t>(e.size() / 2), e.end());
+  return e[e.size() / 2];
+}
+
+std::vector<int> lognormal_lengths(int n, double median, double sigma, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::lognormal_distribution<double> d(std::log(median), sigma);
+  std::vector<int> ys;
+  for (int i = 0; i < n; ++i) ys.push_back(std::max(1, static_cast<int>(std::lround(d(rng)))));
+  return ys;
+}
+
+// The point guess is within 2 % of the least median relative error any constant reaches on the
+// lengths it learned (brute force over every distinct length), not just near a bin's mean.
+TEST(PredictOutputLength, PointIsNearTheBestConstantOfALognormal) {
+  OutputPredictorOptions o;
+  o.decay = 0;  // stationary: all samples count
+  OutputLengthPredictor p(o);
+  const std::vector<int> ys = lognormal_lengths(3000, 150, 0.83, 5);
+  for (int y : ys) p.observe(p.keys(query({})), y);
+  double best = 1e9;
+  for (int c = 1; c < 2000; ++c) best = std::min(best, median_relative_error(c, ys));
+  const int point = p.predict(query({})).point;
+  EXPECT_LE(median_relative_error(point, ys), best * 1.02) << point;
+}
+
+// Prompt-length octaves whose lengths come from one distribution carry no information: a
+// narrower context may answer only where it was surely better on the same requests, so its
+// guess is as good as the global one's (the median error is flat near its optimum: the
+// constants may differ, their errors hardly). When they do differ, the narrower one wins.
+TEST(PredictOutputLength, ANarrowerContextIsUsedOnlyWhenItBeatsTheGlobalOne) {
+  OutputLengthPredictor same;
+  const std::vector<int> ys = lognormal_lengths(2000, 150, 0.83, 7);
+  for (size_t i = 0; i < ys.size(); ++i) {
+    const int prompt = i % 2 ? 300 : 3000;
+    same.observe(same.keys(query({1000 + i}, std::nullopt, prompt)), ys[i]);
+  }
+  OutputQuery unseen = query({9}, std::nullopt, 40000);  // an octave never seen: global
+  const OutputPrediction global = same.predict(unseen);
+  ASSERT_EQ(global.context, OutputLengthPredictor::kGlobal);
+  for (int prompt : {300, 3000})
+    EXPECT_LE(median_relative_error(same.predict(query({9}, std::nullopt, prompt)).point, ys),
+              1.03 * median_relative_error(global.point, ys))
+        << prompt;
+  OutputLengthPredictor differ;
+  for (size_t i = 0; i < ys.size(); ++i) {
+    const bool short_prompt = i % 2;
+    differ.observe(differ.keys(query({1000 + i}, std::nullopt, short_prompt ? 300 : 3000)),
+                   short_prompt ? ys[i] : 8 * ys[i]);
+  }
+  const OutputPrediction a = differ.predict(query({9}, std::nullopt, 300));
+  const OutputPrediction b = differ.predict(query({9}, std::nullopt, 3000));
+  EXPECT_NE(a.context, OutputLengthPredictor::kGlobal);
+  EXPECT_NE(b.context, OutputLengthPredictor::kGlobal);
+  EXPECT_GT(b.point, 4 * a.point);
+}
+
+}  // namespace
+}  // namespace eta::predict

@@ -42,10 +42,32 @@ TEST(WorkloadBody, ExactCompletions) {
   EXPECT_EQ(endpoint_path(Api::kCompletions), "/v1/completions");
 }
 
-TEST(WorkloadBody, HiddenLengths) {
+TEST(WorkloadBody, HiddenLengthsSendOneMaxTokensForTheWorkload) {
+  Workload w;
+  w.requests = {request(100, 40), request(100, 300), request(100, 700)};
+  EXPECT_EQ(workload_max_tokens(w), 1024);  // 700 rounded up to a power of two
+  w.requests.resize(1);
+  EXPECT_EQ(workload_max_tokens(w), 256);  // at least 256
   BodyOptions options;
   options.model = "m";
   options.lengths = LengthsMode::kHidden;
+  options.hidden_max_tokens = 1024;
+  // Whatever the true length, the same max_tokens: it tells the router nothing about it.
+  for (int output : {1, 40, 300, 700}) {
+    auto body = parse(build_request_body(request(100, output), options));
+    EXPECT_EQ(body.at("max_tokens").as_int64(), 1024) << output;
+    EXPECT_EQ(body.at("eta_sim").at("output_tokens").as_int64(), output);
+    EXPECT_FALSE(body.contains("ignore_eos"));
+  }
+  options.max_model_len = 500;  // capped by the context: 500 - 100
+  EXPECT_EQ(parse(build_request_body(request(100, 300), options)).at("max_tokens").as_int64(),
+            400);
+}
+
+TEST(WorkloadBody, HiddenScaledLengths) {
+  BodyOptions options;
+  options.model = "m";
+  options.lengths = LengthsMode::kHiddenScaled;
   auto body = parse(build_request_body(request(100, 40), options));
   EXPECT_EQ(body.at("max_tokens").as_int64(), 256);  // max(2 * 40, 256)
   EXPECT_EQ(body.at("eta_sim").at("output_tokens").as_int64(), 40);
@@ -123,6 +145,11 @@ TEST(WorkloadBody, ParsesModes) {
   LengthsMode m = LengthsMode::kExact;
   EXPECT_TRUE(parse_lengths_mode("hidden", m));
   EXPECT_EQ(m, LengthsMode::kHidden);
+  EXPECT_TRUE(parse_lengths_mode("hidden-scaled", m));
+  EXPECT_EQ(m, LengthsMode::kHiddenScaled);
+  EXPECT_STREQ(to_string(m), "hidden-scaled");
+  EXPECT_TRUE(is_hidden(m));
+  EXPECT_FALSE(is_hidden(LengthsMode::kExact));
   EXPECT_FALSE(parse_lengths_mode("secret", m));
   Api api = Api::kCompletions;
   EXPECT_TRUE(parse_api("chat", api));
