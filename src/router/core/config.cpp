@@ -235,9 +235,10 @@ bool is_ipv6_literal(std::string_view s) {
 
 bool parse_dns_server(std::string_view text, DnsServerAddress& out, std::string& error) {
   auto fail = [&](const std::string& why) {
-    error = "dns_server must be an IP address with an optional port (127.0.0.1, "
-            "127.0.0.1:5353, ::1, [::1]:5353); got '" +
-            std::string(text) + "': " + why;
+    error =
+        "dns_server must be an IP address with an optional port (127.0.0.1, "
+        "127.0.0.1:5353, ::1, [::1]:5353); got '" +
+        std::string(text) + "': " + why;
     return false;
   };
   std::string_view address = text;
