@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <iterator>
 
 namespace eta::peer {
 
@@ -103,6 +105,26 @@ void PeerSync::rate_charge(uint64_t key_hash, uint32_t requests, uint64_t tokens
   queue(f);
 }
 
+void PeerSync::outage_charges(std::vector<KeyCharge> charges, double now) {
+  if (charges.empty()) return;
+  Outage o;
+  o.number = next_outage_++;
+  o.ended = now;
+  o.charges = std::move(charges);
+  queue_outage(o);
+  outages_.push_back(std::move(o));
+  if (outages_.size() > kMaxOutages) outages_.erase(outages_.begin());
+}
+
+void PeerSync::queue_outage(const Outage& o) {
+  Frame f;
+  f.kind = Kind::kOutageCharges;
+  f.outage = o.number;
+  f.charges = o.charges;
+  queue(f);
+  stats_.outage_charges_sent++;
+}
+
 void PeerSync::queue_snapshot(double now) {
   Frame f;
   f.kind = Kind::kSnapshot;
@@ -112,6 +134,10 @@ void PeerSync::queue_snapshot(double now) {
   last_snapshot_ = now;
   snapshot_wanted_ = false;
   stats_.snapshots_sent++;
+  // A peer asking for our snapshot may have missed our last outages' charges (it reconnected
+  // after we sent them): again, for a minute; who has them ignores them.
+  std::erase_if(outages_, [&](const Outage& o) { return now - o.ended > kOutageResendS; });
+  for (const Outage& o : outages_) queue_outage(o);
 }
 
 void PeerSync::request_resync(Origin& o, double now) {
@@ -273,6 +299,19 @@ void PeerSync::apply(Origin& o, const Frame& f, double now) {
     case Kind::kRateCharge:
       if (on_rate_charge) on_rate_charge(f.key_hash, f.requests, f.charge_tokens);
       return;
+    case Kind::kOutageCharges: {
+      auto [it, fresh] = outages_applied_[o.origin].try_emplace(f.outage, now);
+      if (!fresh) {
+        stats_.outage_charges_repeated++;
+        return;
+      }
+      stats_.outage_charges_applied++;
+      if (!on_rate_charge) return;
+      for (const KeyCharge& c : f.charges)
+        on_rate_charge(c.key_hash,
+                       static_cast<uint32_t>(std::min<uint64_t>(c.requests, UINT32_MAX)), c.tokens);
+      return;
+    }
   }
 }
 
@@ -307,6 +346,11 @@ int PeerSync::tick(double now) {
     }
     std::erase_if(o.ended, [&](const auto& kv) { return now - kv.second.second > 30; });
     ++it;
+  }
+  // Forget the peers' outages we applied well after their sender stops sending them again.
+  for (auto it = outages_applied_.begin(); it != outages_applied_.end();) {
+    std::erase_if(it->second, [&](const auto& kv) { return now - kv.second > 5 * kOutageResendS; });
+    it = it->second.empty() ? outages_applied_.erase(it) : std::next(it);
   }
   return dropped;
 }

@@ -12,7 +12,10 @@
 //   - a foreign entry whose finish never arrives is dropped after entry_ttl_s;
 //   - heartbeats carry the origin's in-flight count at that point of its sequence: a receiver
 //     holding a different number asks for a snapshot (which replaces what it holds of that peer);
-//   - a packet that does not decode is rejected whole (garbage), and changes nothing.
+//   - a packet that does not decode is rejected whole (garbage), and changes nothing;
+//   - the rate-limit charges a router admitted while its channel was down (outage_charges) reach
+//     each peer once, also a peer that reconnects after it: they are sent again with every
+//     snapshot of ours for a minute, and a receiver applies each (origin, outage) once.
 // Single-threaded: the owner serialises calls (`eta route`: its io_context thread; libnats'
 // threads only hand bytes over to it).
 #pragma once
@@ -47,7 +50,10 @@ struct PeerSyncStats {
   uint64_t garbage = 0;     // packets that did not decode: ignored
   uint64_t resync_requests = 0, snapshots_sent = 0, snapshots_applied = 0;
   uint64_t peers_expired = 0, entries_expired = 0;
-  uint64_t unknown_replica = 0;  // foreign dispatches to a replica this router does not have
+  uint64_t unknown_replica = 0;         // foreign dispatches to a replica this router does not have
+  uint64_t outage_charges_sent = 0;     // kOutageCharges frames (first sending and again)
+  uint64_t outage_charges_applied = 0;  // peers' outages whose charges were consumed here
+  uint64_t outage_charges_repeated = 0;  // ... received again: ignored
 };
 
 struct PeerInfo {
@@ -72,6 +78,9 @@ class PeerSync {
   void finished(cluster::RequestId id, int output_tokens);
   void aborted(cluster::RequestId id);
   void rate_charge(uint64_t key_hash, uint32_t requests, uint64_t tokens);
+  // What this router admitted while its channel was down (RateLimiter::end_outage, hashed):
+  // queued now, and again with each snapshot of ours for the next minute. Nothing if empty.
+  void outage_charges(std::vector<KeyCharge> charges, double now);
 
   // Frames queued since the last packet, as one packet ("" if none).
   bool has_output() const { return out_count_ > 0; }
@@ -85,7 +94,8 @@ class PeerSync {
   // The channel (re)connected: our snapshot and a request for everyone's.
   void reconnected(double now);
 
-  // A peer's rate-limit charge (key hash, requests, tokens).
+  // A peer's rate-limit charge (key hash, requests, tokens); its outage charges come here too,
+  // one call per key.
   std::function<void(uint64_t, uint32_t, uint64_t)> on_rate_charge;
 
   const PeerSyncStats& stats() const { return stats_; }
@@ -116,7 +126,16 @@ class PeerSync {
     std::unordered_map<uint64_t, std::pair<uint64_t, double>> ended;  // id -> (seq, time)
   };
 
+  struct Outage {  // ours, sent again with our snapshots for kOutageResendS
+    uint64_t number = 0;
+    double ended = 0;
+    std::vector<KeyCharge> charges;
+  };
+  static constexpr double kOutageResendS = 60;  // a bucket holds one minute
+  static constexpr size_t kMaxOutages = 8;      // flapping: the newest 8 are sent again
+
   void queue(const Frame& f);
+  void queue_outage(const Outage& o);
   void queue_snapshot(double now);
   void request_resync(Origin& o, double now);
   void apply(Origin& o, const Frame& f, double now);
@@ -141,6 +160,11 @@ class PeerSync {
   double last_heartbeat_ = -1e300;
   double last_snapshot_ = -1e300;
   bool snapshot_wanted_ = false;
+  std::vector<Outage> outages_;  // ours, newest last
+  uint64_t next_outage_ = 1;
+  // Peers' outages applied here: origin -> (outage number -> when). Kept apart from origins_ (a
+  // peer silent through the outage expired there) and forgotten after a few minutes.
+  std::unordered_map<uint64_t, std::unordered_map<uint64_t, double>> outages_applied_;
   Packet packet_;  // receive() scratch
 };
 

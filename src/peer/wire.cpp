@@ -166,6 +166,15 @@ void encode_frame(const Frame& f, std::string& out) {
       put_varint(out, f.requests);
       put_varint(out, f.charge_tokens);
       return;
+    case Kind::kOutageCharges:
+      put_varint(out, f.outage);
+      put_varint(out, f.charges.size());
+      for (const KeyCharge& c : f.charges) {
+        put_u64(out, c.key_hash);
+        put_varint(out, c.requests);
+        put_varint(out, c.tokens);
+      }
+      return;
   }
 }
 
@@ -233,6 +242,18 @@ bool decode_packet(std::string_view bytes, Packet& out) {
         f.requests = r.u32v();
         f.charge_tokens = r.varint();
         break;
+      case Kind::kOutageCharges: {
+        f.outage = r.varint();
+        const uint64_t n = r.varint();
+        if (!r.ok() || f.outage == 0 || n > r.left() / 10) return false;  // 10+ bytes each
+        f.charges.resize(n);
+        for (KeyCharge& c : f.charges) {
+          c.key_hash = r.fixed(8);
+          c.requests = r.varint();
+          c.tokens = r.varint();
+        }
+        break;
+      }
       default:
         return false;
     }

@@ -20,6 +20,11 @@
 //   kResync      u64le:target (0: every router) — "send me your snapshot"
 //   kRateCharge  u64le:key_hash varint:requests varint:tokens (an admission charged a rate-limited
 //                API key; the hash is a keyed hash, never the key)
+//   kOutageCharges varint:outage varint:n {u64le:key_hash varint:requests varint:tokens}{n}
+//                (what the origin admitted while its channel was down, per key, younger than a
+//                minute; `outage` numbers the origin's outages from 1: a receiver applies each
+//                (origin, outage) once, and the origin sends it again with its snapshots for a
+//                minute, so routers that reconnect later get it too)
 //   str = varint:length bytes (at most 255); varint = LEB128 (at most 10 bytes)
 //
 // `replica` is replica_key(canonical URL): routers index their replicas differently, and a
@@ -46,6 +51,14 @@ enum class Kind : uint8_t {
   kSnapshot = 6,
   kResync = 7,
   kRateCharge = 8,
+  kOutageCharges = 9,
+};
+
+struct KeyCharge {  // kOutageCharges: one key's aggregate
+  uint64_t key_hash = 0;
+  uint64_t requests = 0;
+  uint64_t tokens = 0;
+  bool operator==(const KeyCharge&) const = default;
 };
 
 struct WorkItem {   // a dispatch, or one entry of a snapshot
@@ -63,17 +76,19 @@ struct WorkItem {   // a dispatch, or one entry of a snapshot
 
 struct Frame {
   Kind kind = Kind::kHeartbeat;
-  uint64_t seq = 0;               // filled by decode_packet
-  WorkItem work;                  // kDispatch
-  uint64_t id = 0;                // kFirstToken, kFinish, kAbort
-  uint32_t tokens = 0;            // kFirstToken: tokens so far; kFinish: output tokens
-  uint32_t in_flight = 0;         // kHeartbeat
-  uint32_t interval_ms = 0;       // kHeartbeat
-  std::vector<WorkItem> entries;  // kSnapshot
-  uint64_t target = 0;            // kResync
-  uint64_t key_hash = 0;          // kRateCharge
-  uint32_t requests = 0;          // kRateCharge
-  uint64_t charge_tokens = 0;     // kRateCharge
+  uint64_t seq = 0;                // filled by decode_packet
+  WorkItem work;                   // kDispatch
+  uint64_t id = 0;                 // kFirstToken, kFinish, kAbort
+  uint32_t tokens = 0;             // kFirstToken: tokens so far; kFinish: output tokens
+  uint32_t in_flight = 0;          // kHeartbeat
+  uint32_t interval_ms = 0;        // kHeartbeat
+  std::vector<WorkItem> entries;   // kSnapshot
+  uint64_t target = 0;             // kResync
+  uint64_t key_hash = 0;           // kRateCharge
+  uint32_t requests = 0;           // kRateCharge
+  uint64_t charge_tokens = 0;      // kRateCharge
+  uint64_t outage = 0;             // kOutageCharges
+  std::vector<KeyCharge> charges;  // kOutageCharges
 };
 
 struct Packet {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 namespace eta::router {
@@ -49,6 +50,49 @@ bool query(res_state st, const std::string& name, int type, std::vector<std::str
   return true;
 }
 
+// Makes `server` (dns_server: IPv4 or IPv6, parse_dns_server's forms) the one name server of
+// `st`. glibc's resolver keeps IPv4 servers in nsaddr_list[i] and IPv6 ones behind
+// _u._ext.nsaddrs[i] (malloc'd; res_nclose frees them) with nsaddr_list[i].sin_family 0, and
+// opens each query's socket with that address's family (res_send.c: get_nsaddr); res_ninit
+// fills the same fields from resolv.conf, so what it put there is freed first.
+bool use_server(res_state st, const std::string& server, std::string& error) {
+  DnsServerAddress a;
+  if (!parse_dns_server(server, a, error)) return false;
+  for (int i = 0; i < MAXNS; ++i) {
+    std::free(st->_u._ext.nsaddrs[i]);
+    st->_u._ext.nsaddrs[i] = nullptr;
+  }
+  if (a.v6) {
+    auto* sa6 = static_cast<sockaddr_in6*>(std::calloc(1, sizeof(sockaddr_in6)));
+    if (sa6 == nullptr) {
+      error = "out of memory";
+      return false;
+    }
+    sa6->sin6_family = AF_INET6;
+    sa6->sin6_port = htons(static_cast<uint16_t>(a.port));
+    if (inet_pton(AF_INET6, a.address.c_str(), &sa6->sin6_addr) != 1) {
+      std::free(sa6);
+      error = "dns_server: bad IPv6 address '" + a.address + "'";
+      return false;
+    }
+    st->nsaddr_list[0] = sockaddr_in{};
+    st->nsaddr_list[0].sin_family = 0;  // "the address is in _u._ext.nsaddrs[0]"
+    st->_u._ext.nsaddrs[0] = sa6;
+  } else {
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(a.port));
+    if (inet_pton(AF_INET, a.address.c_str(), &sa.sin_addr) != 1) {
+      error = "dns_server: bad IPv4 address '" + a.address + "'";
+      return false;
+    }
+    st->nsaddr_list[0] = sa;
+  }
+  st->nscount = 1;
+  st->_u._ext.nscount = 0;  // res_send copies the list again
+  return true;
+}
+
 }  // namespace
 
 std::string replica_url(const std::string& address, int port) {
@@ -67,20 +111,9 @@ bool resolve_addresses(const std::string& name, const std::string& server,
   }
   st.retrans = 1;  // seconds per try
   st.retry = 2;
-  if (!server.empty()) {
-    const size_t colon = server.rfind(':');
-    const std::string host = colon == std::string::npos ? server : server.substr(0, colon);
-    const int port = colon == std::string::npos ? 53 : std::atoi(server.c_str() + colon + 1);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(static_cast<uint16_t>(port));
-    if (inet_pton(AF_INET, host.c_str(), &sa.sin_addr) != 1) {
-      res_nclose(&st);
-      error = "dns_server must be IPv4ADDRESS:PORT, got '" + server + "'";
-      return false;
-    }
-    st.nscount = 1;
-    st.nsaddr_list[0] = sa;
+  if (!server.empty() && !use_server(&st, server, error)) {
+    res_nclose(&st);
+    return false;
   }
   const bool ok = query(&st, name, ns_t_a, out, error) && query(&st, name, ns_t_aaaa, out, error);
   res_nclose(&st);

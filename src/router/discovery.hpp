@@ -1,7 +1,8 @@
 // Replicas from DNS (issue 13 item 5): `replica_dns: [{name, port, interval_s, gpu, arch}]` with
-// an optional `dns_server: HOST:PORT` (default: /etc/resolv.conf's servers). Every A and AAAA
-// record of a name is a replica http://ADDRESS:PORT; the router adds the new ones and drains
-// then removes the vanished ones, exactly as the admin API's remove does.
+// an optional `dns_server` (IPv4[:PORT], IPv6 or [IPv6]:PORT: parse_dns_server; default:
+// /etc/resolv.conf's servers). Every A and AAAA record of a name is a replica
+// http://ADDRESS:PORT ([v6] in brackets); the router adds the new ones and drains then removes
+// the vanished ones, exactly as the admin API's remove does.
 //
 // The DNS client is glibc's resolver (libresolv: res_nquery with a per-query res_state whose
 // server list is dns_server, answers parsed with ns_initparse/ns_parserr), not a hand-written one.

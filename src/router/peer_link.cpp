@@ -62,7 +62,9 @@ PeerLink::PeerLink(const PeerSyncConfig& config, cluster::ClusterState& state,
                                  "peer-sync frames and packets by event: frames_out, frames_in, "
                                  "lost, reordered, duplicate, garbage_packets, dropped_packets, "
                                  "resync_requests, snapshots_sent, snapshots_applied, "
-                                 "peers_expired, entries_expired, unknown_replica",
+                                 "peers_expired, entries_expired, unknown_replica, "
+                                 "outage_charges_sent, outage_charges_applied, "
+                                 "outage_charges_repeated",
                                  {"event"})),
       c_bytes_out_(
           registry.counter("eta_peer_sync_bytes_sent", "peer-sync packet bytes published").with()),
@@ -99,6 +101,7 @@ bool PeerLink::start(std::string& error) {
   }
   spdlog::info("peer sync: router {:016x}, cluster '{}', NATS {}", sync_.self(), config_.cluster,
                config_.url);
+  if (on_channel) on_channel(false, 1);  // not connected yet: rate charges are kept until then
   return true;
 }
 
@@ -116,11 +119,15 @@ void PeerLink::on_state(bool connected, const std::string& detail) {
     spdlog::info("peer sync: connected to NATS {}", config_.url);
     said_down_ = false;
     sync_.reconnected(now_());
+    if (on_channel) on_channel(true, 1 + static_cast<int>(sync_.peers().size()));
     flush_soon();
     return;
   }
+  const bool was_connected = connected_;
   connected_ = false;
   g_connected_.set(0);
+  // The routers last seen (peers expire peer_timeout_s after their last packet, later).
+  if (was_connected && on_channel) on_channel(false, 1 + static_cast<int>(sync_.peers().size()));
   if (said_down_) return;  // once per outage (and once while the first connection is pending)
   said_down_ = true;
   spdlog::warn(
@@ -169,7 +176,18 @@ void PeerLink::ended(cluster::RequestId id) {
 }
 
 void PeerLink::rate_charge(uint64_t key_hash, uint32_t requests, uint64_t tokens) {
+  if (!connected_) return;  // the packet would be dropped: outage_charges() tells it later
   sync_.rate_charge(key_hash, requests, tokens);
+  flush_soon();
+}
+
+void PeerLink::outage_charges(std::vector<peer::KeyCharge> charges) {
+  if (charges.empty()) return;
+  spdlog::info(
+      "peer sync: telling the peers the rate-limit charges of {} key(s) admitted while "
+      "NATS was unreachable",
+      charges.size());
+  sync_.outage_charges(std::move(charges), now_());
   flush_soon();
 }
 
@@ -200,6 +218,9 @@ void PeerLink::refresh_metrics() {
   bump("peers_expired", s.peers_expired, last_.peers_expired);
   bump("entries_expired", s.entries_expired, last_.entries_expired);
   bump("unknown_replica", s.unknown_replica, last_.unknown_replica);
+  bump("outage_charges_sent", s.outage_charges_sent, last_.outage_charges_sent);
+  bump("outage_charges_applied", s.outage_charges_applied, last_.outage_charges_applied);
+  bump("outage_charges_repeated", s.outage_charges_repeated, last_.outage_charges_repeated);
   const uint64_t dropped = link_ ? link_->stats().dropped : 0;
   bump("dropped_packets", dropped, last_dropped_);
   last_dropped_ = std::max(dropped, last_dropped_);
@@ -252,6 +273,9 @@ std::string PeerLink::admin_json() const {
   st["peers_expired"] = s.peers_expired;
   st["entries_expired"] = s.entries_expired;
   st["unknown_replica"] = s.unknown_replica;
+  st["outage_charges_sent"] = s.outage_charges_sent;
+  st["outage_charges_applied"] = s.outage_charges_applied;
+  st["outage_charges_repeated"] = s.outage_charges_repeated;
   st["dropped_packets"] = link_ ? link_->stats().dropped : 0;
   o["stats"] = std::move(st);
   return json::serialize(o);

@@ -32,6 +32,9 @@ class PeerLink {
   PeerLink(const PeerSyncConfig& config, cluster::ClusterState& state, metrics::Registry& registry,
            Post post, Post post_later, std::function<double()> now);
   static constexpr double kFlushDelayS = 0.001;
+  // How long a dead connection may go unnoticed: NatsLink pings every second and gives up after
+  // two unanswered pings. What was published in that time may be lost.
+  static constexpr double kUnconfirmedS = 2.0;
   ~PeerLink();
 
   // Starts connecting (never waits for NATS). False with one line on a bad URL.
@@ -44,10 +47,16 @@ class PeerLink {
   void first_token(cluster::RequestId id, int tokens);
   void finished(cluster::RequestId id, int output_tokens);
   void ended(cluster::RequestId id);  // the attempt ended without finished(): an abort
+  // An admitted charge of a rate-limited key: published while connected; while not, the
+  // router's RateLimiter keeps it (begin_outage) and outage_charges() sends it on reconnection.
   void rate_charge(uint64_t key_hash, uint32_t requests, uint64_t tokens);
   std::function<void(uint64_t, uint32_t, uint64_t)>& on_rate_charge() {
     return sync_.on_rate_charge;
   }
+  void outage_charges(std::vector<peer::KeyCharge> charges);
+  // The channel went down (false, with the routers last seen: this one and its peers) or came
+  // back (true), on the router's thread; also (false, 1) from start(), not yet connected.
+  std::function<void(bool connected, int routers)> on_channel;
 
   void tick();
   void refresh_metrics();

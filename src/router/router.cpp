@@ -242,6 +242,23 @@ void Router::Impl::handle_metrics(const http::ExchangePtr& e) {
 // Peer sync (issue 13): PeerLink does the work; the router starts it and the poller ticks it.
 void Router::Impl::start_peer_sync() {
   if (!peer) return;
+  // Rate limits while NATS is unreachable (RateLimiter::begin_outage): this router admits its
+  // share and keeps what it admitted; reconnected, it refunds the share's stand-in charges and
+  // tells the peers its own. Charges of the last kUnconfirmedS before the loss was noticed may
+  // have died in the connection: they are told again (a peer that had them counts them twice).
+  peer->on_channel = [this](bool connected, int routers) {
+    RateLimiter& limiter = core->rate_limiter();
+    if (!connected) {
+      limiter.begin_outage(routers, env.now() - PeerLink::kUnconfirmedS);
+      return;
+    }
+    std::vector<peer::KeyCharge> charges;
+    for (const RateLimiter::KeyCharge& c : limiter.end_outage(env.now()))
+      charges.push_back({rate_key_hash(config().peer_sync.cluster, c.key),
+                         static_cast<uint64_t>(std::llround(c.requests)),
+                         static_cast<uint64_t>(std::llround(c.tokens))});
+    peer->outage_charges(std::move(charges));
+  };
   std::string error;
   if (!peer->start(error)) {
     spdlog::error("{}; peer sync off", error);

@@ -168,7 +168,13 @@ class DnsDiscoveryTest(unittest.TestCase):
 
     def test_bad_dns_settings_are_one_line_and_exit_2(self):
         for text, message in [
-            ("dns_server: localhost:53\n", "dns_server must be IPv4ADDRESS:PORT"),
+            ("dns_server: localhost:53\n", "dns_server must be an IP address"),
+            ("dns_server: '[::1]:0'\n", "the port must be 1-65535"),
+            ("dns_server: '[::1'\n", "no ']' after the IPv6 address"),
+            ("dns_server: '::1:53:x'\n", "not an IP address"),
+            ("dns_server: '[fe80::1%eth0]:53'\n", "zone ids"),
+            ("dns_server: [::1]\n", "unquoted [...] is a YAML list"),
+            ("dns_server: [::1]:5353\n", "a value beginning with '[' must be quoted"),
             ("replica_dns: [{port: 8000}]\n", "needs a name"),
             ("replica_dns: [{name: x, prot: 8000}]\n", "unknown key 'prot'"),
             ("replica_dns: [{name: x, gpu: z80}]\n", "replica_dns x:"),
@@ -180,6 +186,118 @@ class DnsDiscoveryTest(unittest.TestCase):
             self.assertEqual(code, 2, (text, err))
             self.assertEqual(len(err.strip().splitlines()), 1, err)
             self.assertIn(message, err)
+
+
+def ipv6_loopback():
+    """'' when ::1 can be bound (UDP and TCP), else why not."""
+    if not socket.has_ipv6:
+        return "Python has no IPv6 (socket.has_ipv6 is False)"
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        try:
+            with socket.socket(socket.AF_INET6, kind) as s:
+                s.bind(("::1", 0))
+        except OSError as e:
+            return "cannot bind ::1 (%s): no IPv6 loopback on this machine" % e
+    return ""
+
+
+def free_port_on_both(udp):
+    """A port free on 127.0.0.1 and on ::1 (UDP and TCP when udp, else TCP) a moment ago."""
+    while True:
+        port = etatest.free_port(udp=udp)
+        try:
+            kinds = (socket.SOCK_DGRAM, socket.SOCK_STREAM) if udp else (socket.SOCK_STREAM,)
+            for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+                for kind in kinds:
+                    with socket.socket(family, kind) as s:
+                        s.bind((host, port))
+            return port
+        except OSError:
+            continue
+
+
+class Ipv6DnsTest(unittest.TestCase):
+    """dns_server on IPv6 ([::1]:PORT: the resolver's query socket must be AF_INET6), and
+    replicas from AAAA records (http://[::1]:PORT) beside A records of the same name."""
+
+    def setUp(self):
+        why = ipv6_loopback()
+        if why:
+            self.skipTest(why)
+        self.tmp = tempfile.mkdtemp(prefix="eta-dns6-")
+        os.chmod(self.tmp, 0o755)
+        self.hosts = os.path.join(self.tmp, "hosts")
+        with open(self.hosts, "w") as f:
+            f.write("::1 %s\n127.0.0.1 %s\n" % (NAME, NAME))
+        os.chmod(self.hosts, 0o644)
+        self.port = free_port_on_both(udp=False)
+        for host in ("::1", "127.0.0.1"):
+            sim = etatest.EtaProcess(["vllm-sim", "--host", host, "--port", str(self.port),
+                                      "--model", MODEL, "--time-scale", "1"])
+            self.addCleanup(sim.stop)
+        self.dns_log = open(os.path.join(self.tmp, "dnsmasq.log"), "w")
+        self.addCleanup(self.dns_log.close)
+        for _ in range(10):
+            self.dns_port = free_port_on_both(udp=True)
+            self.dns = subprocess.Popen(
+                [DNSMASQ, "--keep-in-foreground", "--port", str(self.dns_port), "--listen-address",
+                 "::1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--addn-hosts",
+                 self.hosts, "--local=/eta-test/", "--pid-file=", "--log-facility=-",
+                 "--log-queries"],
+                stdout=subprocess.DEVNULL, stderr=self.dns_log)
+            if etalib.wait_port(self.dns_port, self.dns, timeout=5, host="::1"):
+                break
+            self.dns.wait(timeout=5)
+        else:
+            self.fail("dnsmasq did not start on ::1: %s" % self.dnsmasq_log())
+        self.addCleanup(self.stop_dns)
+
+    def dnsmasq_log(self):
+        with open(os.path.join(self.tmp, "dnsmasq.log")) as f:
+            return f.read()
+
+    def stop_dns(self):
+        self.dns.terminate()
+        self.dns.wait(timeout=5)
+
+    def test_ipv6_dns_server_and_aaaa_records(self):
+        config = os.path.join(self.tmp, "eta.yaml")
+        with open(config, "w") as f:
+            f.write("replica_dns: [{name: %s, port: %d, interval_s: 0.2}]\n" % (NAME, self.port))
+            f.write("dns_server: '[::1]:%d'\n" % self.dns_port)
+        code, out, err = etatest.run_eta(["route", "--check-config", config])
+        self.assertEqual(code, 0, err)
+        router = RouterProcess(["--config", config, "--port", "0", "--admin-port", "0",
+                                "--policy", "round-robin"])
+        self.addCleanup(router.stop)
+        v6 = "http://[::1]:%d" % self.port
+        v4 = "http://127.0.0.1:%d" % self.port
+
+        def replicas():
+            c = router.admin()
+            try:
+                status, body = c.get_json("/admin/replicas")
+                return {r["url"]: r for r in body["replicas"]}
+            finally:
+                c.close()
+
+        self.assertTrue(etatest.wait_until(
+            lambda: all(replicas().get(u, {}).get("routable") for u in (v6, v4)), timeout=10),
+            (replicas(), "".join(router.stderr_lines), self.dnsmasq_log()))
+        # Both were asked of the server on ::1 (dnsmasq logs each query with its client).
+        log = self.dnsmasq_log()
+        self.assertIn("query[A] %s from ::1" % NAME, log)
+        self.assertIn("query[AAAA] %s from ::1" % NAME, log)
+        c = router.client()
+        seen = set()
+        for _ in range(6):
+            r = c.request("POST", "/v1/completions",
+                          {"model": MODEL, "prompt": "hello", "max_tokens": 2})
+            self.assertEqual(r.status, 200, r.text())
+            seen.add(r.headers.get("x-eta-replica"))
+        c.close()
+        self.assertEqual(seen, {v6, v4})  # the AAAA record's replica serves too
+        self.assertIn("record %s appeared" % v6, "".join(router.stderr_lines))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ each other their work over a real `nats-server` (started here on a free loopback
 - nats-server stopped mid-run: every router keeps routing (no request lost), says so once in the
   log and in eta_peer_sync_connected, and after a restart reconnects and re-syncs (work begun
   while NATS was down is known to the peers afterwards);
-- a peer publishing garbage or replaying captured packets changes nothing (counted).
+- a peer publishing garbage or replaying captured packets changes nothing (counted);
+- one key's rate limit across routers, also through a NATS outage (the share while cut off, the
+  outage's charges told afterwards).
 """
 
 import json
@@ -427,6 +429,89 @@ class RateLimitAcrossRoutersTest(unittest.TestCase):
         self.assertGreater(refused, 0)
         print("rate limit across 3 routers: admitted %d (%.0f tokens allowed), refused %d"
               % (admitted, allowed_tokens, refused))
+
+
+class RateLimitOutageTest(unittest.TestCase):
+    """Two routers, one key limited to 12 requests per minute (a burst of 12, one more every
+    5 s). NATS stopped: router a admits only its share (12 / 2 routers last seen) and keeps what it
+    admitted; NATS restarted: a tells b, whose bucket then holds what is left of the key's
+    minute (b answers 429 sooner), and the two together admit the key's limit, not 1.5x or 2x."""
+
+    RPM = 12
+
+    def send(self, router, n):
+        c = router.client()
+        body = json.dumps({"model": MODEL, "prompt": "hi", "max_tokens": 1}).encode()
+        admitted = refused = 0
+        try:
+            for _ in range(n):
+                resp = c.request("POST", "/v1/completions", body,
+                                 {"Authorization": "Bearer sk-one"})
+                if resp.status == 200:
+                    admitted += 1
+                else:
+                    self.assertEqual(resp.status, 429, resp.text())
+                    refused += 1
+        finally:
+            c.close()
+        return admitted, refused
+
+    def test_charges_admitted_while_nats_is_down_reach_the_peer_afterwards(self):
+        nats = NatsServer()
+        self.addCleanup(lambda: nats.stop())
+        sim = etatest.start_sim("--time-scale", "100", model=MODEL)
+        self.addCleanup(sim.stop)
+        cluster = CLUSTER + "out"
+        cfg = os.path.join(os.environ.get("TMPDIR", "/tmp"), "peer-%s.yaml" % cluster)
+        with open(cfg, "w") as f:
+            f.write("peer_sync: {url: %s, cluster: %s}\n" % (nats.url, cluster))
+            f.write("api_keys: [{key: sk-one, requests_per_minute: %d}]\n" % self.RPM)
+        a, b = [RouterProcess(["--config", cfg, "--port", "0", "--admin-port", "0",
+                               "--replica", sim.url]) for _ in range(2)]
+        self.addCleanup(a.stop)
+        self.addCleanup(b.stop)
+        both = (a, b)
+        self.assertTrue(etatest.wait_until(
+            lambda: all(len(PeerSyncTest.peers(r)["peers"]) == 1 for r in both), timeout=10))
+        nats.stop()
+        self.assertTrue(etatest.wait_until(
+            lambda: all(PeerSyncTest.metric(r, "eta_peer_sync_connected") == 0 for r in both),
+            timeout=5))
+        start = time.monotonic()
+        # Cut off, a admits its share: each admission stands for both routers (costs 2 of 12).
+        admitted_a, refused_a = self.send(a, 20)
+        self.assertGreaterEqual(admitted_a, self.RPM // 2, (admitted_a, refused_a))
+        self.assertLessEqual(admitted_a, self.RPM // 2 + 1, (admitted_a, refused_a))
+        nats = NatsServer(nats.port)
+        self.assertTrue(etatest.wait_until(
+            lambda: all(PeerSyncTest.peers(r)["connected"] and
+                        len(PeerSyncTest.peers(r)["peers"]) == 1 for r in both), timeout=10))
+        # b consumes a's outage charges (once, whichever router reconnected first).
+        self.assertTrue(etatest.wait_until(
+            lambda: PeerSyncTest.peers(b)["stats"]["outage_charges_applied"] == 1, timeout=5),
+            PeerSyncTest.peers(b))
+        admitted_b, refused_b = self.send(b, 20)
+        elapsed = time.monotonic() - start
+        refill = elapsed * self.RPM / 60.0
+        # Without the outage charges b would admit the whole burst (12): it admits what is left.
+        left = self.RPM - admitted_a
+        self.assertLessEqual(admitted_b, left + refill + 1,
+                             (admitted_a, admitted_b, elapsed))
+        self.assertGreaterEqual(admitted_b, left - 1, (admitted_a, admitted_b, elapsed))
+        self.assertEqual(PeerSyncTest.metric(b, "eta_errors_total", reason="rate_limited"),
+                         refused_b)
+        # a got its share's stand-in charges back and pays for b's: little or nothing left.
+        admitted_a2, _ = self.send(a, 10)
+        total = admitted_a + admitted_b + admitted_a2
+        allowed = self.RPM + (time.monotonic() - start) * self.RPM / 60.0
+        self.assertLessEqual(total, allowed + 1, (admitted_a, admitted_b, admitted_a2))
+        self.assertEqual(PeerSyncTest.peers(b)["stats"]["outage_charges_applied"], 1)
+        self.assertIn("rate-limit charges of 1 key(s) admitted while NATS was unreachable",
+                      "".join(a.stderr_lines))
+        print("outage: a admitted %d of %d (its share), b then %d of %d (left: %d), a %d more; "
+              "%d in %.1f s (%.1f allowed)" % (admitted_a, admitted_a + refused_a, admitted_b,
+                                               admitted_b + refused_b, left, admitted_a2, total,
+                                               time.monotonic() - start, allowed))
 
 
 if __name__ == "__main__":

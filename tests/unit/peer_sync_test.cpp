@@ -347,5 +347,76 @@ TEST(PeerSync, RateChargesReachTheCallback) {
   EXPECT_EQ(got_tokens, 300u);
 }
 
+TEST(PeerWire, OutageChargesRoundTrip) {
+  Frame f;
+  f.kind = Kind::kOutageCharges;
+  f.outage = 3;
+  f.charges = {{0x1234, 20, 2000}, {~uint64_t{0}, 1, 0}};
+  std::string frames;
+  encode_frame(f, frames);
+  const std::string p = encode_packet(5, 1, 1, frames);
+  Packet out;
+  ASSERT_TRUE(decode_packet(p, out));
+  ASSERT_EQ(out.frames.size(), 1u);
+  EXPECT_EQ(out.frames[0].kind, Kind::kOutageCharges);
+  EXPECT_EQ(out.frames[0].outage, 3u);
+  EXPECT_EQ(out.frames[0].charges, f.charges);
+  for (size_t n = 0; n < p.size(); ++n) EXPECT_FALSE(decode_packet(p.substr(0, n), out)) << n;
+  // Outage number 0 is not one; a count larger than the bytes left is rejected.
+  Frame zero = f;
+  zero.outage = 0;
+  frames.clear();
+  encode_frame(zero, frames);
+  EXPECT_FALSE(decode_packet(encode_packet(5, 1, 1, frames), out));
+  const std::string huge = std::string("\x09\x01") + "\xff\xff\xff\xff\x0f";
+  EXPECT_FALSE(decode_packet(encode_packet(5, 1, 1, huge), out));
+}
+
+// What a router admitted while cut off reaches every peer once: b hears it at once, c (which
+// reconnects later and asks for snapshots) with a's snapshot; repeats are ignored, and after a
+// minute it is no longer sent.
+TEST(PeerSync, OutageChargesReachEachPeerOnce) {
+  Router a(1), b(2), c(3);
+  std::vector<std::pair<uint64_t, uint64_t>> at_b, at_c;  // (key, requests)
+  b.sync.on_rate_charge = [&](uint64_t k, uint32_t r, uint64_t) { at_b.emplace_back(k, r); };
+  c.sync.on_rate_charge = [&](uint64_t k, uint32_t r, uint64_t) { at_c.emplace_back(k, r); };
+  a.sync.outage_charges({}, 10.0);  // nothing admitted: nothing sent
+  EXPECT_FALSE(a.sync.has_output());
+  a.sync.outage_charges({{77, 20, 2000}, {78, 1, 10}}, 10.0);
+  const std::string first = a.sync.take_packet();
+  b.sync.receive(first, 10.0);  // c is still disconnected: it misses this packet
+  ASSERT_EQ(at_b.size(), 2u);
+  EXPECT_EQ(at_b[0], (std::pair<uint64_t, uint64_t>{77, 20}));
+  EXPECT_EQ(b.sync.stats().outage_charges_applied, 1u);
+  // c reconnects: its snapshot and a request for everyone's.
+  c.sync.reconnected(11.0);
+  const std::string hello = c.sync.take_packet();
+  a.sync.receive(hello, 11.0);
+  b.sync.receive(hello, 11.0);
+  const std::string again = a.sync.take_packet();  // a's snapshot, and its outage again
+  ASSERT_FALSE(again.empty());
+  c.sync.receive(again, 11.0);
+  b.sync.receive(again, 11.0);
+  ASSERT_EQ(at_c.size(), 2u);
+  EXPECT_EQ(at_c[1], (std::pair<uint64_t, uint64_t>{78, 1}));
+  EXPECT_EQ(at_b.size(), 2u);  // b had it: ignored
+  EXPECT_EQ(b.sync.stats().outage_charges_repeated, 1u);
+  EXPECT_EQ(a.sync.stats().outage_charges_sent, 2u);
+  // b expires a (silent past the peer timeout) and hears it again: still applied once.
+  b.sync.tick(20.0);
+  EXPECT_TRUE(b.sync.peers().empty());
+  b.sync.receive(again, 20.5);
+  EXPECT_EQ(at_b.size(), 2u);
+  // After a minute a's snapshots no longer carry it.
+  a.sync.tick(71.0);
+  (void)a.sync.take_packet();
+  const uint64_t sent = a.sync.stats().outage_charges_sent;
+  const uint64_t snapshots = a.sync.stats().snapshots_sent;
+  c.sync.reconnected(71.0);  // another request for snapshots
+  a.sync.receive(c.sync.take_packet(), 71.0);
+  EXPECT_EQ(a.sync.stats().snapshots_sent, snapshots + 1);
+  EXPECT_EQ(a.sync.stats().outage_charges_sent, sent);
+}
+
 }  // namespace
 }  // namespace eta::peer

@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -384,8 +385,12 @@ TEST(RouterConfig, PeerSyncAndReplicaDns) {
       {"replica_dns: [{name: x, port: 0}]\n", "replica_dns[0].port"},
       {"replica_dns: [{name: x, arch: nope}]\n", "replica_dns x:"},
       {"replica_dns: x\n", "replica_dns must be a list"},
-      {"dns_server: '127.0.0.1'\n", "dns_server must be IPv4ADDRESS:PORT"},
-      {"dns_server: '127.0.0.1:99999'\n", "dns_server must be IPv4ADDRESS:PORT"},
+      {"dns_server: 'localhost:53'\n", "dns_server must be an IP address"},
+      {"dns_server: '127.0.0.1:99999'\n", "the port must be 1-65535"},
+      {"dns_server: '::1:5353x'\n", "not an IP address"},
+      {"dns_server: '[::1]5353'\n", "expected ':PORT' after ']'"},
+      {"dns_server: [::1]\n", "dns_server must be a string (unquoted [...] is a YAML list"},
+      {"dns_server: [::1]:5353\n", "a value beginning with '[' must be quoted"},
   };
   for (const auto& [text, message] : bad) {
     RouterConfig b;
@@ -394,6 +399,115 @@ TEST(RouterConfig, PeerSyncAndReplicaDns) {
     EXPECT_FALSE(ok) << text;
     EXPECT_NE(err.find(message), std::string::npos) << text << " -> " << err;
     EXPECT_EQ(err.find('\n'), std::string::npos) << err;
+  }
+}
+
+// dns_server's forms (issue 13): IPv4 or IPv6, with or without a port (53 by default).
+TEST(RouterConfig, DnsServerAddresses) {
+  struct Case {
+    const char* text;
+    const char* address;
+    bool v6;
+    int port;
+  };
+  const Case good[] = {
+      {"127.0.0.1:5353", "127.0.0.1", false, 5353},
+      {"10.0.0.53", "10.0.0.53", false, 53},
+      {"[::1]:5353", "::1", true, 5353},
+      {"[::1]", "::1", true, 53},
+      {"::1", "::1", true, 53},
+      {"fd00:10:96::a", "fd00:10:96::a", true, 53},
+      {"[2001:db8:0:0:0:0:0:1]:65535", "2001:db8:0:0:0:0:0:1", true, 65535},
+      {"[::ffff:10.0.0.1]:53", "::ffff:10.0.0.1", true, 53},
+      {"::", "::", true, 53},
+  };
+  for (const Case& g : good) {
+    DnsServerAddress a;
+    std::string e;
+    ASSERT_TRUE(parse_dns_server(g.text, a, e)) << g.text << ": " << e;
+    EXPECT_EQ(a.address, g.address) << g.text;
+    EXPECT_EQ(a.v6, g.v6) << g.text;
+    EXPECT_EQ(a.port, g.port) << g.text;
+  }
+  const std::pair<const char*, const char*> bad[] = {
+      {"", "not an IP address"},
+      {"localhost", "not an IP address"},
+      {"dns.example:53", "not an IP address"},
+      {"127.0.0.1:0", "the port must be 1-65535"},
+      {"127.0.0.1:", "the port must be 1-65535"},
+      {"127.0.0.1:53x", "the port must be 1-65535"},
+      {"[::1]:70000", "the port must be 1-65535"},
+      {"256.0.0.1:53", "not an IP address"},
+      {"127.0.0.01", "not an IP address"},
+      {"127.0.0", "not an IP address"},
+      {"[127.0.0.1]:53", "not an IPv6 address in the brackets"},
+      {"[::1", "no ']'"},
+      {"[::1]x", "expected ':PORT' after ']'"},
+      {"[fe80::1%eth0]:53", "zone ids"},
+      {"1:2:3:4:5:6:7:8:9", "not an IP address"},
+      {"1::2::3", "not an IP address"},
+      {":::1", "not an IP address"},
+      {"1:2:3:4:5:6:7::8", "not an IP address"},  // "::" must stand for a group
+      {"12345::1", "not an IP address"},
+      {"::1:", "not an IP address"},
+      {"[]:53", "not an IPv6 address in the brackets"},
+  };
+  for (const auto& [text, message] : bad) {
+    DnsServerAddress a;
+    std::string e;
+    EXPECT_FALSE(parse_dns_server(text, a, e)) << text;
+    EXPECT_NE(e.find(message), std::string::npos) << text << " -> " << e;
+    EXPECT_NE(e.find("[::1]:5353"), std::string::npos) << e;  // names the accepted forms
+  }
+  // The text checks agree with inet_pton's forms on the cases above and a few more.
+  EXPECT_TRUE(is_ipv4_literal("0.0.0.0"));
+  EXPECT_TRUE(is_ipv4_literal("255.255.255.255"));
+  EXPECT_FALSE(is_ipv4_literal("1.2.3.4.5"));
+  EXPECT_FALSE(is_ipv4_literal("1.2.3."));
+  EXPECT_FALSE(is_ipv4_literal("1..3.4"));
+  EXPECT_TRUE(is_ipv6_literal("1:2:3:4:5:6:7:8"));
+  EXPECT_TRUE(is_ipv6_literal("1:2:3:4:5:6:1.2.3.4"));
+  EXPECT_TRUE(is_ipv6_literal("1::"));
+  EXPECT_TRUE(is_ipv6_literal("FFFF::abcd"));
+  EXPECT_FALSE(is_ipv6_literal("1:2:3:4:5:6:7"));
+  EXPECT_FALSE(is_ipv6_literal("1:2:3:4:5:6:7:1.2.3.4"));
+  EXPECT_FALSE(is_ipv6_literal("::1.2.3"));
+  EXPECT_FALSE(is_ipv6_literal(":1::"));
+  EXPECT_FALSE(is_ipv6_literal("g::1"));
+  // ... and with inet_pton itself (this test may use networking headers; the core may not).
+  const char* forms[] = {"::",
+                         "::1",
+                         "1::",
+                         "1::2",
+                         "::ffff:1.2.3.4",
+                         "1:2:3:4:5:6:7:8",
+                         "1:2:3:4:5:6:7::",
+                         "::2:3:4:5:6:7:8",
+                         "1:2:3:4:5:6:7:8:9",
+                         ":::",
+                         "1:::2",
+                         ":1::",
+                         "1::2::3",
+                         "12345::",
+                         "::1.2.3",
+                         "::1.2.3.04",
+                         "1.2.3.4",
+                         "::g",
+                         "fe80::1%1",
+                         "0:0:0:0:0:0:0:0",
+                         "1:2:3:4:5:6:1.2.3.4",
+                         "1:2:3:4:5::1.2.3.4",
+                         "1:2:3:4:5:6:7:1.2.3.4",
+                         "::1:2:3:4:5:6:7"};
+  for (const char* f : forms) {
+    unsigned char buf6[16];
+    unsigned char buf4[4];
+    EXPECT_EQ(is_ipv6_literal(f), inet_pton(AF_INET6, f, buf6) == 1) << f;
+    EXPECT_EQ(is_ipv4_literal(f), inet_pton(AF_INET, f, buf4) == 1) << f;
+  }
+  for (const char* f : {"1.2.3.4", "01.2.3.4", "1.2.3.256", "1.2.3", "0.0.0.0", "1.2.3.4 "}) {
+    unsigned char buf4[4];
+    EXPECT_EQ(is_ipv4_literal(f), inet_pton(AF_INET, f, buf4) == 1) << f;
   }
 }
 

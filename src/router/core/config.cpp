@@ -177,6 +177,115 @@ bool is_loopback_host(std::string_view host) {
   return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
 }
 
+bool is_ipv4_literal(std::string_view s) {
+  int parts = 0;
+  size_t i = 0;
+  while (parts < 4) {
+    size_t j = i;
+    while (j < s.size() && j - i < 4 && s[j] >= '0' && s[j] <= '9') ++j;
+    const size_t n = j - i;
+    if (n == 0 || n > 3 || (n > 1 && s[i] == '0')) return false;
+    int value = 0;
+    for (size_t k = i; k < j; ++k) value = value * 10 + (s[k] - '0');
+    if (value > 255) return false;
+    ++parts;
+    if (parts == 4) return j == s.size();
+    if (j >= s.size() || s[j] != '.') return false;
+    i = j + 1;
+  }
+  return false;
+}
+
+bool is_ipv6_literal(std::string_view s) {
+  auto hex = [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  };
+  if (s.size() < 2 || s.size() > 45) return false;
+  int groups = 0;
+  bool compressed = false;
+  size_t i = 0;
+  if (s.substr(0, 2) == "::") {
+    compressed = true;
+    i = 2;
+  } else if (s[0] == ':') {
+    return false;
+  }
+  while (i < s.size()) {
+    size_t j = i;
+    while (j < s.size() && hex(s[j])) ++j;
+    if (j < s.size() && s[j] == '.') {  // a dotted IPv4 tail: the last 32 bits
+      if (!is_ipv4_literal(s.substr(i))) return false;
+      groups += 2;
+      break;
+    }
+    if (j == i || j - i > 4) return false;
+    ++groups;
+    i = j;
+    if (i == s.size()) break;
+    if (s[i] != ':' || i + 1 == s.size()) return false;  // a group ends with ':' (not the last)
+    ++i;
+    if (s[i] == ':') {
+      if (compressed) return false;
+      compressed = true;
+      ++i;
+    }
+  }
+  return compressed ? groups < 8 : groups == 8;  // "::" stands for at least one group
+}
+
+bool parse_dns_server(std::string_view text, DnsServerAddress& out, std::string& error) {
+  auto fail = [&](const std::string& why) {
+    error =
+        "dns_server must be an IP address with an optional port (127.0.0.1, "
+        "127.0.0.1:5353, ::1, [::1]:5353); got '" +
+        std::string(text) + "': " + why;
+    return false;
+  };
+  std::string_view address = text;
+  std::string_view port;
+  bool has_port = false;
+  bool bracketed = false;
+  if (!text.empty() && text.front() == '[') {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos) return fail("no ']' after the IPv6 address");
+    address = text.substr(1, close - 1);
+    bracketed = true;
+    const std::string_view tail = text.substr(close + 1);
+    if (!tail.empty()) {
+      if (tail.front() != ':') return fail("expected ':PORT' after ']'");
+      port = tail.substr(1);
+      has_port = true;
+    }
+  } else if (std::count(text.begin(), text.end(), ':') == 1) {  // IPv4:PORT
+    const size_t colon = text.find(':');
+    address = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    has_port = true;
+  }
+  out = DnsServerAddress{};
+  if (address.find('%') != std::string_view::npos)
+    return fail("IPv6 zone ids (%...) are not supported");
+  if (!bracketed && is_ipv4_literal(address)) {
+    out.v6 = false;
+  } else if ((bracketed || !has_port) && is_ipv6_literal(address)) {
+    out.v6 = true;
+  } else if (bracketed) {
+    return fail("not an IPv6 address in the brackets");
+  } else {
+    return fail("not an IP address (a host name cannot name the DNS server)");
+  }
+  out.address = std::string(address);
+  if (has_port) {
+    int value = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || value < 1 ||
+        value > 65535)
+      return fail("the port must be 1-65535");
+    out.port = value;
+  }
+  return true;
+}
+
 namespace {
 
 // Appends the keys of an api_keys_file: one per line, blank lines and '#' comments skipped.
@@ -254,13 +363,9 @@ static void check_dns_and_peers(const RouterConfig& c, Check& check) {
     check(validate_replica(probe, e), "replica_dns " + d.name + ": " + e);
   }
   if (!c.dns_server.empty()) {
-    const size_t colon = c.dns_server.rfind(':');
-    const std::string host = c.dns_server.substr(0, colon == std::string::npos ? 0 : colon);
-    const std::string port = colon == std::string::npos ? "" : c.dns_server.substr(colon + 1);
-    check(!host.empty() && host.find_first_not_of("0123456789.") == std::string::npos &&
-              !port.empty() && port.find_first_not_of("0123456789") == std::string::npos &&
-              port.size() <= 5 && std::stoi(port) > 0 && std::stoi(port) <= 65535,
-          "dns_server must be IPv4ADDRESS:PORT, e.g. 127.0.0.1:53; got '" + c.dns_server + "'");
+    DnsServerAddress server;
+    std::string e;
+    check(parse_dns_server(c.dns_server, server, e), e);
   }
   if (c.peer_sync.enabled()) {  // peer sync (issue 13)
     const std::string& u = c.peer_sync.url;

@@ -242,6 +242,22 @@ const RateLimit& rate_limit_for(const RouterConfig& config, std::string_view key
 // True for 127.0.0.0/8, ::1 and "localhost".
 bool is_loopback_host(std::string_view host);
 
+// IP address literals, checked as text (the core has no networking headers; the forms are
+// those inet_pton accepts): dotted-quad IPv4 without leading zeros, and IPv6 with at most one
+// "::" and an optional dotted IPv4 tail (no zone id).
+bool is_ipv4_literal(std::string_view text);
+bool is_ipv6_literal(std::string_view text);
+
+// dns_server (replica_dns' server, issue 13): "ADDRESS" or "ADDRESS:PORT", ADDRESS an IPv4 or an
+// IPv6 literal; an IPv6 address takes brackets before a port ("[::1]:5353"); bare "::1" or
+// "[::1]" and a bare IPv4 address are port 53. False with one line naming the accepted forms.
+struct DnsServerAddress {
+  std::string address;  // the literal, without brackets
+  bool v6 = false;
+  int port = 53;
+};
+bool parse_dns_server(std::string_view text, DnsServerAddress& out, std::string& error);
+
 // Checks one replica as validate_config does (URL canonicalised, profile names known); used by
 // the admin API to add replicas at run time.
 bool validate_replica(ReplicaConfig& replica, std::string& error);

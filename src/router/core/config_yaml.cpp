@@ -57,7 +57,11 @@ class Reader {
     if (!node) return;
     const std::string name(s.path);
     if (!node.IsScalar()) {
-      if (s.type == SettingType::kString) return fail(node, name + " must be a string");
+      if (s.type == SettingType::kString)
+        return fail(node, name + " must be a string" +
+                              (node.IsSequence() ? " (unquoted [...] is a YAML list: quote it, "
+                                                   "e.g. '[::1]:5353')"
+                                                 : ""));
       if (s.type == SettingType::kBool) return fail(node, name + " must be true or false");
       return fail(node, name + " must be a number, got '" + describe(node) + "'");
     }
@@ -353,6 +357,19 @@ void read_root(Reader& r, const YAML::Node& root, RouterConfig& out) {
   }
 }
 
+// "key: [::1]:5353" does not parse (a flow list followed by more): say to quote it.
+std::string unquoted_brackets_hint(std::string_view text, int line) {
+  for (int i = 0; i < line && !text.empty(); ++i) {
+    const size_t nl = text.find('\n');
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+  }
+  text = text.substr(0, text.find('\n'));
+  const size_t colon = text.find(": [");
+  if (colon == std::string_view::npos || text.find("]:", colon) == std::string_view::npos)
+    return "";
+  return " (a value beginning with '[' must be quoted, e.g. dns_server: '[::1]:5353')";
+}
+
 }  // namespace
 
 bool parse_config_yaml(std::string_view text, std::string_view source, RouterConfig& out,
@@ -364,7 +381,7 @@ bool parse_config_yaml(std::string_view text, std::string_view source, RouterCon
     read_root(r, root, out);
   } catch (const YAML::Exception& e) {
     error = detail::one_line(std::string(source) + ":" + std::to_string(e.mark.line + 1) + ": " +
-                             e.msg);
+                             e.msg + unquoted_brackets_hint(text, e.mark.line));
     return false;
   }
   if (r.failed()) {

@@ -143,7 +143,7 @@ std::vector<Setting> service_rows() {
     ranged("peer_sync.peer_timeout_s", "", 0.05, 3600, kRestart, "a peer silent this long: its requests leave the ledger (longer than heartbeat_s)", ETA_FIELD(peer_sync.peer_timeout_s)),
     ranged("peer_sync.entry_ttl_s", "", 0.1, kMaxSeconds, kRestart, "a peer's request without its finish this long is dropped", ETA_FIELD(peer_sync.entry_ttl_s)),
     compound("replica_dns", "", SettingType::kList, kRestart, "replicas from DNS: [{name, port, interval_s, gpu, arch}], every A/AAAA record of name"),
-    plain("dns_server", "", kRestart, "IPv4:PORT of the DNS server for replica_dns (empty: resolv.conf)", ETA_FIELD(dns_server)),
+    plain("dns_server", "", kRestart, "the DNS server for replica_dns: IPv4[:PORT], IPv6 or [IPv6]:PORT (port 53 if none; quote brackets in YAML); empty: resolv.conf", ETA_FIELD(dns_server)),
     plain("upstream_api_key", "", kLive, "key sent to replicas without their own api_key as 'Authorization: Bearer' (vLLM --api-key)", ETA_FIELD(upstream_api_key)),
     plain("upstream_api_key_file", "--upstream-api-key-file", kLive, "file holding upstream_api_key, the key sent to the replicas: its first non-comment line", ETA_FIELD(upstream_api_key_file)),
     ranged("request_estimates.image_tokens", "", 0, 1e7, kLive, "prompt tokens counted for one image part", ETA_FIELD(request_estimates.image_tokens)),
