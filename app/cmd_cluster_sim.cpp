@@ -80,9 +80,9 @@ struct ClusterSimOptions {
   bool late_binding = false;  // add a NAME+late run for every listed policy
   double late_max_hold_ms = 500;
   double late_ttft_threshold_ms = 0;
-  std::string late_rule = "busy";
+  std::string late_rule = "wait";
   double late_wait_margin_ms = 50;
-  double late_wait_fraction = 0;
+  double late_wait_fraction = 1;
 };
 
 int fail(const std::string& message) {

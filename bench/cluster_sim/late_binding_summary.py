@@ -32,7 +32,11 @@ def main():
             entry = rows.setdefault(key, {"runs": [], "floor": None})
             if os.path.exists(floor_path) and entry["floor"] is None:
                 entry["floor"] = runs_of(floor_path)[0]["ttft_ms"]["p99"]
-            for r in runs_of(path):
+            busy_path = os.path.join(d, f"busy_{m.group(1)}_s{m.group(2)}.json")
+            busy = runs_of(busy_path) if os.path.exists(busy_path) else []
+            for r in busy:
+                r["policy"] += " (busy rule)"
+            for r in runs_of(path) + busy:
                 if len(dirs) > 1 and r["policy"] != "oracle":
                     r = dict(r, label_dir=os.path.basename(os.path.normpath(d)))
                 if r["policy"] == "oracle" and any(x["policy"] == "oracle" for x in entry["runs"]):

@@ -355,6 +355,7 @@ void scrape(CoreFixture& f, int i, int waiting) {
 RouterConfig late_binding() {
   RouterConfig c = CoreFixture::round_robin();
   c.late_binding.enabled = true;
+  c.late_binding.rule = "busy";  // these tests are the busy rule's; pooled() below is "wait"'s
   c.late_binding.max_hold_s = 0.5;
   return c;
 }
@@ -464,6 +465,21 @@ TEST(LateBinding, PooledSendsAtOnceWhereNothingIsAhead) {
   g.send();
   g.send();
   EXPECT_EQ(g.env.sent.size(), 2u);
+}
+
+// wait_fraction: a long prompt whose wait is short beside its own prefill is sent at once (it
+// gains little by waiting); with the margin alone it is held like any other.
+TEST(LateBinding, PooledSendsAPromptLongerThanItsWaitAtOnce) {
+  for (const double fraction : {1.0, 0.0}) {
+    RouterConfig config = pooled();
+    config.late_binding.wait_fraction = fraction;
+    CoreFixture f(2, config);
+    f.send(long_prompt(3000));
+    f.send(long_prompt(3000));
+    f.send(long_prompt(12000));  // waits for 3,000 tokens, then prefills 12,000
+    EXPECT_EQ(f.env.sent.size(), fraction > 0 ? 3u : 2u) << fraction;
+    EXPECT_EQ(f.core->queue_length(), fraction > 0 ? 0u : 1u) << fraction;
+  }
 }
 
 TEST(LateBinding, PooledHoldIsBoundedAndNothingIsLost) {

@@ -616,6 +616,7 @@ SimResult run_late(const SimConfig& c, const workload::Workload& w, const std::s
 // specified in tests/core/router_core_test.cpp, LateBinding.*).
 TEST(ClusterSimLateBinding, BurstIsHeldNothingLostHoldBounded) {
   SimConfig c = make_config("h100,h100");
+  c.late_binding.rule = "busy";
   c.late_binding.max_hold_s = 0.2;
   workload::Workload w = burst(40);
   for (workload::WorkloadRequest& r : w.requests) r.prompt_tokens = 3000;  // each fills a step
@@ -675,7 +676,9 @@ TEST(ClusterSimLateBinding, PooledRuleSendsAHeldRequestToTheReplicaThatFreesFirs
 // The busy rule holds nothing there: 7,000 and 3,500 pending tokens are within one step's budget
 // (8,192 on an h100), so neither replica is busy.
 TEST(ClusterSimLateBinding, BusyRuleLeavesRequestsWithinOneStepAlone) {
-  const SimResult late = run_late(two_h100_llama3(), pooled_case(), "round-robin");
+  SimConfig c = two_h100_llama3();
+  c.late_binding.rule = "busy";
+  const SimResult late = run_late(c, pooled_case(), "round-robin");
   EXPECT_EQ(late.late_held, 0);
   EXPECT_EQ(late.records[2].replica, "r0-h100");
 }

@@ -25,10 +25,10 @@ struct LateBindingConfig {
   // The hold rule (core/late_binding.hpp): "busy" (every candidate busy: a waiting queue, full
   // slots, more pending prefill than a step takes, or over ttft_threshold_s) or "wait" (the
   // pooled queue: every candidate's predicted wait for this request over wait_margin_s).
-  std::string rule = "busy";
+  std::string rule = "wait";
   double ttft_threshold_s = 0;  // busy: a replica predicted over this TTFT is busy too (0: off)
   double wait_margin_s = 0.05;  // wait: a replica it would wait on no longer than this is free
-  double wait_fraction = 0;     // wait: ... or no longer than this fraction of the rest of its TTFT
+  double wait_fraction = 1;     // wait: ... or no longer than the rest of its TTFT times this
   int max_held = 1024;          // requests held at once (more: sent at arrival as without it)
   bool operator==(const LateBindingConfig&) const = default;
 };
