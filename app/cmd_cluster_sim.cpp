@@ -778,8 +778,8 @@ void add_cluster_sim_command(CLI::App& root, Action& action) {
       ->capture_default_str();
   cmd->add_flag("--late-binding", opts->late_binding,
                 "also run every listed policy with late binding (labelled NAME+late; or list "
-                "NAME+late in --policy): a request every replica is too busy to start waits at "
-                "the router and goes to the first replica that frees");
+                "NAME+late in --policy): a request every replica would only queue waits at the "
+                "router and goes to the first replica that frees (--late-binding-rule)");
   cmd->add_option("--late-binding-max-hold", opts->late_max_hold_ms,
                   "late binding: the longest a request is held (ms)")
       ->check(CLI::Range(0.0, 60000.0))
