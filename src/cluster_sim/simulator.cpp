@@ -486,8 +486,7 @@ class Simulation {
           return c ? c->ttft_s : std::numeric_limits<double>::quiet_NaN();
         },
         [&](const cluster::ReplicaView& r) {
-          return router::model_ttft(r, router.prepared.features, view,
-                                    router.state.speed(r.index));
+          return router::model_ttft(r, router.prepared.features, view, router.state.speed(r.index));
         });
     if (v.hold && !held_[i]) {
       held_[i] = 1;

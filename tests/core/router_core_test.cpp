@@ -413,7 +413,6 @@ TEST(LateBinding, AnIdleReplicaTakesTheRequestAtOnce) {
   EXPECT_EQ(g.env.sent.size(), 1u);  // without late binding: sent at arrival
 }
 
-
 // The pooled-queue rule ("wait"): a request that every replica would make wait (the ledger's
 // pending prefill ahead of it) is held; it goes to the replica that frees first, not to the
 // policy's next pick, and a replica with nothing ahead takes it at once.
@@ -498,7 +497,6 @@ TEST(LateBinding, PooledHoldIsBoundedAndNothingIsLost) {
   EXPECT_EQ(c->status(), 200);
   EXPECT_EQ(d->status(), 200);
 }
-
 
 }  // namespace
 }  // namespace eta::router::testing

@@ -640,8 +640,8 @@ TEST(ClusterSimLateBinding, BurstIsHeldNothingLostHoldBounded) {
 SimConfig two_h100_llama3() {
   SimConfig c;
   std::string error;
-  EXPECT_TRUE(parse_replicas("h100,h100", engine::ProfileSet::builtin(), "llama-3.1-8b",
-                             c.replicas, error))
+  EXPECT_TRUE(
+      parse_replicas("h100,h100", engine::ProfileSet::builtin(), "llama-3.1-8b", c.replicas, error))
       << error;
   return c;
 }

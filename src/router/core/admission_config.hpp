@@ -21,7 +21,7 @@ struct AdmissionConfig {
 // at once waits at the router, in the router queue, and goes to whichever replica frees first.
 struct LateBindingConfig {
   bool enabled = false;
-  double max_hold_s = 0.5;      // the longest a request is held; then it goes to the best pick
+  double max_hold_s = 0.5;  // the longest a request is held; then it goes to the best pick
   // The hold rule (core/late_binding.hpp): "busy" (every candidate busy: a waiting queue, full
   // slots, more pending prefill than a step takes, or over ttft_threshold_s) or "wait" (the
   // pooled queue: every candidate's predicted wait for this request over wait_margin_s).

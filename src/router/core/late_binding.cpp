@@ -25,7 +25,9 @@ bool replica_busy(const LateBindingConfig& config, const cluster::ReplicaView& v
          predicted_ttft_s > config.ttft_threshold_s;
 }
 
-bool late_binding_rule_known(std::string_view rule) { return rule == "busy" || rule == "wait"; }
+bool late_binding_rule_known(std::string_view rule) {
+  return rule == "busy" || rule == "wait";
+}
 
 ModelTtft model_ttft(const cluster::ReplicaView& v, const cluster::RequestFeatures& f,
                      const cluster::ClusterView& view, const predict::SpeedModel& speed) {

@@ -3,17 +3,18 @@
 // sent to whichever replica can start it first (one queue in front of several servers beats a
 // queue per server). `late_binding_decide` says whether a request waits and, if not, where it
 // goes; late_binding.rule picks how:
-//  - "busy": every candidate is busy — its waiting queue is not empty (a fresh scrape's
-//    vllm:num_requests_waiting, or more uncached prompt in the router's own ledger than one
-//    step's token budget), its sequence slots are full or, with a threshold, its predicted TTFT
-//    is over it. Once not held it goes to the policy's pick.
-//  - "wait" (the pooled queue): every candidate's predicted wait for this request — the
-//    completion model's TTFT there now minus its TTFT there with nothing queued ahead of it
-//    (model_ttft) — is over wait_margin_s and over wait_fraction of the rest of its TTFT there, i.e. it would start sooner by waiting for the first replica to free than by
-//    joining any replica's queue now (predictions err; the router sees the replica that really
-//    frees first). A request that was held goes, once some candidate's wait is within the
-//    margin, to the one among those with the least predicted TTFT (the replica that starts it
-//    first); a request never held goes to the policy's pick, as without late binding.
+//  - "wait" (the pooled queue, the default): hold while every candidate's predicted wait for
+//    this request (model_ttft: the completion model's TTFT there now minus its TTFT there with
+//    nothing queued ahead) is over wait_margin_s and over wait_fraction x the rest of its TTFT
+//    there: it would start sooner by waiting for the first replica to free than by joining a
+//    queue now (predictions err; the router sees the replica that really frees first). A held
+//    request goes, once some candidate is within those bounds, to the policy's pick if it is
+//    one of them, else to the one among them with the least predicted TTFT (the replica that
+//    starts it first); a request never held goes to the policy's pick, as without late binding.
+//  - "busy": hold while every candidate is busy: its waiting queue is not empty (a fresh
+//    scrape's vllm:num_requests_waiting, or more uncached prompt in the router's own ledger than
+//    one step's token budget), its sequence slots are full or, with a threshold, its predicted
+//    TTFT is over it. Once not held it goes to the policy's pick.
 // Either way a request is held at most max_hold_s (then the policy's pick) and only while fewer
 // than max_held wait. Held requests wait in the router queue (router_queue.hpp) in arrival
 // order, are routed again whenever a request finishes or gets its first token (capacity frees)
