@@ -25,6 +25,7 @@
 #include "commands.hpp"
 #include "engine/profile.hpp"
 #include "policy/registry.hpp"
+#include "router/core/late_binding.hpp"
 #include "stats/report.hpp"
 #include "validators.hpp"
 #include "workload/arrivals.hpp"
@@ -79,6 +80,9 @@ struct ClusterSimOptions {
   bool late_binding = false;  // add a NAME+late run for every listed policy
   double late_max_hold_ms = 500;
   double late_ttft_threshold_ms = 0;
+  std::string late_rule = "wait";
+  double late_wait_margin_ms = 50;
+  double late_wait_fraction = 1;
 };
 
 int fail(const std::string& message) {
@@ -251,6 +255,8 @@ int run_cluster_sim(const ClusterSimOptions& o) {
     return fail("--peer-sync-protocol must be ideal or live, got '" + o.peer_sync_protocol + "'");
   if (!(o.peer_sync_loss >= 0 && o.peer_sync_loss < 1))
     return fail("--peer-sync-loss must be in [0, 1)");
+  if (!router::late_binding_rule_known(o.late_rule))
+    return fail("--late-binding-rule must be busy or wait, got '" + o.late_rule + "'");
   std::vector<double> loads;
   if (!o.find_capacity && !parse_loads(o.load, loads, error)) return fail(error);
   if (o.load_basis != "sustained" && o.load_basis != "isolated")
@@ -428,6 +434,9 @@ int run_cluster_sim(const ClusterSimOptions& o) {
   config.admission.queue_timeout_s = o.queue_timeout_ms / 1000;
   config.late_binding.max_hold_s = o.late_max_hold_ms / 1000;
   config.late_binding.ttft_threshold_s = o.late_ttft_threshold_ms / 1000;
+  config.late_binding.rule = o.late_rule;
+  config.late_binding.wait_margin_s = o.late_wait_margin_ms / 1000;
+  config.late_binding.wait_fraction = o.late_wait_fraction;
   bool any_late = false;
   for (const cluster_sim::PolicyChoice& c : policies) any_late = any_late || c.late;
   std::vector<cluster_sim::RunSummary> runs;
@@ -586,8 +595,11 @@ int run_cluster_sim(const ClusterSimOptions& o) {
                               {"queue_timeout_ms", o.queue_timeout_ms}};
     }
     if (any_late) {  // absent: no +late run
-      cfg["late_binding"] = boost::json::object{{"max_hold_ms", o.late_max_hold_ms},
-                                                {"ttft_threshold_ms", o.late_ttft_threshold_ms}};
+      cfg["late_binding"] = boost::json::object{{"rule", o.late_rule},
+                                                {"max_hold_ms", o.late_max_hold_ms},
+                                                {"ttft_threshold_ms", o.late_ttft_threshold_ms},
+                                                {"wait_margin_ms", o.late_wait_margin_ms},
+                                                {"wait_fraction", o.late_wait_fraction}};
     }
     if (o.kv_events_delay_ms >= 0) cfg["kv_events_delay_ms"] = o.kv_events_delay_ms;  // absent: off
     if (o.peer_sync_ms >= 0) {                                                        // absent: off
@@ -769,16 +781,32 @@ void add_cluster_sim_command(CLI::App& root, Action& action) {
       ->capture_default_str();
   cmd->add_flag("--late-binding", opts->late_binding,
                 "also run every listed policy with late binding (labelled NAME+late; or list "
-                "NAME+late in --policy): a request every replica is too busy to start waits at "
-                "the router and goes to the first replica that frees");
+                "NAME+late in --policy): a request every replica would only queue waits at the "
+                "router and goes to the first replica that frees (--late-binding-rule)");
   cmd->add_option("--late-binding-max-hold", opts->late_max_hold_ms,
                   "late binding: the longest a request is held (ms)")
       ->check(CLI::Range(0.0, 60000.0))
       ->capture_default_str();
   cmd->add_option("--late-binding-ttft", opts->late_ttft_threshold_ms,
-                  "late binding: a replica predicted over this TTFT (ms) is busy too; 0: only a "
-                  "waiting queue makes it busy")
+                  "late binding, rule busy: a replica predicted over this TTFT (ms) is busy too; "
+                  "0: only a waiting queue makes it busy")
       ->check(CLI::Range(0.0, 1e12));
+  cmd->add_option("--late-binding-rule", opts->late_rule,
+                  "late binding's hold rule: busy (every replica busy: a waiting queue, full "
+                  "slots, more pending prefill than a step takes) or wait (the pooled queue: "
+                  "every replica would make the request wait longer than --late-binding-margin; "
+                  "a held request goes to the replica that starts it first)")
+      ->capture_default_str();
+  cmd->add_option("--late-binding-margin", opts->late_wait_margin_ms,
+                  "late binding, rule wait: a replica predicted to make the request wait no "
+                  "longer than this (ms) can take it now")
+      ->check(CLI::Range(0.0, 60000.0))
+      ->capture_default_str();
+  cmd->add_option("--late-binding-fraction", opts->late_wait_fraction,
+                  "late binding, rule wait: ... or no longer than this fraction of the rest of "
+                  "its predicted TTFT there (0: the margin alone)")
+      ->check(CLI::Range(0.0, 1000.0))
+      ->capture_default_str();
   cmd->callback([opts, &action] { action = [opts] { return run_cluster_sim(*opts); }; });
 }
 

@@ -468,26 +468,33 @@ class Simulation {
             router::RouteResult::kDispatched)
       return router::RouteResult::kSloShed;
     if (late_.enabled && view && hold(i, *view, now)) return router::RouteResult::kHeld;
-    dispatch(i, replica, now);
+    dispatch(i, decision_.replica, now);
     return router::RouteResult::kDispatched;
   }
 
-  // Late binding (RouterCore::hold): every replica with room busy, held less than max_hold_s.
+  // Late binding (RouterCore::hold): held while every replica with room is busy (or would make
+  // it wait), for at most max_hold_s; once not held, where it goes (decision_.replica).
   bool hold(size_t i, const cluster::ClusterView& view, double now) {
     Gate& g = gates_[gate_of(i)];
     if (!held_[i] && static_cast<int>(g.queue.size()) >= late_.max_held) return false;
     mask_.assign(replicas_.size(), 0);
     for (size_t k = 0; k < replicas_.size(); ++k) mask_[k] = has_room(g, k) ? 1 : 0;
-    const bool held =
-        router::late_binding_hold(late_, view, mask_, now - out_.records[i].start_s, [&](int k) {
+    const Router& router = *routers_[static_cast<size_t>(flights_[i].router)];
+    const router::LateBindingVerdict v = router::late_binding_decide(
+        late_, view, mask_, decision_.replica, now - out_.records[i].start_s, held_[i] != 0,
+        [&](int k) {
           const cluster::Candidate* c = decision_.candidate(k);
           return c ? c->ttft_s : std::numeric_limits<double>::quiet_NaN();
+        },
+        [&](const cluster::ReplicaView& r) {
+          return router::model_ttft(r, router.prepared.features, view, router.state.speed(r.index));
         });
-    if (held && !held_[i]) {
+    if (v.hold && !held_[i]) {
       held_[i] = 1;
       ++out_.late_held;
     }
-    return held;
+    if (!v.hold) decision_.replica = v.replica;
+    return v.hold;
   }
 
   bool has_room(const Gate& g, size_t replica) const {

@@ -355,6 +355,7 @@ void scrape(CoreFixture& f, int i, int waiting) {
 RouterConfig late_binding() {
   RouterConfig c = CoreFixture::round_robin();
   c.late_binding.enabled = true;
+  c.late_binding.rule = "busy";  // these tests are the busy rule's; pooled() below is "wait"'s
   c.late_binding.max_hold_s = 0.5;
   return c;
 }
@@ -410,6 +411,91 @@ TEST(LateBinding, AnIdleReplicaTakesTheRequestAtOnce) {
   scrape(g, 1, 3);
   g.send();
   EXPECT_EQ(g.env.sent.size(), 1u);  // without late binding: sent at arrival
+}
+
+// The pooled-queue rule ("wait"): a request that every replica would make wait (the ledger's
+// pending prefill ahead of it) is held; it goes to the replica that frees first, not to the
+// policy's next pick, and a replica with nothing ahead takes it at once.
+RouterConfig pooled() {
+  RouterConfig c = late_binding();
+  c.late_binding.rule = "wait";
+  c.late_binding.wait_margin_s = 0.05;
+  return c;
+}
+
+// A completion request whose prompt is about `words` tokens (the toy tokenizer: one a word).
+std::string long_prompt(int words) {
+  std::string p;
+  for (int i = 0; i < words; ++i) p += i % 2 ? " cat" : " dog";
+  return R"({"model":"m","prompt":")" + p + R"(","max_tokens":4})";
+}
+
+TEST(LateBinding, PooledHoldsWhileEveryReplicaWouldMakeItWaitThenTheFirstToFree) {
+  CoreFixture f(2, pooled());
+  auto a = f.send(long_prompt(6000));  // round robin: replica 0
+  auto b = f.send(long_prompt(6000));  // replica 1
+  ASSERT_EQ(f.env.sent.size(), 2u);
+  EXPECT_EQ(f.env.sent[0]->replica, 0);
+  EXPECT_EQ(f.env.sent[1]->replica, 1);
+  auto c = f.send();  // both prefill 6,000 tokens first: predicted to wait on either
+  EXPECT_EQ(f.env.sent.size(), 2u);
+  EXPECT_EQ(f.core->queue_length(), 1u);
+  f.env.advance(0.1);  // re-checked on the queue timer: still nothing free
+  EXPECT_EQ(f.env.sent.size(), 2u);
+  f.env.sent[1]->answer(200, kOk);  // replica 1 frees (round robin's next pick is replica 0)
+  f.env.run_posted();
+  ASSERT_EQ(f.env.sent.size(), 3u);
+  EXPECT_EQ(f.env.sent[2]->replica, 1);
+  EXPECT_EQ(f.core->queue_length(), 0u);
+  f.env.sent[2]->answer(200, kOk);
+  f.env.sent[0]->answer(200, kOk);
+  for (auto* e : {&a, &b, &c}) EXPECT_EQ((*e)->status(), 200);
+}
+
+TEST(LateBinding, PooledSendsAtOnceWhereNothingIsAhead) {
+  CoreFixture f(2, pooled());
+  f.send(long_prompt(6000));  // replica 0 prefills; replica 1 is idle
+  auto c = f.send(long_prompt(6000));
+  ASSERT_EQ(f.env.sent.size(), 2u);  // not held
+  EXPECT_EQ(f.env.sent[1]->replica, 1);
+  EXPECT_EQ(f.core->queue_length(), 0u);
+  // A short request behind a short one: the wait is within the margin, so it goes at once too.
+  CoreFixture g(1, pooled());
+  g.send();
+  g.send();
+  EXPECT_EQ(g.env.sent.size(), 2u);
+}
+
+// wait_fraction: a long prompt whose wait is short beside its own prefill is sent at once (it
+// gains little by waiting); with the margin alone it is held like any other.
+TEST(LateBinding, PooledSendsAPromptLongerThanItsWaitAtOnce) {
+  for (const double fraction : {1.0, 0.0}) {
+    RouterConfig config = pooled();
+    config.late_binding.wait_fraction = fraction;
+    CoreFixture f(2, config);
+    f.send(long_prompt(3000));
+    f.send(long_prompt(3000));
+    f.send(long_prompt(12000));  // waits for 3,000 tokens, then prefills 12,000
+    EXPECT_EQ(f.env.sent.size(), fraction > 0 ? 3u : 2u) << fraction;
+    EXPECT_EQ(f.core->queue_length(), fraction > 0 ? 0u : 1u) << fraction;
+  }
+}
+
+TEST(LateBinding, PooledHoldIsBoundedAndNothingIsLost) {
+  CoreFixture f(2, pooled());
+  f.send(long_prompt(6000));
+  f.send(long_prompt(6000));
+  auto c = f.send();
+  auto d = f.send();  // behind c, in arrival order
+  EXPECT_EQ(f.core->queue_length(), 2u);
+  f.env.advance(0.45);
+  EXPECT_EQ(f.env.sent.size(), 2u);
+  f.env.advance(0.15);  // past max_hold_s: both go to the policy's picks, in order
+  ASSERT_EQ(f.env.sent.size(), 4u);
+  EXPECT_EQ(f.core->queue_length(), 0u);
+  for (auto& u : f.env.sent) u->answer(200, kOk);
+  EXPECT_EQ(c->status(), 200);
+  EXPECT_EQ(d->status(), 200);
 }
 
 }  // namespace

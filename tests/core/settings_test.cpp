@@ -171,6 +171,16 @@ TEST(Settings, ValidateChecksTheTableRanges) {
   EXPECT_EQ(e, "admin.port must be in [-1, 65535], got -2");
 }
 
+TEST(Settings, LateBindingRuleIsOneOfTheRules) {
+  RouterConfig c;
+  std::string e;
+  c.late_binding.rule = "wait";
+  EXPECT_TRUE(validate_config(c, e, {})) << e;
+  c.late_binding.rule = "soon";
+  EXPECT_FALSE(validate_config(c, e, {}));
+  EXPECT_EQ(e, "late_binding.rule must be busy or wait; got 'soon'");
+}
+
 TEST(Settings, KeepRestartOnlyPutsBackWhatNeedsARestart) {
   const RouterConfig running;
   RouterConfig next;

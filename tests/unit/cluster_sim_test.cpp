@@ -616,6 +616,7 @@ SimResult run_late(const SimConfig& c, const workload::Workload& w, const std::s
 // specified in tests/core/router_core_test.cpp, LateBinding.*).
 TEST(ClusterSimLateBinding, BurstIsHeldNothingLostHoldBounded) {
   SimConfig c = make_config("h100,h100");
+  c.late_binding.rule = "busy";
   c.late_binding.max_hold_s = 0.2;
   workload::Workload w = burst(40);
   for (workload::WorkloadRequest& r : w.requests) r.prompt_tokens = 3000;  // each fills a step
@@ -630,6 +631,56 @@ TEST(ClusterSimLateBinding, BurstIsHeldNothingLostHoldBounded) {
   for (size_t i = 0; i < w.requests.size(); ++i)
     later += late.records[i].ttft_s > early.records[i].ttft_s ? 1 : 0;
   EXPECT_LT(later, static_cast<int>(w.requests.size()));  // not everything got slower
+}
+
+// Three requests on two h100 (llama-3.1-8b): 7,000 prompt tokens to replica 0, 3,500 to
+// replica 1 (idle, so nothing is held), then a short one that round robin sends behind replica
+// 0's prefill. With the pooled-queue rule ("wait") both replicas would make it wait, so it is
+// held and goes to replica 1, whose prefill ends first, and its first token comes sooner.
+SimConfig two_h100_llama3() {
+  SimConfig c;
+  std::string error;
+  EXPECT_TRUE(
+      parse_replicas("h100,h100", engine::ProfileSet::builtin(), "llama-3.1-8b", c.replicas, error))
+      << error;
+  return c;
+}
+
+workload::Workload pooled_case() {
+  workload::Workload w = burst(3);
+  const int prompts[3] = {7000, 3500, 200};
+  for (size_t i = 0; i < 3; ++i) {
+    w.requests[i].prompt_tokens = prompts[i];
+    w.requests[i].arrival_s = 0.001 * static_cast<double>(i);
+  }
+  return w;
+}
+
+TEST(ClusterSimLateBinding, PooledRuleSendsAHeldRequestToTheReplicaThatFreesFirst) {
+  SimConfig c = two_h100_llama3();
+  c.late_binding.rule = "wait";
+  c.late_binding.wait_margin_s = 0.01;  // an h100 prefills 7,000 tokens in about 0.1 s
+  const workload::Workload w = pooled_case();
+  const SimResult late = run_late(c, w, "round-robin");
+  const SimResult early = run(c, w, "round-robin");
+  EXPECT_EQ(late.lost, 0);
+  for (const stats::RequestRecord& rec : late.records) EXPECT_TRUE(rec.ok()) << rec.index;
+  EXPECT_EQ(late.late_held, 1);
+  EXPECT_EQ(early.records[2].replica, "r0-h100");
+  EXPECT_EQ(late.records[2].replica, "r1-h100");
+  EXPECT_LT(late.records[2].ttft_s, 0.8 * early.records[2].ttft_s);
+  for (size_t i = 0; i < 2; ++i)  // the others are where they were
+    EXPECT_EQ(late.records[i].replica, early.records[i].replica) << i;
+}
+
+// The busy rule holds nothing there: 7,000 and 3,500 pending tokens are within one step's budget
+// (8,192 on an h100), so neither replica is busy.
+TEST(ClusterSimLateBinding, BusyRuleLeavesRequestsWithinOneStepAlone) {
+  SimConfig c = two_h100_llama3();
+  c.late_binding.rule = "busy";
+  const SimResult late = run_late(c, pooled_case(), "round-robin");
+  EXPECT_EQ(late.late_held, 0);
+  EXPECT_EQ(late.records[2].replica, "r0-h100");
 }
 
 }  // namespace

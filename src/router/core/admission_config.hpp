@@ -3,6 +3,8 @@
 // the other.
 #pragma once
 
+#include <string>
+
 namespace eta::router {
 
 struct AdmissionConfig {
@@ -19,8 +21,15 @@ struct AdmissionConfig {
 // at once waits at the router, in the router queue, and goes to whichever replica frees first.
 struct LateBindingConfig {
   bool enabled = false;
-  double max_hold_s = 0.5;      // the longest a request is held; then it goes to the best pick
-  double ttft_threshold_s = 0;  // a replica predicted over this TTFT is busy too (0: off)
+  double max_hold_s = 0.5;  // the longest a request is held; then it goes to the best pick
+  // The hold rule (core/late_binding.hpp): "wait" (the pooled queue: every candidate's predicted
+  // wait for this request over wait_margin_s and over wait_fraction x the rest of its TTFT) or
+  // "busy" (every candidate busy: a waiting queue, full slots, more pending prefill than a step
+  // takes, or over ttft_threshold_s).
+  std::string rule = "wait";
+  double ttft_threshold_s = 0;  // busy: a replica predicted over this TTFT is busy too (0: off)
+  double wait_margin_s = 0.05;  // wait: a replica it would wait on no longer than this is free
+  double wait_fraction = 1;     // wait: ... or no longer than the rest of its TTFT times this
   int max_held = 1024;          // requests held at once (more: sent at arrival as without it)
   bool operator==(const LateBindingConfig&) const = default;
 };

@@ -9,6 +9,7 @@
 
 #include "engine/engine.hpp"
 #include "engine/profile.hpp"
+#include "router/core/late_binding.hpp"
 #include "router/core/settings.hpp"
 
 namespace eta::router {
@@ -439,6 +440,8 @@ static bool validate_config_impl(RouterConfig& c, std::string& error,
     check(setting_in_range(s, c, e), e);
   }
   check(!c.listen.host.empty(), "listen.host must not be empty");
+  check(late_binding_rule_known(c.late_binding.rule),
+        "late_binding.rule must be busy or wait; got '" + c.late_binding.rule + "'");
   static const std::set<std::string> kLevels = {"trace", "debug",    "info", "warn",
                                                 "error", "critical", "off"};
   check(kLevels.count(c.log_level) > 0,

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "predict/completion_model.hpp"
+
 namespace eta::router {
 
 bool replica_busy(const LateBindingConfig& config, const cluster::ReplicaView& v,
@@ -21,6 +23,38 @@ bool replica_busy(const LateBindingConfig& config, const cluster::ReplicaView& v
   if (l.pending_prefill_tokens > budget) return true;
   return config.ttft_threshold_s > 0 && std::isfinite(predicted_ttft_s) &&
          predicted_ttft_s > config.ttft_threshold_s;
+}
+
+bool late_binding_rule_known(std::string_view rule) {
+  return rule == "busy" || rule == "wait";
+}
+
+ModelTtft model_ttft(const cluster::ReplicaView& v, const cluster::RequestFeatures& f,
+                     const cluster::ClusterView& view, const predict::SpeedModel& speed) {
+  predict::CompletionQuery q;
+  q.prompt_tokens = std::max(1, f.prompt_tokens);
+  q.cached_tokens = f.cached_tokens_on(v.index);
+  q.output_tokens = f.output_tokens();
+  ModelTtft out;
+  out.ttft_s = predict::estimate_completion(v, q, view, speed).ttft_s;
+  // The same replica with nothing queued ahead: the prefilling requests (the ledger's, and the
+  // waiting ones a fresh scrape shows) gone, the decoding batch kept. The difference is the
+  // part of the TTFT that waiting at the router could avoid; the batch's slowdown of its own
+  // prefill stays whenever it goes there.
+  const cluster::LedgerSummary& l = v.ledger_or_empty();
+  cluster::LedgerSummary ahead_gone = l;
+  ahead_gone.prefilling = 0;
+  ahead_gone.pending_prefill_tokens = 0;
+  ahead_gone.prefill_prompt_tokens = 0;
+  ahead_gone.pending_prefill_pairs = 0;
+  ahead_gone.in_flight = l.decoding;
+  ahead_gone.kv_tokens = std::max<int64_t>(0, l.kv_tokens - l.pending_prefill_tokens);
+  cluster::ReplicaView ref = v;
+  ref.ledger = &ahead_gone;
+  ref.scrape.waiting = 0;
+  ref.scrape.running = std::max(0, v.scrape.running - l.prefilling);
+  out.wait_s = std::max(0.0, out.ttft_s - predict::estimate_completion(ref, q, view, speed).ttft_s);
+  return out;
 }
 
 bool queue_behind(const AdmissionConfig& admission, const LateBindingConfig& late,

@@ -143,17 +143,27 @@ bool RouterCore::slo_shed(const CallPtr& c, const cluster::ClusterView& view, bo
   return true;
 }
 
-// Late binding: held while every candidate is busy, for at most max_hold_s (late_binding.hpp).
+// Late binding: held while every candidate is busy (or would make it wait), for at most
+// max_hold_s; once not held, where it goes (late_binding.hpp).
 bool RouterCore::hold(const CallPtr& c, const cluster::ClusterView& view) {
   const LateBindingConfig& lb = config_.late_binding;
   if (!lb.enabled) return false;
   if (!c->queued && static_cast<int>(queue_.size()) >= lb.max_held) return false;
-  const bool held = late_binding_hold(lb, view, mask_, now() - c->arrival, [&](int i) {
-    const cluster::Candidate* cand = decision_.candidate(i);
-    return cand ? cand->ttft_s : std::numeric_limits<double>::quiet_NaN();
-  });
-  if (held) c->held_by_late_binding = true;
-  return held;
+  const LateBindingVerdict v = late_binding_decide(
+      lb, view, mask_, decision_.replica, now() - c->arrival, c->held_by_late_binding,
+      [&](int i) {
+        const cluster::Candidate* cand = decision_.candidate(i);
+        return cand ? cand->ttft_s : std::numeric_limits<double>::quiet_NaN();
+      },
+      [&](const cluster::ReplicaView& r) {
+        return model_ttft(r, c->prepared.features, view, state_.speed(r.index));
+      });
+  if (v.hold) {
+    c->held_by_late_binding = true;
+    return true;
+  }
+  decision_.replica = v.replica;  // a held request: the replica that starts it first
+  return false;
 }
 
 void RouterCore::dispatch_to(const CallPtr& c, int replica) {

@@ -99,9 +99,12 @@ std::vector<Setting> routing_rows() {
     ranged("admission.queue_size", "--queue-size", 0, 1e9, kLive, "hold up to this many requests while at capacity instead of 429 (0: no queue)", ETA_FIELD(admission.queue_size)),
     ranged("admission.queue_timeout_s", "--queue-timeout-s", 0.001, kMaxSeconds, kLive, "a held request gets 429 after this long", ETA_FIELD(admission.queue_timeout_s)),
     ranged("admission.retry_after_s", "", 0, 86400, kLive, "Retry-After of a 429", ETA_FIELD(admission.retry_after_s)),
-    plain("late_binding.enabled", "--late-binding", kLive, "hold a request at the router while every replica is busy (a non-empty waiting queue, or over late_binding.ttft_threshold_s) and send it to the first replica that frees", ETA_FIELD(late_binding.enabled)),
+    plain("late_binding.enabled", "--late-binding", kLive, "hold a request at the router while every replica would only queue it (late_binding.rule) and send it to the first replica that frees", ETA_FIELD(late_binding.enabled)),
     ranged("late_binding.max_hold_s", "", 0, 60, kLive, "the longest a request is held by late binding; then it goes to the policy's pick", ETA_FIELD(late_binding.max_hold_s)),
-    ranged("late_binding.ttft_threshold_s", "", 0, kMaxSeconds, kLive, "late binding: a replica predicted over this TTFT counts as busy too (0: only a waiting queue makes it busy)", ETA_FIELD(late_binding.ttft_threshold_s)),
+    plain("late_binding.rule", "", kLive, "late binding's hold rule: busy (every replica busy: a waiting queue, full slots, more pending prefill than one step takes, or over late_binding.ttft_threshold_s) or wait (the pooled queue: every replica would make the request wait longer than late_binding.wait_margin_s; a held request then goes to the replica that starts it first)", ETA_FIELD(late_binding.rule)),
+    ranged("late_binding.ttft_threshold_s", "", 0, kMaxSeconds, kLive, "late binding, rule busy: a replica predicted over this TTFT counts as busy too (0: only a waiting queue makes it busy)", ETA_FIELD(late_binding.ttft_threshold_s)),
+    ranged("late_binding.wait_margin_s", "", 0, 60, kLive, "late binding, rule wait: a replica predicted to make the request wait no longer than this can take it now", ETA_FIELD(late_binding.wait_margin_s)),
+    ranged("late_binding.wait_fraction", "", 0, 1000, kLive, "late binding, rule wait: ... or no longer than this fraction of the rest of its predicted TTFT there (0: the margin alone)", ETA_FIELD(late_binding.wait_fraction)),
     ranged("late_binding.max_held", "", 0, 1e9, kLive, "late binding: requests held at once (more are sent at arrival)", ETA_FIELD(late_binding.max_held)),
   };
 }
