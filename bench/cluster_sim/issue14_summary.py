@@ -60,17 +60,60 @@ for cluster, wl in TAGS:
             ratio("ttft_ms", "least-load"), ratio("e2e_ms", "llm-d-latency"),
             ratio("e2e_ms", "least-load"), eta["request_throughput_rps"] / eta["rate_rps"]))
 
-print("\nOutput-length median relative error (|predicted - actual| / actual), 2xh100+2xa100, "
-      "least-request, load 0.7 of the isolated capacity:\n")
-print("| workload | requests | point guess | capped mean (the ETA's) | best constant (tokens) | point / floor |")
-print("|---|---:|---:|---:|---:|---:|")
-for wl in ["azure-conv", "mooncake-conv", "synthetic", "shared-prefix", "multi-turn", "bursty-mix"]:
-    doc = load("output_%s.json" % wl)
+print("\nLate binding against the early-binding oracle (same runs): p99 TTFT and completed "
+      "throughput of eta+late over the oracle's:\n")
+print("| cluster | workload | load | eta | eta+late | oracle | TTFT eta+late/oracle | "
+      "throughput eta+late/oracle | held |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+for cluster, wl in TAGS:
+    doc = load("loads_%s_%s.json" % (cluster, wl))
     if not doc:
         continue
-    p = doc["runs"][0]["prediction"]
-    floor = p["output_tokens_best_constant"]
-    print("| %s | %d | %.3f | %.3f | %.3f (%.0f) | %.2f |" % (
-        wl, p["output_tokens_abs_rel_error"]["count"], p["output_tokens_abs_rel_error"]["p50"],
-        p["output_tokens_expected_abs_rel_error"]["p50"], floor["p50"], floor["tokens"],
-        p["output_tokens_abs_rel_error"]["p50"] / floor["p50"] if floor["p50"] else 0))
+    for load_ in sorted({r["load"] for r in doc["runs"]}):
+        runs = {r["policy"]: r for r in doc["runs"] if r["load"] == load_}
+        late, oracle = runs.get("eta+late"), runs.get("oracle")
+        if not late or not oracle:
+            continue
+        print("| %s | %s | %g | %.0f | %.0f | %.0f | %.2f | %.3f | %s |" % (
+            cluster, wl, load_, runs["eta"]["ttft_ms"]["p99"], late["ttft_ms"]["p99"],
+            oracle["ttft_ms"]["p99"], late["ttft_ms"]["p99"] / oracle["ttft_ms"]["p99"],
+            late["request_throughput_rps"] / oracle["request_throughput_rps"],
+            late.get("late_held", "-")))
+
+print("\nOutput-length median relative error (|predicted - actual| / actual), 2xh100+2xa100, "
+      "least-request, load 0.7 of the isolated capacity. Hindsight floor: the best constant "
+      "chosen on the same requests; online floor: the best constant of the lengths finished "
+      "before each request:\n")
+print("| workload | seed | requests | point guess | capped mean (the ETA's) | hindsight floor (tokens) | "
+      "online floor | point / hindsight | point / online |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+for seed, sfx in [(0, ""), (1, "_s1")]:
+    for wl in ["azure-conv", "mooncake-conv", "synthetic", "shared-prefix", "multi-turn",
+               "bursty-mix"]:
+        doc = load("output_%s%s.json" % (wl, sfx))
+        if not doc:
+            continue
+        p = doc["runs"][0]["prediction"]
+        floor = p["output_tokens_best_constant"]
+        online = p.get("output_tokens_online_constant", {}).get("p50", 0)
+        point = p["output_tokens_abs_rel_error"]["p50"]
+        print("| %s | %d | %d | %.3f | %.3f | %.3f (%.0f) | %.3f | %.2f | %s |" % (
+            wl, seed, p["output_tokens_abs_rel_error"]["count"], point,
+            p["output_tokens_expected_abs_rel_error"]["p50"], floor["p50"], floor["tokens"],
+            online, point / floor["p50"] if floor["p50"] else 0,
+            "%.2f" % (point / online) if online else "-"))
+
+print("\nGoodput capacity under SLOs from tight to loose, 2xh100+2xa100 azure-conv (requests/s):\n")
+print("| SLO | least-request sustained | least-request goodput | eta sustained | eta goodput | "
+      "eta / least-request goodput |")
+print("|---|---:|---:|---:|---:|---:|")
+for ttft in [250, 500, 1000]:
+    doc = load("slo_%d.json" % ttft)
+    if not doc:
+        continue
+    pols = {p["policy"]: p for p in doc["capacity"]["policies"]}
+    lr, eta = pols["least-request"], pols["eta"]
+    g = lambda p: p["goodput_rps"] or 0
+    print("| TTFT %d ms, TPOT 100 ms | %.2f | %.2f | %.2f | %.2f | %s |" % (
+        ttft, lr["sustained_rps"], g(lr), eta["sustained_rps"], g(eta),
+        "%.2f" % (g(eta) / g(lr)) if g(lr) else "-"))
