@@ -54,41 +54,53 @@ void best_constant_floor(std::vector<double> actual, double& floor, double& toke
 }
 
 // What the best constant reaches online: each request (in order of sending) is guessed the best
-// constant of the lengths that finished before it was sent (recomputed every 16 finishes, 100
-// quantiles as candidates; 256 before 8 have finished, the predictor's prior), and the median of
-// its relative errors is returned. The hindsight floor above is chosen on the very requests it
-// is judged on, so no online guess reaches it on a workload whose lengths depend on nothing the
-// router sees; this one is what a predictor without features can reach.
+// constant of the lengths that finished before it was sent (recomputed after every
+// max(16, n / 32) further finishes, 100 quantiles as candidates; 256 before 8 have finished, the
+// predictor's prior), and the median of its relative errors is returned. The hindsight floor
+// above is chosen on the very requests it is judged on, so no online guess reaches it on a
+// workload whose lengths depend on nothing the router sees; this one is what a predictor without
+// features can reach.
 struct Finished {
   double sent_s, done_s, tokens;
 };
+// The median of |c - y| / y over sorted `ys`: the least t with half of them in
+// [c / (1 + t), c / (1 - t)] (bisection on t, each step two binary searches).
+double median_relative_error_sorted(double c, const std::vector<double>& ys) {
+  const auto half = static_cast<std::ptrdiff_t>((ys.size() + 1) / 2);
+  double a = 0, b = 1;
+  for (int k = 0; k < 30; ++k) {
+    const double t = 0.5 * (a + b);
+    const auto lo = std::lower_bound(ys.begin(), ys.end(), c / (1 + t));
+    const auto hi = std::upper_bound(ys.begin(), ys.end(), c / (1 - t));
+    (hi - lo >= half ? b : a) = t;
+  }
+  return b;
+}
 double online_constant_floor(std::vector<Finished> requests) {
   if (requests.empty()) return 0;
+  std::vector<Finished> finished = requests;
   std::sort(requests.begin(), requests.end(),
             [](const Finished& a, const Finished& b) { return a.sent_s < b.sent_s; });
-  std::vector<Finished> finished = requests;
   std::sort(finished.begin(), finished.end(),
             [](const Finished& a, const Finished& b) { return a.done_s < b.done_s; });
-  std::vector<double> seen, err, errors;
+  std::vector<double> seen, errors;  // seen: sorted
   errors.reserve(requests.size());
   size_t next = 0, computed_at = 0;
   double guess = 256;
   for (const Finished& r : requests) {
-    while (next < finished.size() && finished[next].done_s <= r.sent_s)
-      seen.push_back(finished[next++].tokens);
-    if (seen.size() >= 8 && (computed_at == 0 || seen.size() >= computed_at + 16)) {
+    while (next < finished.size() && finished[next].done_s <= r.sent_s) {
+      const double y = finished[next++].tokens;
+      seen.insert(std::upper_bound(seen.begin(), seen.end(), y), y);
+    }
+    if (seen.size() >= 8 &&
+        (computed_at == 0 || seen.size() >= computed_at + std::max<size_t>(16, computed_at / 32))) {
       computed_at = seen.size();
-      std::vector<double> sorted = seen;
-      std::sort(sorted.begin(), sorted.end());
       double best = std::numeric_limits<double>::infinity();
-      err.resize(seen.size());
       for (int q = 0; q <= 100; ++q) {
-        const double c = sorted[static_cast<size_t>(q) * (sorted.size() - 1) / 100];
-        for (size_t i = 0; i < seen.size(); ++i) err[i] = std::abs(c - seen[i]) / seen[i];
-        auto mid = err.begin() + static_cast<std::ptrdiff_t>(err.size() / 2);
-        std::nth_element(err.begin(), mid, err.end());
-        if (*mid < best) {
-          best = *mid;
+        const double c = seen[static_cast<size_t>(q) * (seen.size() - 1) / 100];
+        const double e = median_relative_error_sorted(c, seen);
+        if (e < best) {
+          best = e;
           guess = c;
         }
       }

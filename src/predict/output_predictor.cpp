@@ -39,6 +39,25 @@ uint64_t nonzero(uint64_t k) {
   return k == 0 ? 1 : k;
 }
 
+// For t = i / kTSteps: -log2(1 - t) (up) and log2(1 + t) (down), the log2 offsets of
+// [c / (1 + t), c / (1 - t)] from c.
+constexpr int kTSteps = 4096;
+struct TOffsets {
+  std::array<double, kTSteps + 1> up, down;
+};
+const TOffsets& t_offsets() {
+  static const TOffsets table = [] {
+    TOffsets o;
+    for (int i = 0; i <= kTSteps; ++i) {
+      const double t = static_cast<double>(i) / kTSteps;
+      o.up[static_cast<size_t>(i)] = i == kTSteps ? 1e9 : -std::log2(1 - t);
+      o.down[static_cast<size_t>(i)] = std::log2(1 + t);
+    }
+    return o;
+  }();
+  return table;
+}
+
 }  // namespace
 
 void OutputLengthPredictor::Histogram::add(int output_tokens, double decay) {
@@ -92,14 +111,17 @@ double OutputLengthPredictor::Histogram::best_constant() const {
     const double part = x <= 0 ? 0 : x >= width[i] ? 1 : x / width[i];
     return below[i] + weight[i] * part;
   };
+  // The least t on a grid of 1/4096 (bisection over a table of the log2 offsets: no log here).
   const auto median_error = [&](double log2_c) {
-    double a = 0, b = 1;
-    for (int k = 0; k < 20; ++k) {
-      const double t = 0.5 * (a + b);
-      const double inside = cdf(log2_c - std::log2(1 - t)) - cdf(log2_c - std::log2(1 + t));
-      (inside >= 0.5 * mass ? b : a) = t;
+    const TOffsets& o = t_offsets();
+    int a = 0, b = kTSteps;  // inside(b) holds half the mass (t = 1 holds all)
+    while (b - a > 1) {
+      const int m = (a + b) / 2;
+      const auto u = static_cast<size_t>(m);
+      const double inside = cdf(log2_c + o.up[u]) - cdf(log2_c - o.down[u]);
+      (inside >= 0.5 * mass ? b : a) = m;
     }
-    return b;
+    return static_cast<double>(b) / kTSteps;
   };
   double best = lo / 4.0, best_err = std::numeric_limits<double>::infinity();
   const auto consider = [&](double log2_c) {
