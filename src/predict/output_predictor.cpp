@@ -83,7 +83,7 @@ void OutputLengthPredictor::Histogram::add(int output_tokens, double decay) {
 // then of 1/64 around the best.
 double OutputLengthPredictor::Histogram::best_constant() const {
   if (point > 0 && stale < std::clamp(static_cast<int>(total / 8), 1, 16)) return point;
-  std::array<double, kBins + 1> below{};  // mass below bin i
+  std::array<double, kBins + 1> below{};      // mass below bin i
   std::array<double, kBins> from{}, width{};  // bin i's mass: uniform on [from, from + width]
   int lo = -1, hi = -1;
   for (int i = 0; i < kBins; ++i) {
@@ -132,7 +132,8 @@ double OutputLengthPredictor::Histogram::best_constant() const {
     }
   };
   for (int i = lo; i <= hi; ++i)
-    if (weight[static_cast<size_t>(i)] > 1e-9) consider(from[static_cast<size_t>(i)] + 0.5 * width[static_cast<size_t>(i)]);
+    if (weight[static_cast<size_t>(i)] > 1e-9)
+      consider(from[static_cast<size_t>(i)] + 0.5 * width[static_cast<size_t>(i)]);
   for (double l = lo / 4.0; l <= (hi + 1) / 4.0; l += 1.0 / 8) consider(l);
   const double coarse = best;
   for (double l = coarse - 1.0 / 8; l <= coarse + 1.0 / 8; l += 1.0 / 64) consider(l);

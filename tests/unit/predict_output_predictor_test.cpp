@@ -178,7 +178,8 @@ TEST(PredictOutputLength, ANarrowerContextIsUsedOnlyWhenItBeatsTheGlobalOne) {
     const int prompt = i % 2 ? 300 : 3000;
     same.observe(same.keys(query({1000 + i}, std::nullopt, prompt)), ys[i]);
   }
-  OutputQuery unseen = query({9}, std::nullopt, 40000);  // an octave never seen: global
+  const std::vector<uint64_t> nine{9};                          // the query keeps a span of it
+  const OutputQuery unseen = query(nine, std::nullopt, 40000);  // an octave never seen: global
   const OutputPrediction global = same.predict(unseen);
   ASSERT_EQ(global.context, OutputLengthPredictor::kGlobal);
   for (int prompt : {300, 3000})

@@ -60,8 +60,7 @@ TEST(WorkloadBody, HiddenLengthsSendOneMaxTokensForTheWorkload) {
     EXPECT_FALSE(body.contains("ignore_eos"));
   }
   options.max_model_len = 500;  // capped by the context: 500 - 100
-  EXPECT_EQ(parse(build_request_body(request(100, 300), options)).at("max_tokens").as_int64(),
-            400);
+  EXPECT_EQ(parse(build_request_body(request(100, 300), options)).at("max_tokens").as_int64(), 400);
 }
 
 TEST(WorkloadBody, HiddenScaledLengths) {
