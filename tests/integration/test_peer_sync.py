@@ -219,6 +219,17 @@ class PeerSyncTest(unittest.TestCase):
         self.assertEqual(st["garbage"], 0)
         self.assertGreaterEqual(st["frames_in"], 3)  # dispatch, first token, finish (+ heartbeats)
 
+    def replicas_idle(self):
+        for sim in self.sims:
+            c = sim.client()
+            try:
+                m = c.metrics()
+            finally:
+                c.close()
+            if m.get("vllm:num_requests_running") or m.get("vllm:num_requests_waiting"):
+                return False
+        return True
+
     def check_prompts_follow(self, a, e, prefix):
         """For six long prompts: the replica a sent it to, and the one e then sent it to."""
         ca, ce = a.client(), e.client()
@@ -244,6 +255,9 @@ class PeerSyncTest(unittest.TestCase):
         # e knows X holds the prompt's blocks only from a's dispatch. Without peer sync e does
         # not follow a (checked first, with a router that is not synced).
         a = self.routers[0]
+        # Both replicas idle first: a stream left running by an earlier test (slow to end under
+        # ASan) makes both routers avoid that replica, and the unsynced one would follow a.
+        self.assertTrue(etatest.wait_until(self.replicas_idle, timeout=30))
         lone = self.start_router(reverse=True, sync=False)
         try:
             pairs = self.check_prompts_follow(a, lone, "unsynced")
