@@ -151,7 +151,8 @@ class ServerTest(unittest.TestCase):
             lambda: [p for p in etalib.group_pids(s.proc.pid) if p != s.proc.pid], timeout=5)
         self.assertTrue(child)
         s.stop()
-        self.assertFalse(alive(child[0]))
+        # The group got SIGTERM; the child's exit is asynchronous (seen alive once under load).
+        self.assertTrue(etatest.wait_until(lambda: not alive(child[0]), timeout=5))
 
 
 class ProcSamplingTest(unittest.TestCase):
