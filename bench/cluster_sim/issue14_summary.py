@@ -21,6 +21,16 @@ def load(name):
         return json.load(f)
 
 
+def loads_runs():
+    """(cluster, workload, load, {policy: run}) of every loads_*.json, in TAGS and load order."""
+    for cluster, wl in TAGS:
+        doc = load("loads_%s_%s.json" % (cluster, wl))
+        if not doc:
+            continue
+        for load_ in sorted({r["load"] for r in doc["runs"]}):
+            yield cluster, wl, load_, {r["policy"]: r for r in doc["runs"] if r["load"] == load_}
+
+
 print("Capacity (requests/s; sustained = goodput capacity wherever both are shown equal):\n")
 print("| cluster | workload | isolated | policy | sustained | goodput capacity | / least-request's goodput |")
 print("|---|---|---:|---|---:|---:|---:|")
@@ -42,43 +52,33 @@ print("| cluster | workload | load | eta | llm-d-latency | least-load | least-re
       "TTFT eta/llm-d-latency | eta/least-load | E2E eta/llm-d-latency | eta/least-load | "
       "done/offered (eta) |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-for cluster, wl in TAGS:
-    doc = load("loads_%s_%s.json" % (cluster, wl))
-    if not doc:
-        continue
-    for load_ in sorted({r["load"] for r in doc["runs"]}):
-        runs = {r["policy"]: r for r in doc["runs"] if r["load"] == load_}
-        cell = {k: "%.0f / %.0f" % (r["ttft_ms"]["p99"], r["e2e_ms"]["p99"]) for k, r in runs.items()}
-        eta = runs["eta"]
+for cluster, wl, load_, runs in loads_runs():
+    cell = {k: "%.0f / %.0f" % (r["ttft_ms"]["p99"], r["e2e_ms"]["p99"]) for k, r in runs.items()}
+    eta = runs["eta"]
 
-        def ratio(metric, other):
-            o = runs.get(other)
-            return "%.2f" % (eta[metric]["p99"] / o[metric]["p99"]) if o and o[metric]["p99"] else "-"
-        print("| %s | %s | %g | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f |" % (
-            cluster, wl, load_, cell.get("eta"), cell.get("llm-d-latency"), cell.get("least-load"),
-            cell.get("least-request"), cell.get("oracle"), ratio("ttft_ms", "llm-d-latency"),
-            ratio("ttft_ms", "least-load"), ratio("e2e_ms", "llm-d-latency"),
-            ratio("e2e_ms", "least-load"), eta["request_throughput_rps"] / eta["rate_rps"]))
+    def ratio(metric, other):
+        o = runs.get(other)
+        return "%.2f" % (eta[metric]["p99"] / o[metric]["p99"]) if o and o[metric]["p99"] else "-"
+    print("| %s | %s | %g | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f |" % (
+        cluster, wl, load_, cell.get("eta"), cell.get("llm-d-latency"), cell.get("least-load"),
+        cell.get("least-request"), cell.get("oracle"), ratio("ttft_ms", "llm-d-latency"),
+        ratio("ttft_ms", "least-load"), ratio("e2e_ms", "llm-d-latency"),
+        ratio("e2e_ms", "least-load"), eta["request_throughput_rps"] / eta["rate_rps"]))
 
 print("\nLate binding against the early-binding oracle (same runs): p99 TTFT and completed "
       "throughput of eta+late over the oracle's:\n")
 print("| cluster | workload | load | eta | eta+late | oracle | TTFT eta+late/oracle | "
       "throughput eta+late/oracle | held |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-for cluster, wl in TAGS:
-    doc = load("loads_%s_%s.json" % (cluster, wl))
-    if not doc:
+for cluster, wl, load_, runs in loads_runs():
+    late, oracle = runs.get("eta+late"), runs.get("oracle")
+    if not late or not oracle:
         continue
-    for load_ in sorted({r["load"] for r in doc["runs"]}):
-        runs = {r["policy"]: r for r in doc["runs"] if r["load"] == load_}
-        late, oracle = runs.get("eta+late"), runs.get("oracle")
-        if not late or not oracle:
-            continue
-        print("| %s | %s | %g | %.0f | %.0f | %.0f | %.2f | %.3f | %s |" % (
-            cluster, wl, load_, runs["eta"]["ttft_ms"]["p99"], late["ttft_ms"]["p99"],
-            oracle["ttft_ms"]["p99"], late["ttft_ms"]["p99"] / oracle["ttft_ms"]["p99"],
-            late["request_throughput_rps"] / oracle["request_throughput_rps"],
-            late.get("late_held", "-")))
+    print("| %s | %s | %g | %.0f | %.0f | %.0f | %.2f | %.3f | %s |" % (
+        cluster, wl, load_, runs["eta"]["ttft_ms"]["p99"], late["ttft_ms"]["p99"],
+        oracle["ttft_ms"]["p99"], late["ttft_ms"]["p99"] / oracle["ttft_ms"]["p99"],
+        late["request_throughput_rps"] / oracle["request_throughput_rps"],
+        late.get("late_held", "-")))
 
 print("\nOutput-length median relative error (|predicted - actual| / actual), 2xh100+2xa100, "
       "least-request, load 0.7 of the isolated capacity. Hindsight floor: the best constant "

@@ -41,9 +41,9 @@
 //   ClientResult::error says what went wrong, head_received whether the response head had
 //   arrived. Before the head (connect refused/failed, a timeout, a reset or close) nothing of the
 //   response reached the caller; whether the request goes to another replica is the router's
-//   retry policy's answer (src/router/core/retry_policy.hpp). Timeouts (0 = none): connect (PoolOptions), time to
-//   head, idle gap between received bytes, and total time (ClientRequest). max_body_bytes bounds
-//   the body (kTooLarge), and max_header_bytes the head (kTooLarge).
+//   retry policy's answer (src/router/core/retry_policy.hpp). Timeouts (0 = none): connect
+//   (PoolOptions), time to head, idle gap between received bytes, and total time (ClientRequest).
+//   max_body_bytes bounds the body (kTooLarge), and max_header_bytes the head (kTooLarge).
 //
 // Threading and callbacks
 //   A pool and its connections live on one io_context that the caller runs, from one thread

@@ -1,7 +1,7 @@
 // msgpack encoding and decoding of vLLM's KV-event batches (the third frame of each message).
 // Pure: no sockets, no allocation beyond the outputs. The decoder reads untrusted bytes from
-// the network: it validates the whole payload first (check_value in codec.cpp) and then only reads values of
-// the types it checked, so any input gives a batch or an error, never a crash
+// the network: it validates the whole payload first (check_value in codec.cpp) and then only reads
+// values of the types it checked, so any input gives a batch or an error, never a crash
 // (fuzz/fuzz_kv_events).
 #pragma once
 

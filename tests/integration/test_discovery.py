@@ -22,18 +22,52 @@ DNSMASQ = "/usr/sbin/dnsmasq"
 NAME = "vllm.eta-test"
 
 
-def free_udp_and_tcp_port():
+def free_port_on(hosts, udp):
+    """A port free a moment ago on every one of `hosts` (UDP and TCP when udp, else TCP)."""
     while True:
-        port = etatest.free_port(udp=True)
+        port = etatest.free_port(udp=udp)
         try:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                s.bind(("127.0.0.1", port))
+            kinds = (socket.SOCK_DGRAM, socket.SOCK_STREAM) if udp else (socket.SOCK_STREAM,)
+            for host in hosts:
+                family = socket.AF_INET6 if ":" in host else socket.AF_INET
+                for kind in kinds:
+                    with socket.socket(family, kind) as s:
+                        s.bind((host, port))
             return port
         except OSError:
             continue
 
 
-class DnsDiscoveryTest(unittest.TestCase):
+class Dnsmasq:
+    """A real dnsmasq serving self.hosts on a loopback address (mixed into the tests; they set
+    self.tmp, self.hosts and self.dns_log first)."""
+
+    def start_dns(self, listen, *extra):
+        """dnsmasq binds UDP and TCP on its port; a port free for one may be taken for the
+        other (or taken again before dnsmasq binds it): then another port."""
+        for _ in range(10):
+            self.dns_port = free_port_on([listen], udp=True)
+            self.dns = subprocess.Popen(
+                [DNSMASQ, "--keep-in-foreground", "--port", str(self.dns_port), "--listen-address",
+                 listen, "--bind-interfaces", "--no-resolv", "--no-hosts", "--addn-hosts",
+                 self.hosts, "--local=/eta-test/", "--pid-file=", "--log-facility=-", *extra],
+                stdout=subprocess.DEVNULL, stderr=self.dns_log)
+            if etalib.wait_port(self.dns_port, self.dns, timeout=5, host=listen):
+                self.addCleanup(self.stop_dns)
+                return
+            self.dns.wait(timeout=5)
+        self.fail("dnsmasq did not start on %s: %s" % (listen, self.dnsmasq_log()))
+
+    def dnsmasq_log(self):
+        with open(os.path.join(self.tmp, "dnsmasq.log")) as f:
+            return f.read()
+
+    def stop_dns(self):
+        self.dns.terminate()
+        self.dns.wait(timeout=5)
+
+
+class DnsDiscoveryTest(Dnsmasq, unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="eta-dns-")
         os.chmod(self.tmp, 0o755)  # dnsmasq started as root reads the hosts file as nobody
@@ -43,8 +77,7 @@ class DnsDiscoveryTest(unittest.TestCase):
         self.write_hosts(["127.0.0.1"])
         self.dns_log = open(os.path.join(self.tmp, "dnsmasq.log"), "w")
         self.addCleanup(self.dns_log.close)
-        self.start_dns()
-        self.addCleanup(self.stop_dns)
+        self.start_dns("127.0.0.1")
         self.config = os.path.join(self.tmp, "eta.yaml")
         with open(self.config, "w") as f:
             f.write("replica_dns: [{name: %s, port: %d, interval_s: 0.2}]\n" % (NAME, self.port))
@@ -55,29 +88,6 @@ class DnsDiscoveryTest(unittest.TestCase):
                                   str(self.port), "--model", MODEL, "--time-scale", "1"])
         self.addCleanup(sim.stop)
         return sim
-
-    def start_dns(self):
-        """dnsmasq on a loopback port; it binds UDP and TCP there, and a port free for one may be
-        taken for the other (or taken again before dnsmasq binds it): then another port."""
-        for _ in range(10):
-            self.dns_port = free_udp_and_tcp_port()
-            self.dns = subprocess.Popen(
-                [DNSMASQ, "--keep-in-foreground", "--port", str(self.dns_port), "--listen-address",
-                 "127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--addn-hosts",
-                 self.hosts, "--local=/eta-test/", "--pid-file=", "--log-facility=-"],
-                stdout=subprocess.DEVNULL, stderr=self.dns_log)
-            if etalib.wait_port(self.dns_port, self.dns, timeout=5):
-                return
-            self.dns.wait(timeout=5)
-        self.fail("dnsmasq did not start: %s" % self.dnsmasq_log())
-
-    def dnsmasq_log(self):
-        with open(os.path.join(self.tmp, "dnsmasq.log")) as f:
-            return f.read()
-
-    def stop_dns(self):
-        self.dns.terminate()
-        self.dns.wait(timeout=5)
 
     def write_hosts(self, addresses):
         with open(self.hosts + ".new", "w") as f:
@@ -201,22 +211,7 @@ def ipv6_loopback():
     return ""
 
 
-def free_port_on_both(udp):
-    """A port free on 127.0.0.1 and on ::1 (UDP and TCP when udp, else TCP) a moment ago."""
-    while True:
-        port = etatest.free_port(udp=udp)
-        try:
-            kinds = (socket.SOCK_DGRAM, socket.SOCK_STREAM) if udp else (socket.SOCK_STREAM,)
-            for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-                for kind in kinds:
-                    with socket.socket(family, kind) as s:
-                        s.bind((host, port))
-            return port
-        except OSError:
-            continue
-
-
-class Ipv6DnsTest(unittest.TestCase):
+class Ipv6DnsTest(Dnsmasq, unittest.TestCase):
     """dns_server on IPv6 ([::1]:PORT: the resolver's query socket must be AF_INET6), and
     replicas from AAAA records (http://[::1]:PORT) beside A records of the same name."""
 
@@ -230,35 +225,14 @@ class Ipv6DnsTest(unittest.TestCase):
         with open(self.hosts, "w") as f:
             f.write("::1 %s\n127.0.0.1 %s\n" % (NAME, NAME))
         os.chmod(self.hosts, 0o644)
-        self.port = free_port_on_both(udp=False)
+        self.port = free_port_on(["127.0.0.1", "::1"], udp=False)
         for host in ("::1", "127.0.0.1"):
             sim = etatest.EtaProcess(["vllm-sim", "--host", host, "--port", str(self.port),
                                       "--model", MODEL, "--time-scale", "1"])
             self.addCleanup(sim.stop)
         self.dns_log = open(os.path.join(self.tmp, "dnsmasq.log"), "w")
         self.addCleanup(self.dns_log.close)
-        for _ in range(10):
-            self.dns_port = free_port_on_both(udp=True)
-            self.dns = subprocess.Popen(
-                [DNSMASQ, "--keep-in-foreground", "--port", str(self.dns_port), "--listen-address",
-                 "::1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--addn-hosts",
-                 self.hosts, "--local=/eta-test/", "--pid-file=", "--log-facility=-",
-                 "--log-queries"],
-                stdout=subprocess.DEVNULL, stderr=self.dns_log)
-            if etalib.wait_port(self.dns_port, self.dns, timeout=5, host="::1"):
-                break
-            self.dns.wait(timeout=5)
-        else:
-            self.fail("dnsmasq did not start on ::1: %s" % self.dnsmasq_log())
-        self.addCleanup(self.stop_dns)
-
-    def dnsmasq_log(self):
-        with open(os.path.join(self.tmp, "dnsmasq.log")) as f:
-            return f.read()
-
-    def stop_dns(self):
-        self.dns.terminate()
-        self.dns.wait(timeout=5)
+        self.start_dns("::1", "--log-queries")
 
     def test_ipv6_dns_server_and_aaaa_records(self):
         config = os.path.join(self.tmp, "eta.yaml")
